@@ -1,0 +1,241 @@
+// Package broker runs one mqim node: the embedded mochi MQTT broker with its
+// TCP and WebSocket listeners, the hooks that make it an IM server, local
+// delivery, and the HTTP API. It owns the node's lifecycle: New builds,
+// Start binds and serves, Shutdown drains and stops.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/hooks/ingest"
+	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/sync/catchup"
+	"github.com/mqim/mqim/sync/fanout"
+)
+
+// Config configures a node. Zero values mean the defaults noted.
+type Config struct {
+	MQTTAddr string // TCP listen address; zero: ":1883"
+	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
+	HTTPAddr string // HTTP API address; zero: ":8080"
+	Secret   []byte // HS256 secret of device and admin tokens; required
+	NodeID   int    // 0..1023, part of message ids
+	Store    store.Store
+
+	MaxBody        int // encoded message body limit; zero: 16 KiB
+	MaxPacket      int // MQTT packet limit; zero: 256 KiB
+	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
+
+	Log      *slog.Logger        // zero: slog.Default()
+	Registry *prometheus.Registry // zero: a new registry
+}
+
+// Node is one running mqim server.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	mqtt     *mqtt.Server
+	inline   *mqtt.Client
+	ingest   *ingest.Hook
+	fanout   *fanout.Fanout
+	devices  *device.Registry
+	http     *http.Server
+	draining atomic.Bool
+
+	mqttLn, wsLn, httpLn net.Listener
+	shutdown             gosync.Once
+	shutdownErr          error
+}
+
+// New builds a node; it starts nothing.
+func New(cfg Config) (*Node, error) {
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("broker: a JWT secret is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("broker: a store is required")
+	}
+	if cfg.MQTTAddr == "" {
+		cfg.MQTTAddr = ":1883"
+	}
+	if cfg.WSAddr == "" {
+		cfg.WSAddr = ":8083"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	if cfg.MaxPacket <= 0 {
+		cfg.MaxPacket = 256 << 10
+	}
+	if cfg.ReceiveMaximum <= 0 {
+		cfg.ReceiveMaximum = 256
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	ids, err := snowflake.New(cfg.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumQos = 1
+	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
+	caps.MaximumPacketSize = uint32(cfg.MaxPacket)
+	caps.MaximumClientWritesPending = 1024 // memory per connection; a full queue drops and the device syncs
+	caps.MaximumMessageExpiryInterval = 3600
+	caps.MaximumSessionExpiryInterval = 24 * 3600
+	caps.SharedSubAvailable = 0
+	// mochi would copy the publisher's user properties into the PUBACK and
+	// may send the invalid reason 0x01 (BROKER-NOTES.md).
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}}
+	n.mqtt = mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		InlineClient:           true,
+		Logger:                 slog.New(redact{cfg.Log.Handler()}),
+		SysTopicResendInterval: 60,
+	})
+	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
+	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
+	n.ingest = ingest.New(ingest.Config{
+		Store:          cfg.Store,
+		Deliver:        n.fanout,
+		RPC:            catchup.New(cfg.Store),
+		Respond:        n,
+		Disconnect:     n.mqtt,
+		Devices:        n.devices,
+		IDs:            ids,
+		MaxBody:        cfg.MaxBody,
+		ReceiveMaximum: cfg.ReceiveMaximum,
+		Log:            cfg.Log,
+		Registerer:     cfg.Registry,
+	})
+	hooks := []mqtt.Hook{
+		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
+		n.ingest,
+		&outbound{devices: n.devices, log: cfg.Log},
+	}
+	for _, h := range hooks {
+		if err := n.mqtt.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)
+		}
+	}
+	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// Start binds the MQTT, WebSocket and HTTP addresses and serves them. A
+// taken port is an error naming the address.
+func (n *Node) Start() error {
+	var err error
+	if n.mqttLn, err = listen("MQTT", n.cfg.MQTTAddr); err != nil {
+		return err
+	}
+	if n.wsLn, err = listen("WebSocket", n.cfg.WSAddr); err != nil {
+		n.mqttLn.Close()
+		return err
+	}
+	if n.httpLn, err = listen("HTTP", n.cfg.HTTPAddr); err != nil {
+		n.mqttLn.Close()
+		n.wsLn.Close()
+		return err
+	}
+	if err := n.mqtt.AddListener(listeners.NewNet("tcp", &acceptListener{Listener: n.mqttLn, log: n.log})); err != nil {
+		return fmt.Errorf("add MQTT listener: %w", err)
+	}
+	if err := n.mqtt.AddListener(newWSListener("ws", n.wsLn)); err != nil {
+		return fmt.Errorf("add WebSocket listener: %w", err)
+	}
+	n.fanout.Start()
+	n.ingest.Start()
+	if err := n.mqtt.Serve(); err != nil {
+		return fmt.Errorf("start MQTT server: %w", err)
+	}
+	go func() {
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("HTTP server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+func listen(what, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for %s on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// MQTTAddr, WSAddr and HTTPAddr are the bound addresses (after Start).
+func (n *Node) MQTTAddr() string { return n.mqttLn.Addr().String() }
+func (n *Node) WSAddr() string   { return n.wsLn.Addr().String() }
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// Shutdown drains the node: it stops accepting connections, commits and
+// acknowledges every publish already taken, delivers what was committed,
+// then disconnects the clients (0x8B for MQTT 5) and stops. It is
+// idempotent; the store is the caller's to close.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdown.Do(func() {
+		n.draining.Store(true)
+		for _, id := range []string{"tcp", "ws"} {
+			if l, ok := n.mqtt.Listeners.Get(id); ok {
+				l.Close(func(string) {}) // stop accepting; clients stay for now
+			}
+		}
+		err := n.ingest.Shutdown(ctx)
+		n.fanout.Stop()
+		n.mqtt.Close()
+		herr := n.http.Shutdown(ctx)
+		n.shutdownErr = errors.Join(err, herr)
+	})
+	return n.shutdownErr
+}
+
+// PublishInbox publishes an encoded event to a user's devices on this node.
+func (n *Node) PublishInbox(user string, payload []byte) {
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: protocol.ContentTypeMsgPack})
+}
+
+// Respond publishes an RPC response.
+func (n *Node) Respond(topic string, correlation []byte, f protocol.Format, payload []byte) {
+	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation})
+}
+
+func (n *Node) inject(topic string, payload []byte, props packets.Properties) {
+	err := n.mqtt.InjectPacket(n.inline, packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		TopicName:   topic,
+		Payload:     payload,
+		Properties:  props,
+		PacketID:    1, // never used: inline publishes are not acknowledged
+	})
+	if err != nil {
+		n.log.Warn("publish failed", "topic", topic, "error", err)
+	}
+}

@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/protocol"
+)
+
+// outbound is the hook that writes inbox events in each device's format
+// [IM-1.2-3]. Events travel inside the node as MessagePack, marked by their
+// Content Type; devices that read JSON get them transcoded here, once per
+// delivery (JSON is the debugging path).
+type outbound struct {
+	mqtt.HookBase
+	devices *device.Registry
+	log     *slog.Logger
+}
+
+func (o *outbound) ID() string           { return "mqim-outbound" }
+func (o *outbound) Provides(b byte) bool { return b == mqtt.OnPacketEncode }
+
+func (o *outbound) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Publish || pk.Properties.ContentType != protocol.ContentTypeMsgPack {
+		return pk
+	}
+	dev := o.devices.Get(cl)
+	if dev == nil || dev.Format == protocol.MsgPack {
+		return pk
+	}
+	var ev protocol.Event
+	payload, err := protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, &ev)
+	if err != nil {
+		o.log.Error("transcode event", "client", cl.ID, "error", err)
+		return pk
+	}
+	pk.Payload = payload
+	pk.Properties.ContentType = dev.Format.ContentType()
+	return pk
+}
+
+// redact is a slog handler for mochi's logger that drops packet and will
+// attributes: mochi logs whole packets, message bodies included.
+type redact struct{ slog.Handler }
+
+func (r redact) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "pk", "packet", "will":
+		default:
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return r.Handler.Handle(ctx, out)
+}
+
+func (r redact) WithAttrs(as []slog.Attr) slog.Handler { return redact{r.Handler.WithAttrs(as)} }
+func (r redact) WithGroup(g string) slog.Handler       { return redact{r.Handler.WithGroup(g)} }

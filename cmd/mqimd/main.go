@@ -1,0 +1,182 @@
+// Command mqimd runs an mqim node. Flags are documented by --help; each has
+// an MQIM_* environment equivalent (--mqtt-addr ↔ MQIM_MQTT_ADDR).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/store/pgstore"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "mqimd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	mqttAddr, wsAddr, httpAddr string
+	storeURL, dataDir          string
+	secret                     string
+	nodeID, maxBody            int
+	logLevel                   string
+}
+
+func parse(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("mqimd", flag.ContinueOnError)
+	fs.StringVar(&o.mqttAddr, "mqtt-addr", ":1883", "MQTT over TCP listen address")
+	fs.StringVar(&o.wsAddr, "ws-addr", ":8083", "MQTT over WebSocket listen address (path /mqtt)")
+	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "HTTP API listen address (/healthz, /metrics, /v1/users)")
+	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL, postgres://user:pass@host:port/db")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state (the generated JWT secret)")
+	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 secret for tokens; empty: read or create <data-dir>/jwt-secret")
+	fs.IntVar(&o.nodeID, "node-id", 0, "node id 0..1023, unique per node (part of message ids)")
+	fs.IntVar(&o.maxBody, "max-body", 16<<10, "largest encoded message body in bytes")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
+		fs.PrintDefaults()
+	}
+	// Environment first, so that flags given on the command line override it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "MQIM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if o.storeURL == "" {
+		return errors.New("no store: pass --store postgres://… (or MQIM_STORE); see README.md for a local PostgreSQL")
+	}
+	secret, secretSource, err := loadSecret(o.secret, o.dataDir)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	st, err := pgstore.Open(openCtx, o.storeURL)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("store %s: %w", redactURL(o.storeURL), err)
+	}
+	defer st.Close()
+
+	node, err := broker.New(broker.Config{
+		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
+		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := node.Start(); err != nil {
+		return err
+	}
+	log.Info("mqimd serving",
+		"node", o.nodeID, "store", redactURL(o.storeURL),
+		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
+		"jwt_secret", secretSource)
+	if secretSource != "flag" {
+		log.Info("development token: mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
+	}
+
+	<-ctx.Done()
+	stop()
+	log.Info("draining")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loadSecret returns the JWT secret: the flag's, else the one kept in the
+// data directory, else a new random one written there.
+func loadSecret(flagSecret, dataDir string) ([]byte, string, error) {
+	if flagSecret != "" {
+		return []byte(flagSecret), "flag", nil
+	}
+	path := filepath.Join(dataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return nil, "", fmt.Errorf("%s is empty", path)
+		}
+		return []byte(s), path, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("read JWT secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, "", err
+	}
+	s := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, "", fmt.Errorf("write JWT secret: %w", err)
+	}
+	return []byte(s), path + " (new)", nil
+}
+
+// redactURL hides the password of a database URL for logs.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 {
+		return u
+	}
+	cred := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(cred, ":"); ok {
+		return u[:scheme+3] + user + ":***" + u[at:]
+	}
+	return u
+}
+

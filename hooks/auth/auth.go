@@ -1,0 +1,141 @@
+// Package auth is the mochi hook that authenticates devices (MQTT username =
+// user id, password = JWT) and enforces the subscribe ACL [IM-2.2], [IM-3.1].
+// Publish ACL is enforced by the send pipeline (hooks/ingest), which alone
+// can answer a refused publish the way the spec requires.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/protocol"
+)
+
+// UserEnsurer creates users on first connect.
+type UserEnsurer interface {
+	EnsureUser(ctx context.Context, user, device string) error
+}
+
+// Config configures the hook. Zero values are not valid unless noted.
+type Config struct {
+	Secret  []byte
+	Users   UserEnsurer
+	Devices *device.Registry
+	Log     *slog.Logger  // zero: slog.Default()
+	Timeout time.Duration // per store call; zero: 5s
+}
+
+// Hook implements mqtt.Hook.
+type Hook struct {
+	mqtt.HookBase
+	cfg    Config
+	server *mqtt.Server
+}
+
+var _ mqtt.Hook = (*Hook)(nil)
+
+// New returns the hook; server is used to answer refused connects itself.
+func New(server *mqtt.Server, cfg Config) *Hook {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return &Hook{cfg: cfg, server: server}
+}
+
+// ID names the hook.
+func (h *Hook) ID() string { return "mqim-auth" }
+
+// Provides lists the events handled.
+func (h *Hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect}, []byte{b})
+}
+
+// OnConnect verifies the credentials and creates the user. It runs before
+// OnConnectAuthenticate and can choose the CONNACK reason code itself.
+func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	user := string(cl.Properties.Username)
+	claims, err := h.verify(cl, pk)
+	if err != nil {
+		h.cfg.Log.Info("connect refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "error", err)
+		_ = h.server.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
+		return packets.ErrBadUsernameOrPassword
+	}
+	// mochi lets a new connection take over any session with the same client
+	// id; across users that would let anyone kick anyone's device off.
+	if old, ok := h.server.Clients.Get(cl.ID); ok && string(old.Properties.Username) != user {
+		h.cfg.Log.Info("connect refused: client id belongs to another user", "client", cl.ID, "user", user)
+		_ = h.server.SendConnack(cl, packets.ErrClientIdentifierNotValid, false, nil)
+		return packets.ErrClientIdentifierNotValid
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+	defer cancel()
+	if err := h.cfg.Users.EnsureUser(ctx, user, cl.ID); err != nil {
+		h.cfg.Log.Warn("connect refused: store unavailable", "client", cl.ID, "user", user, "error", err)
+		_ = h.server.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
+		return packets.ErrServerUnavailable
+	}
+	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
+	// the publish ACL, so one could spoof another topic's traffic.
+	cl.Properties.Will = mqtt.Will{}
+	h.cfg.Devices.Set(cl, &device.Device{User: user, Format: outputFormat(cl, claims)})
+	return nil
+}
+
+// OnConnectAuthenticate re-checks the token: cheap, and keeps the hook
+// correct on its own should OnConnect ever be bypassed.
+func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	_, err := h.verify(cl, pk)
+	return err == nil
+}
+
+func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*Claims, error) {
+	user := string(cl.Properties.Username)
+	if !protocol.ValidID(user) {
+		return nil, fmt.Errorf("username %q is not a valid user id", user)
+	}
+	return Verify(h.cfg.Secret, string(pk.Connect.Password), user)
+}
+
+// outputFormat picks the device's payload format [IM-1.2-3].
+func outputFormat(cl *mqtt.Client, claims *Claims) protocol.Format {
+	for _, p := range cl.Properties.Props.User {
+		if p.Key == "format" {
+			if f, ok := protocol.ParseFormat(p.Val); ok {
+				return f
+			}
+		}
+	}
+	if f, ok := protocol.ParseFormat(claims.Format); ok {
+		return f
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		return protocol.MsgPack
+	}
+	return protocol.JSON
+}
+
+// OnACLCheck allows every write (the send pipeline checks publishes, see
+// the package doc) and reads only of the device's own inbox and reply
+// topics [IM-2.2-2]. mochi also calls it for each delivery.
+func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	return protocol.SubscribeAllowed(string(cl.Properties.Username), topic)
+}
+
+// OnDisconnect forgets the device, unless a newer connection with the same
+// client id has taken it over (then cl is a different pointer anyway).
+func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.cfg.Devices.Delete(cl)
+}

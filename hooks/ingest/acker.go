@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	gosync "sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// slot is one QoS 1 publish waiting for its PUBACK. Publishes are answered
+// in the order they arrived on the connection [MQTT-4.6.0-2], although
+// persistence finishes them out of order relative to RPCs.
+type slot struct {
+	packetID uint16
+	done     bool
+	out      []packets.Packet // the PUBACK, preceded by an error event for 3.1.1
+}
+
+// conn is the send-pipeline state of one connection.
+type conn struct {
+	cl       *mqtt.Client
+	mu       gosync.Mutex
+	pending  []*slot
+	flushing bool
+}
+
+// conns maps clients to their conn; entries live from the first publish
+// to the disconnect.
+type conns struct {
+	m  gosync.Map // *mqtt.Client → *conn
+	wg *gosync.WaitGroup
+}
+
+func (cs *conns) get(cl *mqtt.Client) *conn {
+	if c, ok := cs.m.Load(cl); ok {
+		return c.(*conn)
+	}
+	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl})
+	return c.(*conn)
+}
+
+// push appends a slot for packetID, unless max slots are already pending.
+func (c *conn) push(packetID uint16, max int) (*slot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if max > 0 && len(c.pending) >= max {
+		return nil, false
+	}
+	s := &slot{packetID: packetID}
+	c.pending = append(c.pending, s)
+	return s, true
+}
+
+// resolve completes s with out and writes every completed slot at the head
+// of the queue. Writing happens on a goroutine of the conn's own, so that a
+// client that does not read stalls nobody but itself.
+func (c *conn) resolve(s *slot, out []packets.Packet, wg *gosync.WaitGroup) {
+	c.mu.Lock()
+	s.out, s.done = out, true
+	start := !c.flushing && len(c.pending) > 0 && c.pending[0].done
+	if start {
+		c.flushing = true
+		wg.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.flush(wg)
+	}
+}
+
+func (c *conn) flush(wg *gosync.WaitGroup) {
+	defer wg.Done()
+	for {
+		c.mu.Lock()
+		n := 0
+		for n < len(c.pending) && c.pending[n].done {
+			n++
+		}
+		if n == 0 {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		ready := make([]*slot, n)
+		copy(ready, c.pending)
+		c.pending = c.pending[n:]
+		c.mu.Unlock()
+		for _, s := range ready {
+			for _, pk := range s.out {
+				// A closed connection fails the write; the client resends the
+				// publish on reconnect and the cmid makes that harmless.
+				_ = c.cl.WritePacket(pk)
+			}
+		}
+	}
+}

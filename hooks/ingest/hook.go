@@ -1,0 +1,403 @@
+// Package ingest is the send pipeline [IM-4]: the mochi hook that takes every
+// publish of a device, validates and authorizes it, hands sends to a
+// group-commit writer, answers with a PUBACK only after commit, and then
+// passes the committed events to delivery. It also serves the RPC topic.
+//
+// mochi calls OnPublish on the publishing client's read goroutine and would
+// write the PUBACK right after it, so the hook takes the packet instead
+// (ErrRejectPacket) and acknowledges it itself once the batch commits, in
+// arrival order per connection (see acker.go). The queue to the committer is
+// bounded: when it is full OnPublish blocks, which pushes back on the socket.
+//
+// Concurrency: one committer goroutine owns the store writes, so commits and
+// therefore deliveries happen in one order. RPCs run on a bounded set of
+// goroutines. Shutdown stops intake, drains the queue and waits for all of it.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	gosync "sync"
+	"time"
+	"unicode/utf8"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// Appender is the part of the store the pipeline writes through.
+type Appender interface {
+	Append(ctx context.Context, batch []store.SendRequest) ([]store.SendResult, error)
+	MarkRead(ctx context.Context, user, conv string, seq int64) (store.ReadState, []store.InboxEvent, error)
+}
+
+// Deliverer takes committed events, in commit order, for delivery.
+type Deliverer interface {
+	Deliver(events []store.InboxEvent)
+}
+
+// Handler serves the read-only RPC methods (sync, history, conversations).
+// It returns the result to encode, or an error (a *protocol.Error for
+// errors the client should see).
+type Handler interface {
+	Handle(ctx context.Context, user, method string, f protocol.Format, payload []byte) (any, error)
+}
+
+// Responder publishes an RPC response to a reply topic.
+type Responder interface {
+	Respond(topic string, correlation []byte, f protocol.Format, payload []byte)
+}
+
+// Disconnecter closes a connection with a reason code.
+type Disconnecter interface {
+	DisconnectClient(cl *mqtt.Client, code packets.Code) error
+}
+
+// Config configures the hook. Zero values mean the defaults noted.
+type Config struct {
+	Store      Appender
+	Deliver    Deliverer
+	RPC        Handler
+	Respond    Responder
+	Disconnect Disconnecter
+	Devices    *device.Registry
+	IDs        *snowflake.Generator
+
+	MaxBody        int           // encoded body bytes; zero: 16 KiB
+	MaxBatch       int           // sends per commit; zero: 512
+	QueueSize      int           // queued operations; zero: 8192
+	ReceiveMaximum int           // pending QoS 1 publishes per MQTT 5 connection; zero: 256
+	RPCWorkers     int           // concurrent RPCs; zero: 64
+	Timeout        time.Duration // per store call; zero: 10s
+	Log            *slog.Logger
+	Registerer     prometheus.Registerer // nil: metrics not registered
+}
+
+// Hook implements mqtt.Hook.
+type Hook struct {
+	mqtt.HookBase
+	cfg   Config
+	conns conns
+	queue chan *op
+
+	intake  gosync.RWMutex // write-locked once, by Shutdown
+	stopped bool
+	rpcSem  chan struct{}
+	workers gosync.WaitGroup // committer, RPC goroutines, ack writers
+	done    chan struct{}    // closed when the committer has exited
+	stop    gosync.Once
+
+	m metrics
+}
+
+var _ mqtt.Hook = (*Hook)(nil)
+
+// New returns the hook; Start starts its committer.
+func New(cfg Config) *Hook {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 16 << 10
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 8192
+	}
+	if cfg.ReceiveMaximum <= 0 {
+		cfg.ReceiveMaximum = 256
+	}
+	if cfg.RPCWorkers <= 0 {
+		cfg.RPCWorkers = 64
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	h := &Hook{
+		cfg:    cfg,
+		queue:  make(chan *op, cfg.QueueSize),
+		rpcSem: make(chan struct{}, cfg.RPCWorkers),
+		done:   make(chan struct{}),
+		m:      newMetrics(cfg.Registerer),
+	}
+	h.conns.wg = &h.workers
+	return h
+}
+
+// ID names the hook.
+func (h *Hook) ID() string { return "mqim-ingest" }
+
+// Provides lists the events handled.
+func (h *Hook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnPacketRead || b == mqtt.OnDisconnect
+}
+
+// Start starts the committer.
+func (h *Hook) Start() {
+	h.workers.Add(1)
+	go h.commitLoop()
+}
+
+// Shutdown stops taking publishes (later ones are answered "unavailable"),
+// commits and acknowledges everything already queued, and waits for running
+// RPCs and acknowledgement writes, or for ctx.
+func (h *Hook) Shutdown(ctx context.Context) error {
+	h.stop.Do(func() {
+		h.intake.Lock()
+		h.stopped = true
+		close(h.queue)
+		h.intake.Unlock()
+	})
+	all := make(chan struct{})
+	go func() { h.workers.Wait(); close(all) }()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain send pipeline: %w", ctx.Err())
+	}
+}
+
+// OnDisconnect drops the connection's pipeline state; pending PUBACKs can
+// no longer be written, and the client resends those publishes.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.conns.m.Delete(cl)
+}
+
+// OnPacketRead works around mochi's packet-id collision (BROKER-NOTES.md):
+// mochi keeps the ids of server→client and client→server QoS 1 publishes in
+// one map, and a client publish whose id equals that of an unacknowledged
+// delivery deletes the delivery, which is then never resent. Re-issue that
+// delivery under a fresh id first; the device dedups by seq.
+func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {
+		return pk, nil
+	}
+	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	if !ok || out.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	id, err := cl.NextPacketID()
+	if err != nil {
+		return pk, nil // no free id: the delivery is lost here and the device recovers by sync
+	}
+	out.PacketID = uint16(id)
+	out.FixedHeader.Dup = false
+	cl.State.Inflight.Set(out)
+	cl.State.Inflight.Delete(pk.PacketID)
+	h.m.resent.Inc()
+	_ = cl.WritePacket(out)
+	return pk, nil
+}
+
+// OnPublish takes every device publish [IM-2.2-1].
+func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	var s *slot
+	if pk.FixedHeader.Qos > 0 {
+		max := 0
+		if cl.Properties.ProtocolVersion == 5 {
+			max = h.cfg.ReceiveMaximum
+		}
+		var ok bool
+		if s, ok = h.conns.get(cl).push(pk.PacketID, max); !ok {
+			_ = h.cfg.Disconnect.DisconnectClient(cl, packets.ErrReceiveMaximum)
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	dev := h.cfg.Devices.Get(cl)
+	t := protocol.ParseTopic(pk.TopicName)
+	switch {
+	case dev == nil || t.User != dev.User:
+		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
+	case t.Kind == protocol.TopicSend:
+		h.send(cl, dev, s, pk)
+	case t.Kind == protocol.TopicRPC:
+		h.rpc(cl, dev, s, pk, t.Method)
+	default:
+		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+// op is one unit of work for the committer.
+type op struct {
+	cl   *mqtt.Client
+	slot *slot
+	pk   packets.Packet
+	send *store.SendRequest
+	read *readOp
+}
+
+func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
+	req, err := h.parseSend(dev.User, pk)
+	if err != nil {
+		h.m.sends.WithLabelValues(err.Code).Inc()
+		h.fail(cl, s, pk, req.Cmid, err)
+		return
+	}
+	h.enqueue(&op{cl: cl, slot: s, pk: pk, send: &req})
+}
+
+// parseSend decodes and validates a send [IM-4.1], [IM-4.2]. The returned
+// request carries the cmid even on error, for the error event.
+func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *protocol.Error) {
+	var msg protocol.Send
+	f := protocol.Detect(pk.Payload, pk.Properties.ContentType)
+	if err := protocol.Decode(f, pk.Payload, &msg); err != nil {
+		var pe *protocol.Error
+		errors.As(err, &pe)
+		return store.SendRequest{}, pe
+	}
+	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Type: msg.Type}
+	switch {
+	case !validCmid(msg.Cmid):
+		return req, protocol.Errorf(protocol.CodeBadRequest, "cmid must be 1 to 64 printable characters")
+	case !protocol.ValidID(msg.To):
+		return req, protocol.Errorf(protocol.CodeBadRequest, "to must be a user id")
+	case msg.To == user:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "cannot send to yourself")
+	case msg.Body == nil:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "body must be an object")
+	}
+	switch msg.Type {
+	case protocol.TypeText:
+		if text, _ := msg.Body["text"].(string); text == "" {
+			return req, protocol.Errorf(protocol.CodeBadRequest, "a text message needs a non-empty body.text string")
+		}
+	case protocol.TypeCustom:
+	default:
+		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
+	}
+	body, err := protocol.Encode(protocol.MsgPack, msg.Body)
+	if err != nil {
+		return req, protocol.Errorf(protocol.CodeBadPayload, "body cannot be encoded: %v", err)
+	}
+	if len(body) > h.cfg.MaxBody {
+		return req, protocol.Errorf(protocol.CodeTooLarge, "body is %d bytes, the limit is %d", len(body), h.cfg.MaxBody)
+	}
+	d := sha256.New()
+	for _, part := range [][]byte{[]byte(msg.To), []byte(msg.Type), body} {
+		d.Write(part)
+		d.Write([]byte{0})
+	}
+	req.Body, req.Digest = body, d.Sum(nil)
+	req.ID = h.cfg.IDs.Next()
+	req.TS = time.Now().UnixMilli()
+	return req, nil
+}
+
+func validCmid(s string) bool {
+	if s == "" || len(s) > 64 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// enqueue hands o to the committer, blocking while the queue is full.
+func (h *Hook) enqueue(o *op) {
+	h.intake.RLock()
+	defer h.intake.RUnlock()
+	if h.stopped {
+		err := protocol.Errorf(protocol.CodeUnavailable, "node is shutting down")
+		if o.read != nil {
+			o.read.reply(nil, err)
+		} else {
+			h.fail(o.cl, o.slot, o.pk, o.send.Cmid, err)
+		}
+		return
+	}
+	h.queue <- o
+	h.m.queued.Inc()
+}
+
+// ack answers s with success; props go on MQTT 5 PUBACKs [IM-4.4-1].
+func (h *Hook) ack(cl *mqtt.Client, s *slot, props []packets.UserProperty) {
+	if s == nil {
+		return
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: s.packetID}
+	if cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.User = props
+	}
+	h.conns.get(cl).resolve(s, []packets.Packet{pk}, &h.workers)
+}
+
+// fail answers a publish with err [IM-2.2-1], [IM-4.4-2]: a PUBACK with the
+// reason code for MQTT 5; for MQTT 3.1.1 (or QoS 0) an ephemeral error event
+// on the device's inbox, then a plain PUBACK so the client does not resend.
+func (h *Hook) fail(cl *mqtt.Client, s *slot, pk packets.Packet, cmid string, err *protocol.Error) {
+	v5 := cl.Properties.ProtocolVersion == 5
+	var out []packets.Packet
+	if !v5 || s == nil {
+		if ev, ok := h.errorEvent(cl, cmid, err); ok {
+			out = append(out, ev)
+		}
+	}
+	if s == nil {
+		for _, p := range out {
+			_ = cl.WritePacket(p)
+		}
+		return
+	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: s.packetID}
+	if v5 {
+		ack.ReasonCode = err.Reason()
+		ack.Properties.ReasonString = err.Error()
+		ack.Properties.User = []packets.UserProperty{{Key: "code", Val: err.Code}}
+	}
+	h.conns.get(cl).resolve(s, append(out, ack), &h.workers)
+}
+
+// errorEvent builds an error event for cl, if cl subscribes to its inbox.
+func (h *Hook) errorEvent(cl *mqtt.Client, cmid string, err *protocol.Error) (packets.Packet, bool) {
+	dev := h.cfg.Devices.Get(cl)
+	if dev == nil {
+		return packets.Packet{}, false
+	}
+	topic := protocol.InboxTopic(dev.User)
+	if _, ok := cl.State.Subscriptions.Get(topic); !ok {
+		return packets.Packet{}, false
+	}
+	payload, e := protocol.Encode(dev.Format, &protocol.Event{Kind: protocol.KindError, Cmid: cmid, Error: err})
+	if e != nil {
+		return packets.Packet{}, false
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: payload}
+	if cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.ContentType = dev.Format.ContentType()
+	}
+	return pk, true
+}
+
+// successProps are the user properties of a success PUBACK [IM-4.4-1].
+func successProps(m *store.Message, inboxSeq int64) []packets.UserProperty {
+	props := []packets.UserProperty{
+		{Key: "id", Val: strconv.FormatInt(m.ID, 10)},
+		{Key: "conv", Val: m.Conv},
+		{Key: "seq", Val: strconv.FormatInt(m.Seq, 10)},
+	}
+	if inboxSeq > 0 {
+		props = append(props, packets.UserProperty{Key: "inbox_seq", Val: strconv.FormatInt(inboxSeq, 10)})
+	}
+	return props
+}

@@ -1,0 +1,35 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	sends         *prometheus.CounterVec
+	batchSize     prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	queued        prometheus.Gauge
+	resent        prometheus.Counter
+	rpcs          *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqim_sends_total", Help: "Sends by result (ok, duplicate, or an error code)."}, []string{"result"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mqim_commit_batch_size", Help: "Sends per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mqim_commit_seconds", Help: "Duration of a group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mqim_ingest_queued", Help: "Operations waiting for the committer."}),
+		resent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish reused their packet id."}),
+		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqim_rpcs_total", Help: "RPC requests by method and result."}, []string{"method", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs)
+	}
+	return m
+}

@@ -1,0 +1,185 @@
+// Package pgstore implements store.Store on PostgreSQL with pgx.
+//
+// Several nodes may share one database. Sequences are allocated inside the
+// transaction that writes the rows they number, by updating counter rows
+// (conversations.last_seq, users.inbox_seq) that are locked in one global
+// order: conversations before users, each sorted by id. Concurrent
+// transactions therefore serialise on the counters they share but never
+// deadlock, and a rolled back transaction allocates nothing.
+//
+// A Store is safe for concurrent use.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mqim/mqim/store"
+)
+
+// Store is a store.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// ErrInvalidOption is wrapped by Open when an Option is invalid.
+var ErrInvalidOption = errors.New("pgstore: invalid option")
+
+type config struct {
+	maxConns int32
+}
+
+// Option configures Open.
+type Option func(*config) error
+
+// WithMaxConns sets the size of the connection pool. Zero means the pgxpool
+// default (pool_max_conns in the URL, else max(4, number of CPUs)).
+func WithMaxConns(n int32) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("%w: max conns %d", ErrInvalidOption, n)
+		}
+		c.maxConns = n
+		return nil
+	}
+}
+
+// defaultConnectTimeout bounds each connection attempt when the URL does not
+// set connect_timeout, so that an unreachable host fails instead of hanging.
+const defaultConnectTimeout = 10 * time.Second
+
+// Open connects to the database at url (a postgres:// URL or a keyword/value
+// string), checks that it answers, and applies the embedded migrations that
+// are missing.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	if c.maxConns > 0 {
+		pc.MaxConns = c.maxConns
+	}
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, &connectError{err}
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate postgres schema: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// connectError says in one line that the database could not be reached; pgx
+// joins the errors of several addresses with newlines.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string {
+	return "connect to postgres: " + strings.ReplaceAll(e.err.Error(), "\n", "; ")
+}
+
+func (e *connectError) Unwrap() error { return e.err }
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrate applies the migrations not yet recorded in schema_migrations, in
+// name order, in one transaction.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	files, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Nodes starting together queue here. The key includes the schema
+		// so that separate schemas (tests) migrate independently.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('mqim.migrate.' || coalesce(current_schema(), '')))`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    text PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		applied := make(map[string]bool, len(done))
+		for _, v := range done {
+			applied[v] = true
+		}
+		for _, f := range files {
+			if applied[f.Name()] {
+				continue
+			}
+			sql, err := fs.ReadFile(migrations, "migrations/"+f.Name())
+			if err != nil {
+				return err
+			}
+			// Without arguments pgx uses the simple protocol, which runs a
+			// file of several statements.
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return fmt.Errorf("%s: %w", f.Name(), err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, f.Name()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EnsureUser creates user if missing and records device as seen now.
+func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, user)
+	if device != "" {
+		b.Queue(`INSERT INTO devices (user_id, device_id) VALUES ($1, $2)
+			ON CONFLICT (user_id, device_id) DO UPDATE SET last_seen = now()`, user, device)
+	}
+	// A batch runs in one implicit transaction, so the device row sees
+	// the user row.
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("ensure user %q: %w", user, err)
+	}
+	return nil
+}
+
+// UserExists reports whether user exists.
+func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, user).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("user exists %q: %w", user, err)
+	}
+	return ok, nil
+}

@@ -1,0 +1,166 @@
+// Package store defines what mqim keeps and the contract every store
+// implementation meets: the Store interface, its types and its errors.
+// pgstore implements it on PostgreSQL; storetest is the conformance suite any
+// implementation must pass.
+//
+// Sequences [IM-3.3]: every conversation has a continuous seq (1, 2, 3, …) and
+// every user a continuous inbox seq. Both are assigned inside the transaction
+// that stores the event, so a failed transaction assigns nothing, and a seq is
+// never handed out twice or skipped.
+//
+// Implementations are safe for concurrent use.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned per item or per call. Implementations wrap them.
+var (
+	ErrUnknownUser  = errors.New("unknown user")
+	ErrCmidConflict = errors.New("cmid already used for a different message")
+	ErrNotMember    = errors.New("not a member of the conversation")
+	ErrNotFound     = errors.New("not found")
+)
+
+// Event kinds stored in the inbox.
+const (
+	KindMessage = "message"
+	KindRead    = "read"
+)
+
+// Conversation kinds.
+const (
+	ConvDirect = "direct"
+)
+
+// SendRequest is one message to store. Body is the canonical MessagePack
+// encoding of the message body; Digest identifies (To, Type, Body) so that a
+// cmid reused for a different message is told apart from a retry.
+type SendRequest struct {
+	ID     int64 // message id to use if the message is new (a snowflake)
+	From   string
+	Cmid   string
+	To     string // recipient user of a direct message
+	Type   string
+	Body   []byte
+	Digest []byte
+	TS     int64 // unix milliseconds, used if the message is new
+}
+
+// Message is a stored message.
+type Message struct {
+	ID   int64
+	Conv string
+	Seq  int64
+	From string
+	Cmid string
+	Type string
+	Body []byte
+	TS   int64 // unix milliseconds
+}
+
+// InboxEvent is one row of a user's inbox timeline. For KindMessage, Msg is
+// the message at (Conv, ConvSeq). For KindRead, Actor has read Conv up to
+// ConvSeq.
+type InboxEvent struct {
+	User    string
+	Seq     int64
+	Kind    string
+	Conv    string
+	ConvSeq int64
+	Actor   string
+	TS      int64
+	Msg     *Message
+}
+
+// SendResult is the outcome of one SendRequest. If Err is nil, Msg is the
+// stored message; Duplicate says it was stored by an earlier request with the
+// same (From, Cmid), in which case Events is empty. Otherwise Events are the
+// inbox events this request created: one per recipient and one for the
+// sender, in no particular order.
+type SendResult struct {
+	Msg       Message
+	Duplicate bool
+	Events    []InboxEvent
+	Err       error // ErrUnknownUser or ErrCmidConflict (wrapped); nothing stored
+}
+
+// ReadState is a member's read position in a conversation.
+type ReadState struct {
+	Conv    string
+	ReadSeq int64
+	Unread  int64
+}
+
+// SyncPage is a page of a user's inbox.
+type SyncPage struct {
+	Events  []InboxEvent // ascending by Seq, with no gap
+	HasMore bool
+	Latest  int64 // the user's latest inbox seq
+}
+
+// HistoryQuery selects a page of a conversation. Before and After are
+// exclusive bounds; 0 means none. With neither, the newest page is returned.
+// With After, the oldest messages after it are returned.
+type HistoryQuery struct {
+	Before int64
+	After  int64
+	Limit  int
+}
+
+// HistoryPage is a page of a conversation, ascending by Seq. HasMore says
+// more messages exist in the direction of paging (older for Before or
+// neither, newer for After).
+type HistoryPage struct {
+	Messages []Message
+	HasMore  bool
+}
+
+// Conversation is a user's view of one conversation.
+type Conversation struct {
+	Conv        string
+	Kind        string
+	Peer        string // the other user of a direct conversation
+	LastSeq     int64
+	ReadSeq     int64
+	PeerReadSeq int64
+	Unread      int64
+	Last        *Message // nil if the conversation has no message
+}
+
+// Store is what the server needs from storage.
+type Store interface {
+	// EnsureUser creates the user if missing and records the device (if not
+	// empty) as seen now. It is idempotent.
+	EnsureUser(ctx context.Context, user, device string) error
+	// UserExists reports whether the user exists.
+	UserExists(ctx context.Context, user string) (bool, error)
+
+	// Append stores a batch of messages in one transaction (group commit) and
+	// returns one result per request, in order. A retry of a stored (From,
+	// Cmid) with the same Digest returns the stored message as a Duplicate;
+	// with another Digest it fails with ErrCmidConflict. Two requests of one
+	// batch with the same (From, Cmid) are treated as a message and its retry.
+	// Sending to a conversation also marks it read by the sender up to the
+	// new message. An error return means nothing of the batch was stored.
+	Append(ctx context.Context, batch []SendRequest) ([]SendResult, error)
+
+	// MarkRead moves user's read position in conv forward to seq (clamped to
+	// the conversation's last seq). If it moved, a KindRead event is added to
+	// the inbox of every member (the reader's other devices and the peers)
+	// and returned. Moving backwards changes nothing and returns no event.
+	// It fails with ErrNotMember if user is not a member of conv.
+	MarkRead(ctx context.Context, user, conv string, seq int64) (ReadState, []InboxEvent, error)
+
+	// Sync returns up to limit inbox events of user with Seq > after.
+	Sync(ctx context.Context, user string, after int64, limit int) (SyncPage, error)
+	// History returns a page of conv; ErrNotMember if user is not a member.
+	History(ctx context.Context, user, conv string, q HistoryQuery) (HistoryPage, error)
+	// Conversations returns up to limit conversations of user, the one with
+	// the most recent message first.
+	Conversations(ctx context.Context, user string, limit int) ([]Conversation, error)
+
+	Close()
+}

@@ -1,0 +1,160 @@
+// Package catchup serves the pull side of delivery [IM-7]: the sync,
+// history and conversations RPCs, read straight from the store. Pull is the
+// path that is always correct; push (fanout) only makes it fast.
+package catchup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// Reader is the part of the store catchup reads.
+type Reader interface {
+	Sync(ctx context.Context, user string, after int64, limit int) (store.SyncPage, error)
+	History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error)
+	Conversations(ctx context.Context, user string, limit int) ([]store.Conversation, error)
+}
+
+// Limits of the RPCs [IM-7.3], [IM-7.4], [IM-7.5].
+const (
+	SyncDefault          = 100
+	SyncMax              = 1000
+	HistoryDefault       = 50
+	HistoryMax           = 200
+	ConversationsDefault = 100
+	ConversationsMax     = 500
+)
+
+// Handler serves the read RPCs. Safe for concurrent use.
+type Handler struct {
+	store Reader
+}
+
+// New returns a Handler reading from r.
+func New(r Reader) *Handler { return &Handler{store: r} }
+
+// Handle decodes the request of method from payload and serves it.
+func (h *Handler) Handle(ctx context.Context, user, method string, f protocol.Format, payload []byte) (any, error) {
+	switch method {
+	case protocol.MethodSync:
+		var req protocol.SyncRequest
+		req.Limit = -1 // absent means the default, 0 means "latest seq only"
+		if err := protocol.Decode(f, payload, &req); err != nil {
+			return nil, err
+		}
+		return h.sync(ctx, user, req)
+	case protocol.MethodHistory:
+		var req protocol.HistoryRequest
+		if err := protocol.Decode(f, payload, &req); err != nil {
+			return nil, err
+		}
+		return h.history(ctx, user, req)
+	case protocol.MethodConversations:
+		var req protocol.ConversationsRequest
+		if err := protocol.Decode(f, payload, &req); err != nil {
+			return nil, err
+		}
+		return h.conversations(ctx, user, req)
+	}
+	return nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", method)
+}
+
+func clamp(n, def, max int) int {
+	switch {
+	case n < 0:
+		return def
+	case n > max:
+		return max
+	}
+	return n
+}
+
+func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncRequest) (*protocol.SyncResult, error) {
+	if req.After < 0 {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "after must be >= 0")
+	}
+	page, err := h.store.Sync(ctx, user, req.After, clamp(req.Limit, SyncDefault, SyncMax))
+	if err != nil {
+		return nil, unavailable("sync", err)
+	}
+	res := &protocol.SyncResult{Events: make([]protocol.Event, 0, len(page.Events)), HasMore: page.HasMore, Latest: page.Latest}
+	for i := range page.Events {
+		ev, err := page.Events[i].Wire()
+		if err != nil {
+			return nil, err
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res, nil
+}
+
+func (h *Handler) history(ctx context.Context, user string, req protocol.HistoryRequest) (*protocol.HistoryResult, error) {
+	conv := req.Conv
+	switch {
+	case conv == "" && req.With == "":
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "history needs conv or with")
+	case conv == "":
+		if !protocol.ValidID(req.With) {
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "with must be a user id")
+		}
+		conv = protocol.DirectConv(user, req.With)
+	}
+	if req.Before < 0 || req.After < 0 || (req.Before > 0 && req.After > 0) {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "give at most one of before and after, each >= 0")
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = -1
+	}
+	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: clamp(limit, HistoryDefault, HistoryMax)})
+	if errors.Is(err, store.ErrNotMember) {
+		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)
+	}
+	if err != nil {
+		return nil, unavailable("history", err)
+	}
+	res := &protocol.HistoryResult{Conv: conv, Messages: make([]protocol.Message, 0, len(page.Messages)), HasMore: page.HasMore}
+	for i := range page.Messages {
+		m, err := page.Messages[i].Wire()
+		if err != nil {
+			return nil, err
+		}
+		res.Messages = append(res.Messages, m)
+	}
+	return res, nil
+}
+
+func (h *Handler) conversations(ctx context.Context, user string, req protocol.ConversationsRequest) (*protocol.ConversationsResult, error) {
+	limit := req.Limit
+	if limit == 0 {
+		limit = -1
+	}
+	convs, err := h.store.Conversations(ctx, user, clamp(limit, ConversationsDefault, ConversationsMax))
+	if err != nil {
+		return nil, unavailable("conversations", err)
+	}
+	res := &protocol.ConversationsResult{Conversations: make([]protocol.Conversation, 0, len(convs))}
+	for _, c := range convs {
+		wc := protocol.Conversation{Conv: c.Conv, Kind: c.Kind, Peer: c.Peer, LastSeq: c.LastSeq,
+			ReadSeq: c.ReadSeq, PeerReadSeq: c.PeerReadSeq, Unread: c.Unread}
+		if c.Last != nil {
+			m, err := c.Last.Wire()
+			if err != nil {
+				return nil, err
+			}
+			wc.Last = &m
+		}
+		res.TotalUnread += c.Unread
+		res.Conversations = append(res.Conversations, wc)
+	}
+	return res, nil
+}
+
+// unavailable hides store failures from clients but keeps them for the log.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w", what, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "store unavailable, retry"), err))
+}

@@ -1,0 +1,131 @@
+// Package fanout pushes committed inbox events to the devices connected to
+// this node [IM-5.2]. It is the fast path only: a device that misses an event
+// sees a seq gap and pulls it with sync, so fanout may drop under pressure
+// but never reorders a user's events.
+//
+// Concurrency: Deliver may be called from one goroutine at a time (the
+// committer, in commit order). Events of one user go through one shard
+// worker, in order; a device that stalls its socket stalls only its shard,
+// and a full shard drops events (counted) rather than blocking the caller.
+package fanout
+
+import (
+	"hash/maphash"
+	"log/slog"
+	gosync "sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// Publisher publishes an encoded event on a user's inbox topic to the
+// devices of that user connected to this node.
+type Publisher interface {
+	PublishInbox(user string, payload []byte)
+}
+
+// Config configures a Fanout. Zero values mean the defaults noted.
+type Config struct {
+	Shards     int // zero: 16
+	ShardQueue int // events buffered per shard; zero: 4096
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics not registered
+}
+
+// Fanout delivers inbox events through a Publisher.
+type Fanout struct {
+	pub       Publisher
+	log       *slog.Logger
+	seed      maphash.Seed
+	shards    []chan store.InboxEvent
+	wg        gosync.WaitGroup
+	closeOnce gosync.Once
+	delivered prometheus.Counter
+	dropped   prometheus.Counter
+}
+
+// New returns a Fanout; Start starts its workers.
+func New(pub Publisher, cfg Config) *Fanout {
+	if cfg.Shards <= 0 {
+		cfg.Shards = 16
+	}
+	if cfg.ShardQueue <= 0 {
+		cfg.ShardQueue = 4096
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	f := &Fanout{
+		pub:  pub,
+		log:  cfg.Log,
+		seed: maphash.MakeSeed(),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqim_fanout_delivered_total", Help: "Inbox events published to local devices."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqim_fanout_dropped_total", Help: "Inbox events dropped because a shard queue was full (devices recover by sync)."}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(f.delivered, f.dropped)
+	}
+	f.shards = make([]chan store.InboxEvent, cfg.Shards)
+	for i := range f.shards {
+		f.shards[i] = make(chan store.InboxEvent, cfg.ShardQueue)
+	}
+	return f
+}
+
+// Start starts one worker per shard.
+func (f *Fanout) Start() {
+	for _, ch := range f.shards {
+		f.wg.Add(1)
+		go f.work(ch)
+	}
+}
+
+// Stop delivers what is queued, then stops the workers. Deliver must not be
+// called after Stop.
+func (f *Fanout) Stop() {
+	f.closeOnce.Do(func() {
+		for _, ch := range f.shards {
+			close(ch)
+		}
+	})
+	f.wg.Wait()
+}
+
+// Deliver queues events for delivery without blocking.
+func (f *Fanout) Deliver(events []store.InboxEvent) {
+	for _, ev := range events {
+		ch := f.shards[maphash.String(f.seed, ev.User)%uint64(len(f.shards))]
+		select {
+		case ch <- ev:
+		default:
+			f.dropped.Inc()
+		}
+	}
+}
+
+func (f *Fanout) work(ch <-chan store.InboxEvent) {
+	defer f.wg.Done()
+	for ev := range ch {
+		payload, err := EncodeEvent(&ev)
+		if err != nil {
+			f.log.Error("encode inbox event", "user", ev.User, "seq", ev.Seq, "error", err)
+			continue
+		}
+		f.pub.PublishInbox(ev.User, payload)
+		f.delivered.Inc()
+	}
+}
+
+// EncodeEvent encodes an inbox event as MessagePack, the form in which
+// events travel inside the server; the broker transcodes per device.
+func EncodeEvent(ev *store.InboxEvent) ([]byte, error) {
+	w, err := ev.Wire()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Encode(protocol.MsgPack, &w)
+}
