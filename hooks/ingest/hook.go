@@ -283,6 +283,9 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	default:
 		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
 	}
+	if tooDeep(msg.Body, maxDepth) {
+		return req, protocol.Errorf(protocol.CodeBadRequest, "body nests deeper than %d levels", maxDepth)
+	}
 	body, err := protocol.Encode(protocol.MsgPack, msg.Body)
 	if err != nil {
 		return req, protocol.Errorf(protocol.CodeBadPayload, "body cannot be encoded: %v", err)
@@ -299,6 +302,31 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	req.ID = h.cfg.IDs.Next()
 	req.TS = time.Now().UnixMilli()
 	return req, nil
+}
+
+// maxDepth bounds body nesting [IM-4.2], so that no client's decoder hits
+// its own recursion limit on a body the server accepted.
+const maxDepth = 32
+
+func tooDeep(v any, left int) bool {
+	if left < 0 {
+		return true
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if tooDeep(e, left-1) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if tooDeep(e, left-1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func validCmid(s string) bool {

@@ -34,7 +34,8 @@ func kindName(k int16) string {
 const appendAttempts = 3
 
 // Append stores batch in one transaction. It takes three round trips inside
-// the transaction, whatever the batch size: look up, allocate, write.
+// the transaction, whatever the batch size: look up, lock and allocate,
+// write.
 func (s *Store) Append(ctx context.Context, batch []store.SendRequest) ([]store.SendResult, error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -52,9 +53,14 @@ func (s *Store) Append(ctx context.Context, batch []store.SendRequest) ([]store.
 	}
 }
 
+// errRaced says that another transaction stored one of our (sender, cmid)
+// after we looked them up.
+var errRaced = errors.New("concurrent append of the same cmid")
+
 func isCmidRace(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "messages_sender_cmid_key"
+	return errors.Is(err, errRaced) ||
+		errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "messages_sender_cmid_key"
 }
 
 // pair is a (sender, cmid) or a (conversation, user).
@@ -202,6 +208,18 @@ func (s *Store) appendOnce(ctx context.Context, batch []store.SendRequest) ([]st
 	// locks that foreign key checks (members, devices) take on these rows.
 	b.Queue(`SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, convList)
 	b.Queue(`SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, userList)
+	// Whoever stores a message holds its sender's lock until commit, so from
+	// here on the messages of our senders cannot change under us. One that
+	// appeared since round trip 1 means another transaction won a race for
+	// a (sender, cmid): start again, and the retry answers with its row.
+	raced := false
+	freshFrom, freshCmid := make([]string, len(fresh)), make([]string, len(fresh))
+	for x, i := range fresh {
+		freshFrom[x], freshCmid[x] = batch[i].From, batch[i].Cmid
+	}
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS k(sender, cmid)
+		JOIN messages m ON m.sender = k.sender AND m.cmid = k.cmid)`, freshFrom, freshCmid).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&raced) })
 	convNext := make(map[string]int64, len(convN))
 	b.Queue(`UPDATE conversations c SET last_seq = c.last_seq + x.n, last_ts = greatest(c.last_ts, x.ts)
 		FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(id, n, ts)
@@ -216,6 +234,9 @@ func (s *Store) appendOnce(ctx context.Context, batch []store.SendRequest) ([]st
 		Query(collectBase(userNext, userN))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
+	}
+	if raced {
+		return nil, errRaced
 	}
 	if len(convNext) != len(convN) || len(userNext) != len(userN) {
 		return nil, errors.New("counter rows missing after insert")

@@ -97,11 +97,25 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 func (s *Store) Close() { s.pool.Close() }
 
 // connectError says in one line that the database could not be reached; pgx
-// joins the errors of several addresses with newlines.
+// puts the error of each address tried on a line of its own.
 type connectError struct{ err error }
 
 func (e *connectError) Error() string {
-	return "connect to postgres: " + strings.ReplaceAll(e.err.Error(), "\n", "; ")
+	var b strings.Builder
+	b.WriteString("connect to postgres:")
+	prev := ""
+	for line := range strings.Lines(e.err.Error()) {
+		line = strings.TrimSpace(line)
+		if line == "" || line == prev {
+			continue // sslmode=prefer tries each address twice
+		}
+		if prev != "" && !strings.HasSuffix(prev, ":") {
+			b.WriteString(";")
+		}
+		b.WriteString(" " + line)
+		prev = line
+	}
+	return b.String()
 }
 
 func (e *connectError) Unwrap() error { return e.err }

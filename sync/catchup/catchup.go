@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
@@ -42,7 +43,7 @@ func (h *Handler) Handle(ctx context.Context, user, method string, f protocol.Fo
 	switch method {
 	case protocol.MethodSync:
 		var req protocol.SyncRequest
-		req.Limit = -1 // absent means the default, 0 means "latest seq only"
+		req.Limit = absent // absent means the default, 0 means "latest seq only"
 		if err := protocol.Decode(f, payload, &req); err != nil {
 			return nil, err
 		}
@@ -63,21 +64,31 @@ func (h *Handler) Handle(ctx context.Context, user, method string, f protocol.Fo
 	return nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", method)
 }
 
-func clamp(n, def, max int) int {
+// absent marks a limit the request did not carry.
+const absent = math.MinInt
+
+// limit applies a request's limit [IM-7.3-1]: absent means def, and
+// values outside 0..max are refused. zeroIsDefault is for the methods where
+// 0 also means the default.
+func limit(n, def, max int, zeroIsDefault bool) (int, error) {
 	switch {
-	case n < 0:
-		return def
-	case n > max:
-		return max
+	case n == absent, n == 0 && zeroIsDefault:
+		return def, nil
+	case n < 0 || n > max:
+		return 0, protocol.Errorf(protocol.CodeBadRequest, "limit must be 0 to %d", max)
 	}
-	return n
+	return n, nil
 }
 
 func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncRequest) (*protocol.SyncResult, error) {
 	if req.After < 0 {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "after must be >= 0")
 	}
-	page, err := h.store.Sync(ctx, user, req.After, clamp(req.Limit, SyncDefault, SyncMax))
+	n, err := limit(req.Limit, SyncDefault, SyncMax, false)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.Sync(ctx, user, req.After, n)
 	if err != nil {
 		return nil, unavailable("sync", err)
 	}
@@ -95,24 +106,31 @@ func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncReques
 func (h *Handler) history(ctx context.Context, user string, req protocol.HistoryRequest) (*protocol.HistoryResult, error) {
 	conv := req.Conv
 	switch {
-	case conv == "" && req.With == "":
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "history needs conv or with")
+	case (conv == "") == (req.With == ""):
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "history needs exactly one of conv and with")
+	case conv == "" && (!protocol.ValidID(req.With) || req.With == user):
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "with must be another user's id")
 	case conv == "":
-		if !protocol.ValidID(req.With) {
-			return nil, protocol.Errorf(protocol.CodeBadRequest, "with must be a user id")
-		}
 		conv = protocol.DirectConv(user, req.With)
 	}
-	if req.Before < 0 || req.After < 0 || (req.Before > 0 && req.After > 0) {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "give at most one of before and after, each >= 0")
+	a, b, direct := protocol.DirectPeers(conv)
+	if !direct {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "malformed conversation id %q", conv)
 	}
-	limit := req.Limit
-	if limit == 0 {
-		limit = -1
-	}
-	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: clamp(limit, HistoryDefault, HistoryMax)})
-	if errors.Is(err, store.ErrNotMember) {
+	if a != user && b != user {
 		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)
+	}
+	if req.Before < 0 || req.After < 0 {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "before and after must be >= 0")
+	}
+	n, err := limit(req.Limit, HistoryDefault, HistoryMax, true)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n})
+	if errors.Is(err, store.ErrNotMember) {
+		// A direct conversation of the requester with no message yet [IM-7.4-3].
+		return &protocol.HistoryResult{Conv: conv, Messages: []protocol.Message{}}, nil
 	}
 	if err != nil {
 		return nil, unavailable("history", err)
@@ -129,11 +147,11 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 }
 
 func (h *Handler) conversations(ctx context.Context, user string, req protocol.ConversationsRequest) (*protocol.ConversationsResult, error) {
-	limit := req.Limit
-	if limit == 0 {
-		limit = -1
+	n, err := limit(req.Limit, ConversationsDefault, ConversationsMax, true)
+	if err != nil {
+		return nil, err
 	}
-	convs, err := h.store.Conversations(ctx, user, clamp(limit, ConversationsDefault, ConversationsMax))
+	convs, err := h.store.Conversations(ctx, user, n)
 	if err != nil {
 		return nil, unavailable("conversations", err)
 	}
