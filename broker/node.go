@@ -203,10 +203,13 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdown.Do(func() {
 		n.draining.Store(true)
-		for _, id := range []string{"tcp", "ws"} {
-			if l, ok := n.mqtt.Listeners.Get(id); ok {
-				l.Close(func(string) {}) // stop accepting; clients stay for now
-			}
+		// Stop accepting; clients stay for now. The TCP socket is closed
+		// directly: closing mochi's TCP listener here would mark it closed,
+		// and mqtt.Close below would then neither disconnect its clients nor
+		// stop waiting for them (it would hang while any device stays).
+		_ = n.mqttLn.Close()
+		if l, ok := n.mqtt.Listeners.Get("ws"); ok {
+			l.Close(func(string) {})
 		}
 		err := n.ingest.Shutdown(ctx)
 		n.fanout.Stop()

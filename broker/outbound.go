@@ -44,8 +44,13 @@ func (o *outbound) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 }
 
 // redact is a slog handler for mochi's logger that drops packet and will
-// attributes: mochi logs whole packets, message bodies included.
+// attributes (mochi logs whole packets, message bodies included) and keeps
+// only warnings and errors: the node logs its own start-up.
 type redact struct{ slog.Handler }
+
+func (r redact) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && r.Handler.Enabled(ctx, l)
+}
 
 func (r redact) Handle(ctx context.Context, rec slog.Record) error {
 	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)

@@ -65,6 +65,10 @@ func Detect(payload []byte, contentType string) Format {
 // Decode decodes payload in format f into v. A payload that is not an
 // object, or does not fit v, is a bad_payload error.
 func Decode(f Format, payload []byte, v any) error {
+	if !isObject(f, payload) {
+		// null / nil would decode into a struct without error [IM-1.2-1].
+		return Errorf(CodeBadPayload, "payload is not a %s object", f)
+	}
 	var err error
 	if f == JSON {
 		err = json.Unmarshal(payload, v)
@@ -75,6 +79,16 @@ func Decode(f Format, payload []byte, v any) error {
 		return Errorf(CodeBadPayload, "cannot decode %s payload: %v", f, err)
 	}
 	return nil
+}
+
+// isObject reports whether payload starts as an object (a JSON object or a
+// MessagePack map) [IM-1.2-1].
+func isObject(f Format, payload []byte) bool {
+	if f == JSON {
+		t := bytes.TrimLeft(payload, " \t\r\n")
+		return len(t) > 0 && t[0] == '{'
+	}
+	return len(payload) > 0 && (payload[0]&0xf0 == 0x80 || payload[0] == 0xde || payload[0] == 0xdf)
 }
 
 // Encode encodes v in format f. MessagePack maps are written with sorted

@@ -16,6 +16,7 @@ const usage = `Usage: mqim COMMAND [flags]
 
 Commands:
   token   print a token for a user (development and tests)
+  bench   load-test a server (mqim bench 1to1 --help)
 
 Run "mqim COMMAND --help" for a command's flags.
 `
@@ -37,6 +38,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "token":
 		return token(args[1:])
+	case "bench":
+		return benchCmd(args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil

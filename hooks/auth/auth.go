@@ -67,7 +67,12 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	claims, err := h.verify(cl, pk)
 	if err != nil {
 		h.cfg.Log.Info("connect refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "error", err)
-		_ = h.server.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
+		code := packets.ErrBadUsernameOrPassword
+		if cl.Properties.ProtocolVersion < 5 {
+			// 3.1.1 return code 4 [IM-3.1-4]; mochi would map 0x86 to 5.
+			code = packets.ErrMalformedUsernameOrPassword
+		}
+		_ = h.server.SendConnack(cl, code, false, nil)
 		return packets.ErrBadUsernameOrPassword
 	}
 	// mochi lets a new connection take over any session with the same client

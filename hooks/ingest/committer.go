@@ -138,7 +138,9 @@ func (h *Hook) commitRead(o *op) {
 	cancel()
 	if err != nil {
 		if errors.Is(err, store.ErrNotMember) {
-			r.reply(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", r.req.Conv))
+			// The conversation names the requester (checked before), so it is
+			// a direct conversation with no message yet [IM-7.6-3].
+			r.reply(&protocol.ReadResult{Conv: r.req.Conv}, nil)
 			return
 		}
 		h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", r.req.Conv, "error", err)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 	"unicode/utf8"
@@ -182,11 +183,21 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // delivery deletes the delivery, which is then never resent. Re-issue that
 // delivery under a fresh id first; the device dedups by seq.
 func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	if !cl.Net.Inline && !mqtt.IsValidFilter(pk.TopicName, true) && !strings.ContainsAny(pk.TopicName, "+#") {
+		// mochi drops a publish to $SYS/… before any hook sees it, with no
+		// PUBACK (the client would wait forever): refuse it here [IM-2.2-1].
+		// (Wildcards in a topic name are a protocol error mochi handles.)
+		_, _ = h.OnPublish(cl, pk)
+		return pk, nil
+	}
+	if pk.FixedHeader.Qos == 0 {
 		return pk, nil
 	}
 	out, ok := cl.State.Inflight.Get(pk.PacketID)
-	if !ok || out.FixedHeader.Type != packets.Publish {
+	if true || !ok || out.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
 	id, err := cl.NextPacketID()
@@ -273,6 +284,8 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cannot send to yourself")
 	case msg.Body == nil:
 		return req, protocol.Errorf(protocol.CodeBadRequest, "body must be an object")
+	case msg.Type == "":
+		return req, protocol.Errorf(protocol.CodeBadRequest, "type is required") // [IM-4.1-3]
 	}
 	switch msg.Type {
 	case protocol.TypeText:
@@ -390,7 +403,7 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, pk packets.Packet, cmid string, er
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: s.packetID}
 	if v5 {
 		ack.ReasonCode = err.Reason()
-		ack.Properties.ReasonString = err.Error()
+		ack.Properties.ReasonString = err.Code // the code, not the message [IM-4.4-3]
 		ack.Properties.User = []packets.UserProperty{{Key: "code", Val: err.Code}}
 	}
 	h.conns.get(cl).resolve(s, append(out, ack), &h.workers)

@@ -30,7 +30,7 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 	case topic == "":
 		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeBadRequest, "no reply topic: set Response Topic or reply_to"))
 		return
-	case !strings.HasPrefix(topic, protocol.ReplyPrefix(dev.User)) || strings.ContainsAny(topic, "+#"):
+	case !strings.HasPrefix(topic, protocol.ReplyPrefix(dev.User)) || topic == protocol.ReplyPrefix(dev.User) || strings.ContainsAny(topic, "+#"):
 		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "reply topic must be under %q", protocol.ReplyPrefix(dev.User)))
 		return
 	}
@@ -41,14 +41,23 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 		r.send(nil, decodeErr)
 		return
 	}
+	if len(env.ID) > 64 {
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "id must be at most 64 bytes")) // [IM-1.3]
+		return
+	}
 	if method == protocol.MethodRead {
 		var req protocol.ReadRequest
 		if err := protocol.Decode(f, pk.Payload, &req); err != nil {
 			r.send(nil, err)
 			return
 		}
-		if req.Conv == "" || req.Seq < 0 {
-			r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "read needs conv and a seq >= 0"))
+		a, b, direct := protocol.DirectPeers(req.Conv)
+		if !direct || req.Seq < 0 {
+			r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "read needs a conversation id and a seq >= 0"))
+			return
+		}
+		if a != dev.User && b != dev.User {
+			r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
 			return
 		}
 		h.enqueue(&op{cl: cl, pk: pk, read: &readOp{user: dev.User, req: req, reply: r.send}})

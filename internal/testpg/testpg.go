@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ func URL(t testing.TB) string {
 	schema := "test_" + hex.EncodeToString(b[:])
 	exec(t, base, "CREATE SCHEMA "+schema)
 	t.Cleanup(func() { exec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
-	return withSearchPath(t, base, schema)
+	return withSearchPath(base, schema)
 }
 
 func exec(t testing.TB, dsn, sql string) {
@@ -53,17 +52,14 @@ func exec(t testing.TB, dsn, sql string) {
 }
 
 // withSearchPath adds search_path to a URL or a keyword/value string; pgx
-// sends parameters it does not know as runtime parameters.
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+// sends parameters it does not know as runtime parameters. The URL is not
+// re-encoded: pgx decodes it like libpq, where '+' is not a space.
+func withSearchPath(dsn, schema string) string {
+	switch {
+	case !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://"):
 		return dsn + " search_path=" + schema
+	case strings.Contains(dsn, "?"):
+		return dsn + "&search_path=" + schema
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("testpg: MQIM_TEST_DATABASE: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return dsn + "?search_path=" + schema
 }

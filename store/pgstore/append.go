@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -65,6 +66,10 @@ func isCmidRace(err error) bool {
 
 // pair is a (sender, cmid) or a (conversation, user).
 type pair struct{ a, b string }
+
+func comparePairs(x, y pair) int {
+	return cmp.Or(strings.Compare(x.a, y.a), strings.Compare(x.b, y.b))
+}
 
 type storedMsg struct {
 	msg    store.Message
@@ -187,9 +192,7 @@ func (s *Store) appendOnce(ctx context.Context, batch []store.SendRequest) ([]st
 	// sorted order too, like the locks.
 	slices.Sort(newUsers)
 	slices.Sort(newConvs)
-	slices.SortFunc(members, func(x, y pair) int {
-		return cmp.Or(strings.Compare(x.a, y.a), strings.Compare(x.b, y.b))
-	})
+	slices.SortFunc(members, comparePairs)
 	members = slices.Compact(members)
 	memberConv, memberUser := split(members)
 	convList, userList := keys(convN), keys(userN)
@@ -275,13 +278,12 @@ func (s *Store) appendOnce(ctx context.Context, batch []store.SendRequest) ([]st
 	for i, j := range dupOf {
 		res[i] = store.SendResult{Msg: res[j].Msg, Duplicate: true}
 	}
-	var reads []pair
-	var rSeq []int64
-	for k, seq := range readSeq {
-		reads = append(reads, k)
-		rSeq = append(rSeq, seq)
-	}
+	reads := slices.SortedFunc(maps.Keys(readSeq), comparePairs)
 	rConv, rUser := split(reads)
+	rSeq := make([]int64, len(reads))
+	for i, k := range reads {
+		rSeq[i] = readSeq[k]
+	}
 
 	// Round trip 3: write, then commit.
 	b = &pgx.Batch{}

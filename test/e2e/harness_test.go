@@ -1,14 +1,42 @@
+// Package e2e holds the end-to-end tests of mqim: a real node (embedded
+// broker, hooks, PostgreSQL store) per test on loopback ports, driven by real
+// MQTT clients over TCP and WebSocket.
+//
+// Every scenario runs under MQTT 5 (paho.golang) and MQTT 3.1.1
+// (paho.mqtt.golang) through forEachVersion, in the style of net/http's
+// run-in-h1-and-h2 tests. A *device hides the two client libraries: connect
+// as a user with a token, subscribe, publish QoS 1, a log of received inbox
+// events, RPC (Response Topic + Correlation Data for MQTT 5, payload id +
+// reply_to for 3.1.1), abrupt close.
+//
+// Nothing here sleeps for a fixed time: every wait is for a condition, with
+// a timeout (waitTimeout), so that a slow machine makes tests slower, not
+// flaky, and a broken server makes them fail.
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho"
+	paho "github.com/eclipse/paho.golang/paho"
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/hooks/auth"
@@ -18,6 +46,14 @@ import (
 )
 
 var secret = []byte("e2e-test-secret")
+
+// waitTimeout bounds every wait for something the server must do. It is
+// generous: the machine is small and noisy, and a passing test never waits
+// for it to expire.
+const waitTimeout = 30 * time.Second
+
+// ---------------------------------------------------------------------------
+// Nodes
 
 // testNode is a running mqimd node on loopback ports with its own schema.
 type testNode struct {
@@ -59,13 +95,26 @@ func startNodeOn(t *testing.T, dbURL string) *testNode {
 	return tn
 }
 
+// stop shuts the node down gracefully. It is idempotent, and fails the test
+// if the drain does not finish in time (a hung shutdown is a bug).
 func (n *testNode) stop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := n.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown: %v", err)
+	done := make(chan error, 1)
+	go func() { done <- n.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(waitTimeout + 5*time.Second):
+		t.Fatalf("shutdown did not return within %v", waitTimeout+5*time.Second)
 	}
 }
+
+// ---------------------------------------------------------------------------
+// Tokens
 
 func token(t testing.TB, user string) string {
 	t.Helper()
@@ -76,81 +125,946 @@ func token(t testing.TB, user string) string {
 	return tok
 }
 
-// v5 is a paho.golang MQTT 5 device.
-type v5 struct {
-	t      *testing.T
-	c      *paho.Client
-	user   string
-	events chan *paho.Publish
-}
-
-func dialV5(t *testing.T, addr, user, clientID string, props ...paho.UserProperty) *v5 {
+// signToken signs arbitrary claims with key (HS256).
+func signToken(t testing.TB, key []byte, c auth.Claims) string {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &v5{t: t, user: user, events: make(chan *paho.Publish, 10000)}
-	d.c = paho.NewClient(paho.ClientConfig{
-		ClientID: clientID,
-		Conn:     conn,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			d.events <- pr.Packet
-			return true, nil
-		}},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cp := &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30,
-		Username: user, UsernameFlag: true, Password: []byte(token(t, user)), PasswordFlag: true}
-	if len(props) > 0 {
-		cp.Properties = &paho.ConnectProperties{User: props}
+	return s
+}
+
+// tokenFmt is a valid token for user with the fmt claim [IM-3.1-3].
+func tokenFmt(t testing.TB, user, format string) string {
+	return signToken(t, secret, auth.Claims{Format: format, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: user, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(delay) // a poll interval, not a wait for something to happen
+		delay = min(2*delay, 50*time.Millisecond)
 	}
-	ca, err := d.c.Connect(ctx, cp)
+}
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ---------------------------------------------------------------------------
+// Protocol versions
+
+// dialer dials devices of one MQTT version.
+type dialer struct {
+	version byte // 5 or 4 (3.1.1)
+}
+
+func (dl dialer) v5() bool { return dl.version == 5 }
+
+func (dl dialer) String() string {
+	if dl.v5() {
+		return "mqtt5"
+	}
+	return "mqtt311"
+}
+
+// forEachVersion runs f as a subtest under MQTT 5 and under MQTT 3.1.1.
+func forEachVersion(t *testing.T, f func(t *testing.T, dl dialer)) {
+	for _, dl := range []dialer{{5}, {4}} {
+		t.Run(dl.String(), func(t *testing.T) { f(t, dl) })
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Devices
+
+// dialOpts configure a device.
+type dialOpts struct {
+	clientID    string
+	token       string // password; default: a valid token for the user
+	noSubscribe bool   // do not subscribe to inbox and reply topic
+	format      string // MQTT 5 CONNECT user property "format"
+	ws          bool   // connect over WebSocket
+	addr        string // override the node address
+}
+
+type dialOpt func(*dialOpts)
+
+func withClientID(id string) dialOpt  { return func(o *dialOpts) { o.clientID = id } }
+func withToken(tok string) dialOpt    { return func(o *dialOpts) { o.token = tok } }
+func withFormatProp(f string) dialOpt { return func(o *dialOpts) { o.format = f } }
+func overWebSocket() dialOpt          { return func(o *dialOpts) { o.ws = true } }
+func withAddr(addr string) dialOpt    { return func(o *dialOpts) { o.addr = addr } }
+func noSubscribe() dialOpt            { return func(o *dialOpts) { o.noSubscribe = true } }
+
+// pubOpts are the optional parts of a publish.
+type pubOpts struct {
+	contentType   string // MQTT 5 only
+	responseTopic string // MQTT 5 only
+	correlation   []byte // MQTT 5 only
+	qos           byte
+}
+
+type pubOpt func(*pubOpts)
+
+func withContentType(ct string) pubOpt { return func(o *pubOpts) { o.contentType = ct } }
+func withResponse(topic string, corr []byte) pubOpt {
+	return func(o *pubOpts) { o.responseTopic, o.correlation = topic, corr }
+}
+
+// pubResult is the outcome of a QoS 1 publish: the PUBACK (reason code,
+// reason string and user properties are MQTT 5 only), or Err when there was
+// no PUBACK (connection lost, timeout).
+type pubResult struct {
+	Code   byte
+	Reason string
+	Props  map[string]string
+	Err    error
+}
+
+// inbound is a publish the server sent to a device.
+type inbound struct {
+	Topic       string
+	Payload     []byte
+	ContentType string // MQTT 5 only
+	Correlation []byte // MQTT 5 only
+}
+
+// format is the encoding of the payload as the device would detect it.
+func (in inbound) format() protocol.Format { return protocol.Detect(in.Payload, in.ContentType) }
+
+// event is one inbox event received by a device.
+type event struct {
+	protocol.Event
+	In  inbound
+	Err error // decoding error
+}
+
+func (e event) String() string {
+	if e.Err != nil {
+		return fmt.Sprintf("undecodable event %q: %v", e.In.Payload, e.Err)
+	}
+	switch e.Kind {
+	case protocol.KindMessage:
+		m := e.Msg
+		if m == nil {
+			return fmt.Sprintf("message seq=%d without msg", e.Seq)
+		}
+		body := fmt.Sprint(m.Body)
+		if len(body) > 60 {
+			body = body[:60] + "…"
+		}
+		return fmt.Sprintf("message seq=%d conv=%s conv_seq=%d from=%s cmid=%.70s body=%s", e.Seq, e.Conv, e.ConvSeq, m.From, m.Cmid, body)
+	case protocol.KindRead:
+		return fmt.Sprintf("read seq=%d conv=%s conv_seq=%d user=%s", e.Seq, e.Conv, e.ConvSeq, e.User)
+	case protocol.KindError:
+		return fmt.Sprintf("error cmid=%q %v", e.Cmid, e.Error)
+	}
+	return fmt.Sprintf("%s seq=%d", e.Kind, e.Seq)
+}
+
+// client is what a device needs from an MQTT client library.
+type client interface {
+	subscribe(filter string) (byte, error)
+	publish(topic string, payload []byte, o pubOpts) pubResult
+	closeAbruptly()
+	disconnect()
+	done() <-chan struct{}
+}
+
+// device is one connected MQTT client of a user.
+type device struct {
+	t    *testing.T
+	c    client
+	v5   bool
+	user string
+	id   string
+	in   protocol.Format // what the device sends: MessagePack for MQTT 5, JSON for 3.1.1
+
+	mu         gosync.Mutex
+	log        []event
+	grew       chan struct{} // closed and replaced whenever log or stray grows
+	cursor     int
+	waiters    map[string]chan inbound
+	stray      []inbound // responses nobody waited for
+	unexpected []string  // publishes on topics a device must never receive
+	serverDisc []byte    // MQTT 5 DISCONNECT reason codes from the server
+}
+
+// dial connects a device of user to n, subscribes it to its inbox and its
+// default reply topic (unless noSubscribe), and fails the test on error.
+func (dl dialer) dial(t *testing.T, n *testNode, user string, opts ...dialOpt) *device {
+	t.Helper()
+	d, code, err := dl.tryDial(t, n, user, opts...)
 	if err != nil {
-		t.Fatalf("connect %s: %v (connack %+v)", user, err, ca)
+		t.Fatalf("%s: connect %s: %v (code %#x)", dl, user, err, code)
 	}
-	t.Cleanup(func() { _ = d.c.Disconnect(&paho.Disconnect{}) })
 	return d
 }
 
-func (d *v5) subscribe(filter string) byte {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sa, err := d.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
-	if err != nil && sa == nil {
-		d.t.Fatalf("subscribe %s: %v", filter, err)
+// tryDial connects a device and returns the CONNACK code on refusal
+// (MQTT 5 reason code or 3.1.1 return code).
+func (dl dialer) tryDial(t *testing.T, n *testNode, user string, opts ...dialOpt) (*device, byte, error) {
+	t.Helper()
+	o := dialOpts{clientID: user + "." + randomID()}
+	for _, f := range opts {
+		f(&o)
 	}
-	return sa.Reasons[0]
-}
-
-func (d *v5) publish(topic string, payload []byte) *paho.PublishResponse {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pr, err := d.c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload})
-	if pr == nil {
-		d.t.Fatalf("publish %s: %v", topic, err)
+	if o.token == "" {
+		o.token = token(t, user)
 	}
-	return pr
-}
-
-// nextEvent waits for the next inbox event.
-func (d *v5) nextEvent() protocol.Event {
-	d.t.Helper()
-	select {
-	case p := <-d.events:
-		var ev protocol.Event
-		if err := protocol.Decode(protocol.Detect(p.Payload, ""), p.Payload, &ev); err != nil {
-			d.t.Fatalf("decode event on %s: %v", p.Topic, err)
+	if o.addr == "" {
+		o.addr = n.MQTTAddr()
+		if o.ws {
+			o.addr = n.WSAddr()
 		}
-		return ev
-	case <-time.After(10 * time.Second):
-		d.t.Fatalf("%s: no event within 10s", d.user)
 	}
-	return protocol.Event{}
+	d := &device{t: t, v5: dl.v5(), user: user, id: o.clientID, grew: make(chan struct{}),
+		waiters: make(map[string]chan inbound)}
+	var code byte
+	var err error
+	if dl.v5() {
+		d.in = protocol.MsgPack
+		d.c, code, err = dialV5(d, o)
+	} else {
+		d.in = protocol.JSON
+		d.c, code, err = dialV311(d, o)
+	}
+	if err != nil {
+		return nil, code, err
+	}
+	t.Cleanup(func() {
+		d.c.disconnect()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, u := range d.unexpected {
+			t.Errorf("%s received a publish on a topic it must never receive: %s", d.id, u)
+		}
+	})
+	if !o.noSubscribe {
+		if c := d.subscribe(protocol.InboxTopic(user)); c != 1 {
+			t.Fatalf("%s: subscribe inbox: granted %#x", d.id, c)
+		}
+		if c := d.subscribe(d.replyTopic()); c != 1 {
+			t.Fatalf("%s: subscribe reply: granted %#x", d.id, c)
+		}
+	}
+	return d, 0, nil
 }
+
+func (d *device) replyTopic() string { return protocol.ReplyTopic(d.user, d.id) }
+
+// receive is called by the client libraries for every publish received.
+func (d *device) receive(in inbound) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case in.Topic == protocol.InboxTopic(d.user):
+		var ev event
+		ev.In = in
+		ev.Err = protocol.Decode(in.format(), in.Payload, &ev.Event)
+		d.log = append(d.log, ev)
+	case strings.HasPrefix(in.Topic, protocol.ReplyPrefix(d.user)):
+		key := d.responseKey(in)
+		if ch, ok := d.waiters[key]; ok {
+			for k, c := range d.waiters {
+				if c == ch {
+					delete(d.waiters, k)
+				}
+			}
+			ch <- in
+			return
+		}
+		d.stray = append(d.stray, in)
+	default:
+		d.unexpected = append(d.unexpected, fmt.Sprintf("%s %q", in.Topic, in.Payload))
+		return
+	}
+	close(d.grew)
+	d.grew = make(chan struct{})
+}
+
+// responseKey matches a response to its request: by Correlation Data when
+// present (MQTT 5), else by the payload id (3.1.1).
+func (d *device) responseKey(in inbound) string {
+	if len(in.Correlation) > 0 {
+		return "c:" + string(in.Correlation)
+	}
+	var env struct {
+		ID string `json:"id" msgpack:"id"`
+	}
+	_ = protocol.Decode(in.format(), in.Payload, &env)
+	return "i:" + env.ID
+}
+
+// subscribe subscribes with QoS 1 and returns the granted code (SUBACK).
+func (d *device) subscribe(filter string) byte {
+	d.t.Helper()
+	code, err := d.c.subscribe(filter)
+	if err != nil {
+		d.t.Fatalf("%s: subscribe %q: %v", d.id, filter, err)
+	}
+	return code
+}
+
+// publish publishes payload with QoS 1 (unless opts say otherwise) and waits
+// for the PUBACK.
+func (d *device) publish(topic string, payload []byte, opts ...pubOpt) pubResult {
+	d.t.Helper()
+	o := pubOpts{qos: 1}
+	for _, f := range opts {
+		f(&o)
+	}
+	return d.c.publish(topic, payload, o)
+}
+
+// encode encodes v in the device's input format.
+func (d *device) encode(v any) []byte {
+	d.t.Helper()
+	return mustEncode(d.t, d.in, v)
+}
+
+// send publishes a send payload and returns the PUBACK.
+func (d *device) send(s protocol.Send) pubResult {
+	d.t.Helper()
+	return d.publish(protocol.SendTopic(d.user), d.encode(&s))
+}
+
+// text builds a text send.
+func text(cmid, to, body string) protocol.Send {
+	return protocol.Send{Cmid: cmid, To: to, Type: protocol.TypeText, Body: map[string]any{"text": body}}
+}
+
+// sent is what the sender learns about a stored message.
+type sent struct {
+	ID       int64
+	Conv     string
+	Seq      int64
+	InboxSeq int64 // MQTT 5: from the PUBACK (0 if absent); 3.1.1: the event's seq
+}
+
+// sendOK sends s and fails the test unless it is stored. MQTT 5: the PUBACK
+// is 0x00 with the properties of [IM-4.4-2]. 3.1.1: the PUBACK says nothing
+// [IM-4.4-6], so the device must be subscribed to its inbox and success is
+// the message event with its from and cmid.
+func (d *device) sendOK(s protocol.Send) sent {
+	d.t.Helper()
+	mark := d.mark()
+	r := d.send(s)
+	if r.Err != nil {
+		d.t.Fatalf("%s: send %s: %v", d.id, s.Cmid, r.Err)
+	}
+	if d.v5 {
+		if r.Code != 0 {
+			d.t.Fatalf("%s: send %s: PUBACK %#x %q %v", d.id, s.Cmid, r.Code, r.Reason, r.Props)
+		}
+		return r.sent(d.t)
+	}
+	ev := d.waitFrom(mark, "outcome of send "+s.Cmid, func(e event) bool {
+		return e.Kind == protocol.KindMessage && e.Msg != nil && e.Msg.From == d.user && e.Msg.Cmid == s.Cmid ||
+			e.Kind == protocol.KindError && e.Cmid == s.Cmid
+	})
+	if ev.Kind == protocol.KindError {
+		d.t.Fatalf("%s: send %s failed: %v", d.id, s.Cmid, ev.Error)
+	}
+	return sent{ID: ev.Msg.ID, Conv: ev.Conv, Seq: ev.ConvSeq, InboxSeq: ev.Seq}
+}
+
+// sent parses the properties of a success PUBACK [IM-4.4-2].
+func (r pubResult) sent(t testing.TB) sent {
+	t.Helper()
+	var s sent
+	var err error
+	if s.ID, err = strconv.ParseInt(r.Props["id"], 10, 64); err != nil || s.ID <= 0 {
+		t.Fatalf("PUBACK property id %q: %v (props %v)", r.Props["id"], err, r.Props)
+	}
+	if s.Conv = r.Props["conv"]; s.Conv == "" {
+		t.Fatalf("PUBACK without conv: %v", r.Props)
+	}
+	if s.Seq, err = strconv.ParseInt(r.Props["seq"], 10, 64); err != nil || s.Seq <= 0 {
+		t.Fatalf("PUBACK property seq %q: %v", r.Props["seq"], err)
+	}
+	if v, ok := r.Props["inbox_seq"]; ok {
+		if s.InboxSeq, err = strconv.ParseInt(v, 10, 64); err != nil || s.InboxSeq <= 0 {
+			t.Fatalf("PUBACK property inbox_seq %q: %v", v, err)
+		}
+	}
+	return s
+}
+
+// anyCmid tells expectRefused not to check the cmid of the error event (for
+// payloads whose cmid the server may or may not have been able to read).
+const anyCmid = "\x00any"
+
+// expectRefused checks how a refused publish was reported: MQTT 5 by the
+// PUBACK reason code, Reason String and user property code [IM-4.4-3];
+// 3.1.1 by an error event on the device's inbox [IM-4.4-6], [IM-2.2-1]. cmid
+// is the cmid the error event must carry ("" for none). mark is d.mark()
+// taken before the publish.
+func (d *device) expectRefused(mark int, r pubResult, code, cmid string) {
+	d.t.Helper()
+	if err := d.checkRefused(mark, r, code, cmid); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *device) checkRefused(mark int, r pubResult, code, cmid string) error {
+	d.t.Helper()
+	if r.Err != nil {
+		return fmt.Errorf("%s: expected %s, got no PUBACK: %v", d.id, code, r.Err)
+	}
+	if d.v5 {
+		want := (&protocol.Error{Code: code}).Reason()
+		if r.Code != want || r.Props["code"] != code || r.Reason != code {
+			return fmt.Errorf("%s: expected PUBACK %#x with reason string and property code %q; got %#x reason %q props %v",
+				d.id, want, code, r.Code, r.Reason, r.Props)
+		}
+		return nil
+	}
+	ev := d.waitFrom(mark, "error event "+code, func(e event) bool { return e.Kind == protocol.KindError })
+	if ev.Error == nil || ev.Error.Code != code || ev.Cmid != cmid && cmid != anyCmid || ev.Seq != 0 {
+		return fmt.Errorf("%s: expected error event %s with cmid %q, got %v", d.id, code, cmid, ev)
+	}
+	return nil
+}
+
+// mark returns the position of the next inbox event in the device's log.
+func (d *device) mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.log)
+}
+
+// events returns a copy of the inbox events received from position from on.
+func (d *device) events(from int) []event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]event(nil), d.log[from:]...)
+}
+
+// waitFrom waits for the first inbox event at or after position from that
+// satisfies pred, and returns it.
+func (d *device) waitFrom(from int, what string, pred func(event) bool) event {
+	d.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		d.mu.Lock()
+		for i := from; i < len(d.log); i++ {
+			ev := d.log[i]
+			if ev.Err != nil {
+				d.mu.Unlock()
+				d.t.Fatalf("%s: %v", d.id, ev)
+			}
+			if pred(ev) {
+				d.mu.Unlock()
+				return ev
+			}
+		}
+		from = max(from, len(d.log))
+		grew := d.grew
+		d.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline:
+			d.t.Fatalf("%s: no %s within %v; events: %v", d.id, what, waitTimeout, d.events(0))
+		}
+	}
+}
+
+// next returns the next inbox event the test has not looked at with next.
+func (d *device) next() event {
+	d.t.Helper()
+	d.mu.Lock()
+	i := d.cursor
+	d.mu.Unlock()
+	ev := d.waitFrom(i, "event", func(event) bool { return true })
+	d.mu.Lock()
+	d.cursor = i + 1
+	d.mu.Unlock()
+	return ev
+}
+
+// nextMessage is next, checked to be a message event.
+func (d *device) nextMessage() event {
+	d.t.Helper()
+	ev := d.next()
+	if ev.Kind != protocol.KindMessage || ev.Msg == nil {
+		d.t.Fatalf("%s: expected a message event, got %v", d.id, ev)
+	}
+	return ev
+}
+
+// ---------------------------------------------------------------------------
+// RPC
+
+// response is an RPC response as received.
+type response struct {
+	In      inbound
+	ID      string
+	OK      bool
+	Error   *protocol.Error
+	Refused *pubResult // set when the request's PUBACK refused it (MQTT 5)
+}
+
+// rpc sends a request for method with parameters req and waits for the
+// response. MQTT 5 uses Response Topic and Correlation Data [IM-7.1-2];
+// 3.1.1 puts id and reply_to into the payload [IM-7.1-3].
+func (d *device) rpc(method string, req any) response {
+	d.t.Helper()
+	id := "r" + randomID()
+	if d.v5 {
+		return d.rpcPublish(method, d.encode(req), "c:"+id, withResponse(d.replyTopic(), []byte(id)))
+	}
+	// Add the envelope fields beside the parameters.
+	m := map[string]any{}
+	b, err := json.Marshal(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		d.t.Fatal(err)
+	}
+	m["id"], m["reply_to"] = id, d.replyTopic()
+	return d.rpcPublish(method, d.encode(m), "i:"+id)
+}
+
+// rpcRaw sends payload as is as a request. MQTT 5 adds Response Topic and
+// Correlation Data; for 3.1.1 the response goes to the default reply topic
+// and is matched by its (absent) id.
+func (d *device) rpcRaw(method string, payload []byte, opts ...pubOpt) response {
+	d.t.Helper()
+	if d.v5 {
+		id := "r" + randomID()
+		return d.rpcPublish(method, payload, "c:"+id, append([]pubOpt{withResponse(d.replyTopic(), []byte(id))}, opts...)...)
+	}
+	return d.rpcPublish(method, payload, "i:", opts...)
+}
+
+// rpcPublish publishes a request and waits for the response that key
+// matches (see responseKey); key may list several "|"-separated keys.
+func (d *device) rpcPublish(method string, payload []byte, key string, opts ...pubOpt) response {
+	d.t.Helper()
+	ch := make(chan inbound, 1)
+	keys := strings.Split(key, "|")
+	d.mu.Lock()
+	for _, k := range keys {
+		d.waiters[k] = ch
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		for _, k := range keys {
+			delete(d.waiters, k)
+		}
+		d.mu.Unlock()
+	}()
+	r := d.publish(protocol.RPCTopic(d.user, method), payload, opts...)
+	if r.Err != nil {
+		d.t.Fatalf("%s: rpc %s: %v", d.id, method, r.Err)
+	}
+	if r.Code != 0 {
+		return response{Refused: &r}
+	}
+	select {
+	case in := <-ch:
+		var resp response
+		resp.In = in
+		var env struct {
+			ID    string          `json:"id" msgpack:"id"`
+			OK    bool            `json:"ok" msgpack:"ok"`
+			Error *protocol.Error `json:"error" msgpack:"error"`
+		}
+		if err := protocol.Decode(in.format(), in.Payload, &env); err != nil {
+			d.t.Fatalf("%s: rpc %s: undecodable response %q: %v", d.id, method, in.Payload, err)
+		}
+		resp.ID, resp.OK, resp.Error = env.ID, env.OK, env.Error
+		if resp.OK == (resp.Error != nil) {
+			d.t.Fatalf("%s: rpc %s: response with ok=%v and error %v", d.id, method, resp.OK, resp.Error)
+		}
+		return resp
+	case <-time.After(waitTimeout):
+		d.t.Fatalf("%s: rpc %s: no response within %v", d.id, method, waitTimeout)
+	}
+	return response{}
+}
+
+// call is rpc that decodes the result of a successful response into T.
+func call[T any](d *device, method string, req any) T {
+	d.t.Helper()
+	return decodeResult[T](d.t, method, d.rpc(method, req))
+}
+
+func decodeResult[T any](t testing.TB, method string, resp response) T {
+	t.Helper()
+	var w struct {
+		Result T `json:"result" msgpack:"result"`
+	}
+	if resp.Refused != nil {
+		t.Fatalf("rpc %s refused: PUBACK %#x %q", method, resp.Refused.Code, resp.Refused.Reason)
+	}
+	if !resp.OK {
+		t.Fatalf("rpc %s failed: %v", method, resp.Error)
+	}
+	if err := protocol.Decode(resp.In.format(), resp.In.Payload, &w); err != nil {
+		t.Fatalf("rpc %s: decode result: %v", method, err)
+	}
+	return w.Result
+}
+
+// rpcErr sends a request that must fail with code in its response.
+func (d *device) rpcErr(method string, req any, code string) {
+	d.t.Helper()
+	resp := d.rpc(method, req)
+	expectErrResponse(d.t, method, resp, code)
+}
+
+func expectErrResponse(t testing.TB, method string, resp response, code string) {
+	t.Helper()
+	if resp.Refused != nil {
+		t.Fatalf("rpc %s: expected response %s, request refused with PUBACK %#x", method, code, resp.Refused.Code)
+	}
+	if resp.OK || resp.Error == nil || resp.Error.Code != code {
+		t.Fatalf("rpc %s: expected error %s, got ok=%v error=%v (%.200q)", method, code, resp.OK, resp.Error, resp.In.Payload)
+	}
+}
+
+// syncAll pages through the user's inbox from after with sync [IM-7.3] and
+// returns every event.
+func (d *device) syncAll(after int64) []protocol.Event {
+	d.t.Helper()
+	var all []protocol.Event
+	for {
+		res := call[protocol.SyncResult](d, protocol.MethodSync, protocol.SyncRequest{After: after, Limit: 100})
+		for _, ev := range res.Events {
+			if ev.Seq != after+1 {
+				d.t.Fatalf("%s: sync after %d returned seq %d: events must be contiguous", d.id, after, ev.Seq)
+			}
+			after = ev.Seq
+			all = append(all, ev)
+		}
+		if !res.HasMore {
+			return all
+		}
+		if len(res.Events) == 0 {
+			d.t.Fatalf("%s: sync returned has_more with no events", d.id)
+		}
+	}
+}
+
+// historyAll returns every message of conv, oldest first, paging forward.
+func (d *device) historyAll(conv string) []protocol.Message {
+	d.t.Helper()
+	var all []protocol.Message
+	// The first page: the oldest messages ("after 0" means no bound, so page
+	// backward from the newest until the start, then forward).
+	var before int64
+	for {
+		res := call[protocol.HistoryResult](d, protocol.MethodHistory, protocol.HistoryRequest{Conv: conv, Before: before, Limit: 200})
+		all = append(append([]protocol.Message(nil), res.Messages...), all...)
+		if !res.HasMore || len(res.Messages) == 0 {
+			break
+		}
+		before = res.Messages[0].Seq
+	}
+	for i, m := range all {
+		if m.Seq != int64(i+1) {
+			d.t.Fatalf("%s: history of %s: message %d has seq %d", d.id, conv, i, m.Seq)
+		}
+	}
+	return all
+}
+
+// closeAbruptly drops the connection without DISCONNECT.
+func (d *device) closeAbruptly() { d.c.closeAbruptly() }
+
+// disconnect sends DISCONNECT and closes.
+func (d *device) disconnect() { d.c.disconnect() }
+
+// ---------------------------------------------------------------------------
+// MQTT 5: paho.golang
+
+type v5client struct {
+	d    *device
+	c    *paho.Client
+	conn net.Conn
+}
+
+func dialV5(d *device, o dialOpts) (client, byte, error) {
+	var conn net.Conn
+	var err error
+	if o.ws {
+		conn, err = dialWS(o.addr)
+	} else {
+		conn, err = net.DialTimeout("tcp", o.addr, 10*time.Second)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	vc := &v5client{d: d, conn: conn}
+	vc.c = paho.NewClient(paho.ClientConfig{
+		ClientID:      o.clientID,
+		Conn:          conn,
+		PacketTimeout: waitTimeout,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			p := pr.Packet
+			in := inbound{Topic: p.Topic, Payload: p.Payload}
+			if p.Properties != nil {
+				in.ContentType, in.Correlation = p.Properties.ContentType, p.Properties.CorrelationData
+			}
+			d.receive(in)
+			return true, nil
+		}},
+		OnServerDisconnect: func(dc *paho.Disconnect) {
+			d.mu.Lock()
+			d.serverDisc = append(d.serverDisc, dc.ReasonCode)
+			d.mu.Unlock()
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cp := &paho.Connect{ClientID: o.clientID, CleanStart: true, KeepAlive: 30,
+		Username: d.user, UsernameFlag: true, Password: []byte(o.token), PasswordFlag: true}
+	if o.format != "" {
+		cp.Properties = &paho.ConnectProperties{User: paho.UserProperties{{Key: "format", Value: o.format}}}
+	}
+	ca, err := vc.c.Connect(ctx, cp)
+	if err != nil {
+		var code byte
+		if ca != nil {
+			code = ca.ReasonCode
+		}
+		conn.Close()
+		return nil, code, err
+	}
+	return vc, 0, nil
+}
+
+func (c *v5client) subscribe(filter string) (byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	sa, err := c.c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	if sa == nil || len(sa.Reasons) != 1 {
+		return 0, fmt.Errorf("no SUBACK: %v", err)
+	}
+	return sa.Reasons[0], nil
+}
+
+func (c *v5client) publish(topic string, payload []byte, o pubOpts) pubResult {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	p := &paho.Publish{Topic: topic, QoS: o.qos, Payload: payload}
+	if o.contentType != "" || o.responseTopic != "" || o.correlation != nil {
+		p.Properties = &paho.PublishProperties{ContentType: o.contentType, ResponseTopic: o.responseTopic, CorrelationData: o.correlation}
+	}
+	pr, err := c.c.Publish(ctx, p)
+	if pr == nil {
+		if err == nil {
+			err = errors.New("no PUBACK")
+		}
+		return pubResult{Err: err}
+	}
+	r := pubResult{Code: pr.ReasonCode, Props: map[string]string{}}
+	if pr.Properties != nil {
+		r.Reason = pr.Properties.ReasonString
+		for _, u := range pr.Properties.User {
+			if _, dup := r.Props[u.Key]; dup {
+				r.Props[u.Key] += "," + u.Value // would show up as a wrong value
+				continue
+			}
+			r.Props[u.Key] = u.Value
+		}
+	}
+	return r
+}
+
+func (c *v5client) closeAbruptly() { c.conn.Close() }
+
+func (c *v5client) disconnect() {
+	_ = c.c.Disconnect(&paho.Disconnect{})
+	<-c.c.Done()
+}
+
+func (c *v5client) done() <-chan struct{} { return c.c.Done() }
+
+// ---------------------------------------------------------------------------
+// MQTT 3.1.1: paho.mqtt.golang
+
+type v311client struct {
+	d      *device
+	c      mqtt3.Client
+	connMu gosync.Mutex
+	conn   net.Conn
+	lost   chan struct{}
+	once   gosync.Once
+}
+
+func dialV311(d *device, o dialOpts) (client, byte, error) {
+	vc := &v311client{d: d, lost: make(chan struct{})}
+	opts := mqtt3.NewClientOptions().
+		SetClientID(o.clientID).SetUsername(d.user).SetPassword(o.token).
+		SetProtocolVersion(4).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectRetry(false).
+		SetKeepAlive(30 * time.Second).SetPingTimeout(waitTimeout).
+		SetConnectTimeout(waitTimeout).SetWriteTimeout(waitTimeout).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(func(_ mqtt3.Client, m mqtt3.Message) {
+			d.receive(inbound{Topic: m.Topic(), Payload: m.Payload()})
+		}).
+		SetConnectionLostHandler(func(mqtt3.Client, error) { vc.once.Do(func() { close(vc.lost) }) })
+	if o.ws {
+		opts.AddBroker("ws://" + o.addr + "/mqtt")
+	} else {
+		opts.AddBroker("tcp://" + o.addr)
+		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt3.ClientOptions) (net.Conn, error) {
+			conn, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+			if err == nil {
+				vc.connMu.Lock()
+				vc.conn = conn
+				vc.connMu.Unlock()
+			}
+			return conn, err
+		})
+	}
+	vc.c = mqtt3.NewClient(opts)
+	tok := vc.c.Connect()
+	if !tok.WaitTimeout(waitTimeout) {
+		return nil, 0, errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, tok.(*mqtt3.ConnectToken).ReturnCode(), err
+	}
+	return vc, 0, nil
+}
+
+func (c *v311client) subscribe(filter string) (byte, error) {
+	tok := c.c.Subscribe(filter, 1, nil)
+	if !tok.WaitTimeout(waitTimeout) {
+		return 0, errors.New("no SUBACK")
+	}
+	if err := tok.Error(); err != nil {
+		return 0, err
+	}
+	// One filter, one code (the library keys shared subscriptions by the
+	// topic without $share/{group}/).
+	res := tok.(*mqtt3.SubscribeToken).Result()
+	if len(res) != 1 {
+		return 0, fmt.Errorf("SUBACK for %q: %v", filter, res)
+	}
+	for _, code := range res {
+		return code, nil
+	}
+	return 0, nil
+}
+
+func (c *v311client) publish(topic string, payload []byte, o pubOpts) pubResult {
+	tok := c.c.Publish(topic, o.qos, false, payload)
+	if !tok.WaitTimeout(waitTimeout) {
+		return pubResult{Err: errors.New("no PUBACK within timeout")}
+	}
+	if err := tok.Error(); err != nil {
+		return pubResult{Err: err}
+	}
+	select {
+	case <-c.lost:
+		// paho.mqtt.golang completes pending tokens without error when
+		// the connection is lost: that is not a PUBACK.
+		return pubResult{Err: errors.New("connection lost")}
+	default:
+	}
+	return pubResult{}
+}
+
+func (c *v311client) closeAbruptly() {
+	c.connMu.Lock()
+	conn := c.conn
+	c.connMu.Unlock()
+	if conn == nil {
+		panic("closeAbruptly: not supported over WebSocket")
+	}
+	conn.Close()
+	<-c.lost
+}
+
+func (c *v311client) disconnect() { c.c.Disconnect(0) }
+
+func (c *v311client) done() <-chan struct{} { return c.lost }
+
+// ---------------------------------------------------------------------------
+// WebSocket for paho.golang
+
+// wsNetConn is a WebSocket connection as a net.Conn carrying MQTT in binary
+// frames [IM-1.1-1].
+type wsNetConn struct {
+	*websocket.Conn
+	wmu gosync.Mutex
+	r   io.Reader
+}
+
+func dialWS(addr string) (net.Conn, error) {
+	dl := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := dl.Dial("ws://"+addr+"/mqtt", nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Header.Get("Sec-WebSocket-Protocol") != "mqtt" {
+		c.Close()
+		return nil, fmt.Errorf("server chose subprotocol %q, not mqtt", resp.Header.Get("Sec-WebSocket-Protocol"))
+	}
+	return &wsNetConn{Conn: c}, nil
+}
+
+func (c *wsNetConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			op, r, err := c.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			if op != websocket.BinaryMessage {
+				return 0, fmt.Errorf("websocket: frame type %d, want binary", op)
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n == 0 {
+				continue
+			}
+			return n, nil
+		}
+		return n, err
+	}
+}
+
+func (c *wsNetConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsNetConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
 
 func mustEncode(t testing.TB, f protocol.Format, v any) []byte {
 	t.Helper()
@@ -159,4 +1073,12 @@ func mustEncode(t testing.TB, f protocol.Format, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// sameBody compares message bodies after a round trip through an encoding
+// (numbers may change type).
+func sameBody(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }

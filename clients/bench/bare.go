@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Bare is an in-process mochi broker with default options and no mqim
+// hooks (only an allow-all auth hook, without which mochi refuses every
+// connection): the ceiling that mqimd is measured against.
+type Bare struct {
+	srv  *mqtt.Server
+	addr string
+}
+
+// StartBare starts a bare broker listening on addr ("127.0.0.1:0" for a
+// free loopback port).
+func StartBare(addr string) (*Bare, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bare broker: %w", err)
+	}
+	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(allowAll), nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("bare broker: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewNet("bench", ln)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("bare broker: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("bare broker: %w", err)
+	}
+	return &Bare{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// Addr is the broker's listening address.
+func (b *Bare) Addr() string { return b.addr }
+
+// Target is the benchmark target for this broker.
+func (b *Bare) Target() Target { return BareTarget(b.addr) }
+
+// Close disconnects every client and stops the broker.
+func (b *Bare) Close() error {
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("bare broker: %w", err)
+	}
+	return nil
+}
+
+// allowAll lets every client connect, publish and subscribe (mochi's own
+// AllowHook lives in a package that needs a module this one does not).
+type allowAll struct{ mqtt.HookBase }
+
+func (*allowAll) ID() string { return "bench-allow-all" }
+
+func (*allowAll) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }

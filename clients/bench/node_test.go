@@ -1,0 +1,115 @@
+package bench_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/clients/bench"
+	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/store/pgstore"
+)
+
+var secret = []byte("bench-test-secret")
+
+// startNode runs an mqim node in this process on loopback ports, on a fresh
+// schema of MQIM_TEST_DATABASE (skipped without it; see scripts/test).
+func startNode(tb testing.TB) *broker.Node {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, testpg.URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := broker.New(broker.Config{
+		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Secret: secret, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		st.Close()
+	})
+	return n
+}
+
+// TestRun1to1Node checks the generator end to end against mqim: sends are
+// acknowledged after commit and delivered once to the receiver's inbox.
+func TestRun1to1Node(t *testing.T) {
+	n := startNode(t)
+	s, err := bench.Run1to1(context.Background(), bench.MQIMD(n.MQTTAddr(), secret),
+		bench.Config{Senders: 3, Inflight: 8, Messages: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Acked != 600 || s.Delivered != 600 || s.Errors != 0 || s.Lost != 0 || s.Duplicates != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	// A wrong secret is refused at CONNECT.
+	if _, err := bench.Run1to1(context.Background(), bench.MQIMD(n.MQTTAddr(), []byte("wrong")),
+		bench.Config{Senders: 1, Messages: 1}); err == nil {
+		t.Error("connected with a wrong secret")
+	}
+}
+
+// The benchmarks run b.N messages through the 1:1 scenario and report the
+// generator's own figures; ns/op includes connecting and draining. With
+// -cpuprofile they profile the server and the clients together (one
+// process): look at the mqim, mochi and pgx frames.
+//
+//	scripts/test ./clients/bench -run '^$' -bench Node -benchtime 200000x -cpuprofile /tmp/cpu.out
+var loads = []struct {
+	name string
+	cfg  bench.Config
+}{
+	{"senders=1/inflight=1", bench.Config{Senders: 1, Inflight: 1}},
+	{"senders=10/inflight=1", bench.Config{Senders: 10, Inflight: 1}},
+	{"senders=100/inflight=1", bench.Config{Senders: 100, Inflight: 1}},
+	{"senders=100/inflight=10", bench.Config{Senders: 100, Inflight: 10}},
+	{"senders=1/inflight=100", bench.Config{Senders: 1, Inflight: 100}},
+}
+
+func BenchmarkNode1to1(b *testing.B) {
+	addr := startNode(b).MQTTAddr()
+	for _, l := range loads {
+		b.Run(l.name, func(b *testing.B) { run(b, bench.MQIMD(addr, secret), l.cfg) })
+	}
+}
+
+func BenchmarkBare1to1(b *testing.B) {
+	br, err := bench.StartBare("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	for _, l := range loads {
+		b.Run(l.name, func(b *testing.B) { run(b, br.Target(), l.cfg) })
+	}
+}
+
+func run(b *testing.B, t bench.Target, cfg bench.Config) {
+	cfg.Messages = max(b.N, cfg.Senders*cfg.Inflight)
+	s, err := bench.Run1to1(context.Background(), t, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if s.Errors > 0 || s.Lost > 0 {
+		b.Errorf("errors %d, lost %d: %s", s.Errors, s.Lost, s.FirstError)
+	}
+	b.ReportMetric(s.MsgsPerSec, "msgs/s")
+	b.ReportMetric(s.P50ms, "p50-ms")
+	b.ReportMetric(s.P99ms, "p99-ms")
+}

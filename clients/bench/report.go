@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+)
+
+// WriteJSON writes s as one JSON object on one line.
+func WriteJSON(w io.Writer, s *Summary) error {
+	if err := json.NewEncoder(w).Encode(s); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
+}
+
+// WriteTable writes the summaries as an aligned table and, when both an
+// mqimd and a bare summary are present, their ratio.
+func WriteTable(w io.Writer, sums []*Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\tsenders\tinflight\trate\tsize\tsecs\tacked/s\tdelivered/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlost\tdups\t")
+	for _, s := range sums {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%.1f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t\n",
+			s.Scenario, s.Target, s.Senders, s.Inflight, rate(s.Rate), s.Size, s.DurationS,
+			s.MsgsPerSec, s.DeliveredPerSec, s.P50ms, s.P99ms, s.P999ms, s.Errors, s.Lost, s.Duplicates)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	im, bare := find(sums, "mqimd"), find(sums, "bare")
+	if im != nil && bare != nil {
+		fmt.Fprintf(w, "mqimd/bare: throughput %s, delivered %s, p50 %s, p99 %s, p99.9 %s\n",
+			ratio(im.MsgsPerSec, bare.MsgsPerSec), ratio(im.DeliveredPerSec, bare.DeliveredPerSec),
+			ratio(im.P50ms, bare.P50ms), ratio(im.P99ms, bare.P99ms), ratio(im.P999ms, bare.P999ms))
+	}
+	for _, s := range sums {
+		if s.FirstError != "" {
+			fmt.Fprintf(w, "%s: first error: %s\n", s.Target, s.FirstError)
+		}
+	}
+	return nil
+}
+
+func find(sums []*Summary, target string) *Summary {
+	for _, s := range sums {
+		if s.Target == target {
+			return s
+		}
+	}
+	return nil
+}
+
+func rate(r float64) string {
+	if r == 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64)
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}

@@ -1,0 +1,408 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
+	"golang.org/x/sync/errgroup"
+)
+
+const (
+	connectParallelism = 16
+	packetTimeout      = 30 * time.Second // per CONNECT, SUBSCRIBE and QoS 1 publish
+	receiveMaximum     = 65535            // our window for server→client QoS 1
+)
+
+// run is one execution of the 1:1 scenario against one target.
+type run struct {
+	cfg      Config
+	target   Target
+	id       string        // run id: in client ids, cmids and stamps
+	base     time.Time     // stamps carry send times relative to base
+	start    time.Time     // start of the sending window (pacing origin)
+	interval time.Duration // per sender, between scheduled sends; 0: unpaced
+	pairs    []*pair
+	inboxes  []string // receiver i's topic
+	senders  []*sender
+	c        counters
+	issued   atomic.Int64 // publishes started (Messages mode)
+
+	mu       gosync.Mutex
+	clients  []*paho.Client
+	firstErr error
+	closing  atomic.Bool
+}
+
+// sender is one sending connection.
+type sender struct {
+	i      int
+	client *paho.Client
+	topic  string
+	offset time.Duration // pacing phase, so that senders do not fire together
+	next   atomic.Int64  // next seq
+}
+
+// Run1to1 runs the 1:1 scenario (see the package doc) against t: it
+// connects the receivers and the senders, sends for cfg.Duration (or
+// cfg.Messages messages), waits up to cfg.Drain for outstanding deliveries,
+// disconnects everything and summarises. Cancelling ctx stops the run
+// early; the summary then covers what happened until then.
+func Run1to1(ctx context.Context, t Target, cfg Config) (*Summary, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	id, err := runID()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, target: t, id: id, base: time.Now()}
+	r.pairs = make([]*pair, cfg.Senders)
+	r.inboxes = make([]string, cfg.Senders)
+	for i := range r.pairs {
+		r.pairs[i] = &pair{}
+		r.inboxes[i] = t.receiveTopic(i)
+	}
+	if cfg.Rate > 0 {
+		r.interval = time.Duration(float64(cfg.Senders) / cfg.Rate * float64(time.Second))
+	}
+	defer r.disconnect()
+	if err := r.connect(ctx); err != nil {
+		return nil, fmt.Errorf("bench %s: %w", t.Name, err)
+	}
+	return r.execute(ctx), nil
+}
+
+func runID() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("bench: run id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// connect connects and subscribes every receiver, then connects the
+// senders: a receiver user must exist before anyone sends to it.
+func (r *run) connect(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(connectParallelism)
+	for i := range r.cfg.Senders {
+		g.Go(func() error { return r.connectReceiver(gctx, i) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.senders = make([]*sender, r.cfg.Senders)
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(connectParallelism)
+	for i := range r.cfg.Senders {
+		g.Go(func() error {
+			s, err := r.connectSender(gctx, i)
+			r.senders[i] = s
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+func (r *run) connectReceiver(ctx context.Context, i int) error {
+	user := receiverUser(i)
+	c, _, err := r.dial(ctx, user, r.receive)
+	if err != nil {
+		return err
+	}
+	topic := r.inboxes[i]
+	sctx, cancel := context.WithTimeout(ctx, packetTimeout)
+	defer cancel()
+	sa, err := c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}})
+	if err == nil && (sa == nil || len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80) {
+		err = fmt.Errorf("refused: %+v", sa)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: subscribe %s: %w", user, topic, err)
+	}
+	return nil
+}
+
+func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
+	user := senderUser(i)
+	c, ca, err := r.dial(ctx, user, r.receive)
+	if err != nil {
+		return nil, err
+	}
+	if ca.Properties != nil && ca.Properties.ReceiveMaximum != nil && int(*ca.Properties.ReceiveMaximum) < r.cfg.Inflight {
+		return nil, fmt.Errorf("%s: --inflight %d is above the server's Receive Maximum %d",
+			user, r.cfg.Inflight, *ca.Properties.ReceiveMaximum)
+	}
+	s := &sender{i: i, client: c, topic: r.target.sendTopic(i)}
+	if r.cfg.Rate > 0 {
+		s.offset = time.Duration(float64(i) / r.cfg.Rate * float64(time.Second))
+	}
+	return s, nil
+}
+
+// dial opens an MQTT 5 connection for user with a clean session and
+// handler for incoming publishes.
+func (r *run) dial(ctx context.Context, user string, handler func(paho.PublishReceived) (bool, error)) (*paho.Client, *paho.Connack, error) {
+	clientID := user + "." + r.id
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", r.target.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", user, err)
+	}
+	c := paho.NewClient(paho.ClientConfig{
+		ClientID:          clientID,
+		Conn:              packets.NewThreadSafeConn(nc), // several goroutines publish on it
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){handler},
+		PacketTimeout:     packetTimeout,
+		OnClientError:     func(err error) { r.connectionError(clientID, err) },
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			r.connectionError(clientID, fmt.Errorf("server sent DISCONNECT 0x%02x %s", d.ReasonCode, reasonString(d)))
+		},
+	})
+	username, password, err := r.target.credentials(user)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%s: %w", user, err)
+	}
+	rm := uint16(receiveMaximum)
+	cp := &paho.Connect{
+		ClientID: clientID, CleanStart: true, KeepAlive: 30,
+		Username: username, UsernameFlag: username != "",
+		Password: password, PasswordFlag: password != nil,
+		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm},
+	}
+	cctx, cancel := context.WithTimeout(ctx, packetTimeout)
+	defer cancel()
+	ca, err := c.Connect(cctx, cp)
+	if err != nil {
+		if ca != nil {
+			err = fmt.Errorf("%w (CONNACK 0x%02x)", err, ca.ReasonCode)
+		}
+		return nil, nil, fmt.Errorf("%s: connect: %w", user, err)
+	}
+	r.mu.Lock()
+	r.clients = append(r.clients, c)
+	r.mu.Unlock()
+	return c, ca, nil
+}
+
+func reasonString(d *paho.Disconnect) string {
+	if d.Properties == nil {
+		return ""
+	}
+	return d.Properties.ReasonString
+}
+
+// receive handles every publish a client receives.
+func (r *run) receive(pr paho.PublishReceived) (bool, error) {
+	now := time.Since(r.base)
+	text, err := r.target.text(pr.Packet)
+	if err != nil {
+		r.c.foreign.Add(1)
+		return true, nil
+	}
+	st, err := parseStamp(text)
+	if err != nil || st.run != r.id || st.pair >= len(r.pairs) ||
+		pr.Packet.Topic != r.inboxes[st.pair] {
+		r.c.foreign.Add(1)
+		return true, nil
+	}
+	r.pairs[st.pair].deliver(st.seq, now-st.sent, &r.c)
+	return true, nil
+}
+
+// execute sends, drains and summarises.
+func (r *run) execute(ctx context.Context) *Summary {
+	r.start = time.Now()
+	sendCtx, stopSending := context.WithCancel(ctx)
+	if r.cfg.Messages == 0 {
+		sendCtx, stopSending = context.WithDeadline(ctx, r.start.Add(r.cfg.Duration))
+	}
+	defer stopSending()
+
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	var progress gosync.WaitGroup
+	if r.cfg.Progress != nil {
+		progress.Go(func() { r.progress(progressCtx) })
+	}
+
+	var workers gosync.WaitGroup
+	for _, s := range r.senders {
+		for range r.cfg.Inflight {
+			workers.Go(func() { r.send(ctx, sendCtx, s) })
+		}
+	}
+	sent := make(chan struct{})
+	go func() { workers.Wait(); close(sent) }()
+
+	select {
+	case <-sendCtx.Done():
+	case <-sent:
+	}
+	window := time.Since(r.start)
+	ackedInWindow, deliveredInWindow := r.c.acked.Load(), r.c.delivered.Load()
+	stopSending()
+	<-sent // publishes in flight finish (or time out)
+	r.drain(ctx)
+	stopProgress()
+	progress.Wait()
+	r.disconnect()
+
+	lat := latencies(r.pairs)
+	s := &Summary{
+		Scenario: "1to1", Target: r.target.Name,
+		Senders: r.cfg.Senders, Inflight: r.cfg.Inflight, Rate: r.cfg.Rate, Size: r.cfg.Size,
+		DurationS:       window.Seconds(),
+		MsgsPerSec:      float64(ackedInWindow) / window.Seconds(),
+		DeliveredPerSec: float64(deliveredInWindow) / window.Seconds(),
+		P50ms:           ms(quantile(lat, 0.50)),
+		P99ms:           ms(quantile(lat, 0.99)),
+		P999ms:          ms(quantile(lat, 0.999)),
+		Acked:           r.c.acked.Load(),
+		Delivered:       r.c.delivered.Load(),
+		Errors:          r.c.errors.Load(),
+		Lost:            r.c.outstanding.Load(),
+		Duplicates:      r.c.duplicates.Load(),
+	}
+	r.mu.Lock()
+	if r.firstErr != nil {
+		s.FirstError = r.firstErr.Error()
+	}
+	r.mu.Unlock()
+	return s
+}
+
+// send is one of a sender's Inflight publishing loops. It stops when
+// sendCtx ends; a publish already started is waited for unless ctx ends.
+func (r *run) send(ctx, sendCtx context.Context, s *sender) {
+	p := r.pairs[s.i]
+	for sendCtx.Err() == nil {
+		if r.cfg.Messages > 0 && r.issued.Add(1) > int64(r.cfg.Messages) {
+			return
+		}
+		seq := int(s.next.Add(1) - 1)
+		if r.interval > 0 && !sleepUntil(sendCtx, r.start.Add(s.offset+time.Duration(seq)*r.interval)) {
+			return
+		}
+		payload, err := r.target.payload(r.id, stamp{run: r.id, pair: s.i, seq: seq, sent: time.Since(r.base)}, r.cfg.Size)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		_, err = s.client.Publish(ctx, &paho.Publish{QoS: 1, Topic: s.topic, Payload: payload})
+		switch {
+		case err == nil:
+			p.ack(seq, &r.c)
+		case ctx.Err() != nil:
+			return
+		default:
+			r.fail(fmt.Errorf("%s: publish: %w", senderUser(s.i), err))
+			select {
+			case <-s.client.Done():
+				return // connection lost: this sender is finished
+			default:
+			}
+		}
+	}
+}
+
+// sleepUntil waits for t; false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// drain waits until every acknowledged message was delivered, for at most
+// cfg.Drain.
+func (r *run) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Drain)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for r.c.outstanding.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *run) progress(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastAcked, lastDelivered int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			acked, delivered := r.c.acked.Load(), r.c.delivered.Load()
+			fmt.Fprintf(r.cfg.Progress, "[%s] %5.1fs acked %d (%d/s) delivered %d (%d/s) outstanding %d errors %d dups %d\n",
+				r.target.Name, now.Sub(r.start).Seconds(), acked, acked-lastAcked, delivered, delivered-lastDelivered,
+				r.c.outstanding.Load(), r.c.errors.Load(), r.c.duplicates.Load())
+			lastAcked, lastDelivered = acked, delivered
+		}
+	}
+}
+
+// fail counts a failed publish and remembers the first error.
+func (r *run) fail(err error) {
+	r.c.errors.Add(1)
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+}
+
+// connectionError remembers the first connection failure (not counted as a
+// publish error: a lost sender fails its publishes, a lost receiver loses
+// messages).
+func (r *run) connectionError(clientID string, err error) {
+	if r.closing.Load() {
+		return
+	}
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = fmt.Errorf("%s: connection: %w", clientID, err)
+	}
+	r.mu.Unlock()
+}
+
+// disconnect closes every connection and waits for their goroutines; it
+// may be called more than once.
+func (r *run) disconnect() {
+	r.closing.Store(true)
+	r.mu.Lock()
+	clients := r.clients
+	r.clients = nil
+	r.mu.Unlock()
+	var wg gosync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			// An error means the connection is already gone; Disconnect
+			// still stops the client's goroutines.
+			_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/internal/testpg"
+)
+
+// build compiles mqimd once per test binary run.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mqimd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runFail(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "MQIM_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("mqimd %v succeeded, want failure; output:\n%s", args, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if strings.Contains(string(out), "goroutine ") || strings.Contains(string(out), "panic") {
+		t.Fatalf("stack trace in output:\n%s", out)
+	}
+	return last
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	bin := build(t)
+	out, _ := exec.Command(bin, "--help").CombinedOutput()
+	for _, f := range []string{"--mqtt-addr", "--ws-addr", "--http-addr", "--store", "--data-dir", "--jwt-secret", "--node-id", "MQIM_"} {
+		if !strings.Contains(string(out), strings.TrimPrefix(f, "-")) {
+			t.Errorf("--help does not mention %s:\n%s", f, out)
+		}
+	}
+}
+
+func TestStartupErrorsAreOneLine(t *testing.T) {
+	bin := build(t)
+	db := testpg.URL(t)
+
+	if msg := runFail(t, bin, "--store", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); !strings.Contains(msg, "postgres") {
+		t.Errorf("unreachable database: %q does not say which", msg)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	msg := runFail(t, bin, "--store", db, "--mqtt-addr", taken.Addr().String(), "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t))
+	if !strings.Contains(msg, taken.Addr().String()) || !strings.Contains(msg, "MQTT") {
+		t.Errorf("taken port: %q does not name the address", msg)
+	}
+	if msg := runFail(t, bin, "--store", db, "--node-id", "5000"); !strings.Contains(msg, "node id") {
+		t.Errorf("bad node id: %q", msg)
+	}
+}
+
+// TestServesAndDrains runs the real binary: /healthz answers, SIGTERM stops
+// it cleanly with exit status 0.
+func TestServesAndDrains(t *testing.T) {
+	bin := build(t)
+	httpAddr := freeAddr(t)
+	cmd := exec.Command(bin, "--store", testpg.URL(t), "--mqtt-addr", freeAddr(t), "--ws-addr", freeAddr(t),
+		"--http-addr", httpAddr, "--jwt-secret", "s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	serving := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "mqimd serving") {
+				close(serving)
+			}
+		}
+	}()
+	select {
+	case <-serving:
+	case <-time.After(60 * time.Second):
+		t.Fatal("mqimd did not report serving")
+	}
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/healthz = %d", resp.StatusCode)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}

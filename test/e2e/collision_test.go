@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/protocol"
+)
+
+// TestPacketIDCollision (BROKER-NOTES.md, "Packet-id collision"): a device
+// holds QoS 1 deliveries unacknowledged while it publishes QoS 1 sends with
+// the same packet ids (ids of the two directions are independent in MQTT).
+// mochi would drop those deliveries for good; they must be re-sent under new
+// ids [IM-5.2-1]. A raw client makes the collision deterministic.
+func TestPacketIDCollision(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		bob, ca := dialRaw(t, n.MQTTAddr(), dl.version, "bob", "bob.raw", token(t, "bob"))
+		if ca.ReasonCode != 0 {
+			t.Fatalf("CONNACK %#x", ca.ReasonCode)
+		}
+		if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
+			t.Fatalf("SUBACK %x", codes)
+		}
+
+		const k = 5
+		for i := 1; i <= k; i++ {
+			alice.sendOK(text(fmt.Sprintf("a%d", i), "bob", "from alice"))
+		}
+		decode := func(pk packets.Packet) protocol.Event {
+			t.Helper()
+			var ev protocol.Event
+			if err := protocol.Decode(protocol.Detect(pk.Payload, pk.Properties.ContentType), pk.Payload, &ev); err != nil {
+				t.Fatal(err)
+			}
+			return ev
+		}
+		// Receive the k deliveries and do not acknowledge them.
+		held := map[uint16]int64{}
+		for len(held) < k {
+			pk := bob.read()
+			if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos != 1 || pk.TopicName != protocol.InboxTopic("bob") {
+				t.Fatalf("unexpected packet %+v", pk.FixedHeader)
+			}
+			held[pk.PacketID] = decode(pk).Seq
+		}
+		ids := make([]uint16, 0, k)
+		for id := range held {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+
+		// Publish sends with exactly those packet ids.
+		for i, id := range ids {
+			s := text(fmt.Sprintf("b%d", i+1), "alice", "from bob")
+			bob.publish(id, protocol.SendTopic("bob"), mustEncode(t, protocol.JSON, &s))
+		}
+
+		var acked []uint16
+		resent := map[int64]uint16{} // seq → new packet id
+		own := map[int64]bool{}
+		for len(acked) < k || len(resent) < k || len(own) < k {
+			pk := bob.read()
+			switch pk.FixedHeader.Type {
+			case packets.Puback:
+				if pk.ReasonCode != 0 {
+					t.Fatalf("PUBACK %d: reason %#x", pk.PacketID, pk.ReasonCode)
+				}
+				acked = append(acked, pk.PacketID)
+			case packets.Publish:
+				ev := decode(pk)
+				switch {
+				case ev.Seq >= 1 && ev.Seq <= k:
+					if _, dup := resent[ev.Seq]; dup {
+						t.Fatalf("seq %d re-sent twice", ev.Seq)
+					}
+					if _, colliding := held[pk.PacketID]; colliding {
+						t.Fatalf("seq %d re-sent under packet id %d, still in use by the device's publish", ev.Seq, pk.PacketID)
+					}
+					resent[ev.Seq] = pk.PacketID
+				case ev.Seq > k && ev.Seq <= 2*k && ev.Msg != nil && ev.Msg.From == "bob":
+					own[ev.Seq] = true
+				default:
+					t.Fatalf("unexpected event %+v", ev)
+				}
+				bob.puback(pk.PacketID)
+			default:
+				t.Fatalf("unexpected packet type %d", pk.FixedHeader.Type)
+			}
+		}
+		if !slices.Equal(acked, ids) {
+			t.Fatalf("PUBACKs %v, want %v in order", acked, ids)
+		}
+		for seq := int64(1); seq <= k; seq++ {
+			if _, ok := resent[seq]; !ok {
+				t.Fatalf("delivery of seq %d was lost", seq)
+			}
+		}
+		// The sends were stored (alice sees them) and the connection is fine.
+		for i := 1; i <= k; i++ {
+			alice.waitFrom(0, fmt.Sprintf("message b%d", i), func(e event) bool {
+				return e.Kind == protocol.KindMessage && e.Msg.Cmid == fmt.Sprintf("b%d", i)
+			})
+		}
+	})
+}
