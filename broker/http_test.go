@@ -78,7 +78,7 @@ func TestCreateUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body struct {
-			ID    string `json:"id"`
+			ID    string                `json:"id"`
 			Error struct{ Code string } `json:"error"`
 		}
 		json.NewDecoder(resp.Body).Decode(&body)

@@ -44,7 +44,7 @@ type Config struct {
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB
 	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
 
-	Log      *slog.Logger        // zero: slog.Default()
+	Log      *slog.Logger         // zero: slog.Default()
 	Registry *prometheus.Registry // zero: a new registry
 }
 

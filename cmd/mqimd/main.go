@@ -179,4 +179,3 @@ func redactURL(u string) string {
 	}
 	return u
 }
-
