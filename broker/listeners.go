@@ -98,14 +98,15 @@ func (l *wsListener) handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Close stops accepting connections; closeClients closes those it has.
+// Close stops accepting connections; closeClients closes those it has. Like
+// mochi's TCP listener, only the first call does anything.
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
 	l.closeOnce.Do(func() {
 		// Close (not Shutdown): the hijacked MQTT connections are not the
 		// http.Server's to wait for.
 		_ = l.srv.Close()
+		closeClients(l.id)
 	})
-	closeClients(l.id)
 }
 
 // wsConn is a WebSocket connection as a byte stream: MQTT packets may span

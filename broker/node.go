@@ -137,7 +137,7 @@ func New(cfg Config) (*Node, error) {
 	hooks := []mqtt.Hook{
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
 		n.ingest,
-		&outbound{devices: n.devices, log: cfg.Log},
+		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	}
 	for _, h := range hooks {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
@@ -203,21 +203,44 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdown.Do(func() {
 		n.draining.Store(true)
-		// Stop accepting; clients stay for now. The TCP socket is closed
-		// directly: closing mochi's TCP listener here would mark it closed,
-		// and mqtt.Close below would then neither disconnect its clients nor
-		// stop waiting for them (it would hang while any device stays).
-		_ = n.mqttLn.Close()
-		if l, ok := n.mqtt.Listeners.Get("ws"); ok {
-			l.Close(func(string) {})
+		// Stop accepting; clients stay for now. Closed this way, the
+		// listeners will not close their clients when mqtt.Close closes them
+		// again: closeMQTT does (mochi's own way, Clients.GetByListener,
+		// takes a read lock recursively and deadlocks against a client that
+		// disconnects at the same moment).
+		for _, id := range []string{"tcp", "ws"} {
+			if l, ok := n.mqtt.Listeners.Get(id); ok {
+				l.Close(func(string) {})
+			}
 		}
 		err := n.ingest.Shutdown(ctx)
 		n.fanout.Stop()
-		n.mqtt.Close()
+		n.closeMQTT()
 		herr := n.http.Shutdown(ctx)
 		n.shutdownErr = errors.Join(err, herr)
 	})
 	return n.shutdownErr
+}
+
+// closeMQTT disconnects every client (MQTT 5: DISCONNECT 0x8B) and stops
+// mochi, whose Close waits for every connection to end. A connection that
+// was still in its CONNECT when the listeners closed becomes a client later,
+// so clients are disconnected again until Close returns.
+func (n *Node) closeMQTT() {
+	closed := make(chan struct{})
+	go func() { n.mqtt.Close(); close(closed) }()
+	for {
+		for _, cl := range n.mqtt.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() {
+				_ = n.mqtt.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+		select {
+		case <-closed:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // PublishInbox publishes an encoded event to a user's devices on this node.

@@ -17,14 +17,21 @@ import (
 // delivery (JSON is the debugging path).
 type outbound struct {
 	mqtt.HookBase
-	devices *device.Registry
-	log     *slog.Logger
+	devices   *device.Registry
+	log       *slog.Logger
+	maxPacket uint32 // announced in CONNACK
 }
 
 func (o *outbound) ID() string           { return "mqim-outbound" }
 func (o *outbound) Provides(b byte) bool { return b == mqtt.OnPacketEncode }
 
 func (o *outbound) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == 0 {
+		// mochi enforces its Maximum Packet Size but does not announce it
+		// [IM-1.3]; the property is only encoded for MQTT 5.
+		pk.Properties.MaximumPacketSize = o.maxPacket
+		return pk
+	}
 	if pk.FixedHeader.Type != packets.Publish || pk.Properties.ContentType != protocol.ContentTypeMsgPack {
 		return pk
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -48,12 +49,24 @@ func (b *Bare) Addr() string { return b.addr }
 // Target is the benchmark target for this broker.
 func (b *Bare) Target() Target { return BareTarget(b.addr) }
 
-// Close disconnects every client and stops the broker.
+// closeTimeout bounds Close: mochi's Close waits for every client
+// goroutine, and a client deadlocked inside mochi never ends.
+const closeTimeout = 5 * time.Second
+
+// Close disconnects every client and stops the broker. If mochi does not
+// stop within a few seconds, Close gives up, leaving its goroutines behind.
 func (b *Bare) Close() error {
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("bare broker: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("bare broker: %w", err)
+		}
+		return nil
+	case <-time.After(closeTimeout):
+		return fmt.Errorf("bare broker: not stopped after %v (a client goroutine is stuck in mochi)", closeTimeout)
 	}
-	return nil
 }
 
 // allowAll lets every client connect, publish and subscribe (mochi's own

@@ -31,8 +31,14 @@ type Config struct {
 	Duration time.Duration // how long to send; zero: 10s (ignored when Messages is set)
 	Messages int           // send this many messages in total instead of running for Duration
 	Size     int           // bytes of message text; zero: 200 (at least the stamp, ~40 bytes)
-	Drain    time.Duration // wait this long after sending for outstanding deliveries; zero: 5s
+	Drain    time.Duration // after sending, wait at most this long for PUBACKs and deliveries; zero: 5s
 	Progress io.Writer     // one line per second while sending; nil: none
+
+	// ReceiveMaximum, when positive, is announced in every CONNECT. By
+	// default none is, which in MQTT 5 means 65535, above any Inflight.
+	// mochi v2.7.9 can deadlock a client that announces one (see
+	// docs/BENCHMARKS.md): this knob reproduces it.
+	ReceiveMaximum int
 }
 
 // Defaults of Config.
@@ -69,6 +75,8 @@ func (c *Config) setDefaults() error {
 		return errors.New("bench: rate must not be negative")
 	case c.Duration < 0 || c.Messages < 0 || c.Drain < 0:
 		return errors.New("bench: duration, messages and drain must not be negative")
+	case c.ReceiveMaximum < 0 || c.ReceiveMaximum > 65535:
+		return errors.New("bench: receive maximum must be 0..65535")
 	case c.Size < 0 || c.Size > 1<<20:
 		return fmt.Errorf("bench: size must be 0..%d", 1<<20)
 	}

@@ -18,7 +18,6 @@ import (
 const (
 	connectParallelism = 16
 	packetTimeout      = 30 * time.Second // per CONNECT, SUBSCRIBE and QoS 1 publish
-	receiveMaximum     = 65535            // our window for server→client QoS 1
 )
 
 // run is one execution of the 1:1 scenario against one target.
@@ -172,12 +171,14 @@ func (r *run) dial(ctx context.Context, user string, handler func(paho.PublishRe
 		nc.Close()
 		return nil, nil, fmt.Errorf("%s: %w", user, err)
 	}
-	rm := uint16(receiveMaximum)
 	cp := &paho.Connect{
 		ClientID: clientID, CleanStart: true, KeepAlive: 30,
 		Username: username, UsernameFlag: username != "",
 		Password: password, PasswordFlag: password != nil,
-		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm},
+	}
+	if r.cfg.ReceiveMaximum > 0 {
+		rm := uint16(r.cfg.ReceiveMaximum)
+		cp.Properties = &paho.ConnectProperties{ReceiveMaximum: &rm}
 	}
 	cctx, cancel := context.WithTimeout(ctx, packetTimeout)
 	defer cancel()
@@ -219,6 +220,13 @@ func (r *run) receive(pr paho.PublishReceived) (bool, error) {
 	return true, nil
 }
 
+// phases are the contexts of a run's stages.
+type phases struct {
+	user    context.Context // the caller's: when it ends, stop and count nothing more
+	sending context.Context // the sending window: no publish starts after it
+	publish context.Context // ends with the drain: a publish still unanswered then failed
+}
+
 // execute sends, drains and summarises.
 func (r *run) execute(ctx context.Context) *Summary {
 	r.start = time.Now()
@@ -227,6 +235,9 @@ func (r *run) execute(ctx context.Context) *Summary {
 		sendCtx, stopSending = context.WithDeadline(ctx, r.start.Add(r.cfg.Duration))
 	}
 	defer stopSending()
+	pubCtx, stopPublishing := context.WithCancel(ctx)
+	defer stopPublishing()
+	ph := phases{user: ctx, sending: sendCtx, publish: pubCtx}
 
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var progress gosync.WaitGroup
@@ -237,7 +248,7 @@ func (r *run) execute(ctx context.Context) *Summary {
 	var workers gosync.WaitGroup
 	for _, s := range r.senders {
 		for range r.cfg.Inflight {
-			workers.Go(func() { r.send(ctx, sendCtx, s) })
+			workers.Go(func() { r.send(ph, s) })
 		}
 	}
 	sent := make(chan struct{})
@@ -250,8 +261,18 @@ func (r *run) execute(ctx context.Context) *Summary {
 	window := time.Since(r.start)
 	ackedInWindow, deliveredInWindow := r.c.acked.Load(), r.c.delivered.Load()
 	stopSending()
-	<-sent // publishes in flight finish (or time out)
-	r.drain(ctx)
+
+	// Publishes still in flight and deliveries still outstanding get the
+	// drain time, together: a server that stalls cannot hold the run.
+	drainCtx, stopDraining := context.WithTimeout(ctx, r.cfg.Drain)
+	defer stopDraining()
+	select {
+	case <-sent:
+	case <-drainCtx.Done():
+		stopPublishing()
+		<-sent
+	}
+	r.drain(drainCtx)
 	stopProgress()
 	progress.Wait()
 	r.disconnect()
@@ -280,16 +301,15 @@ func (r *run) execute(ctx context.Context) *Summary {
 	return s
 }
 
-// send is one of a sender's Inflight publishing loops. It stops when
-// sendCtx ends; a publish already started is waited for unless ctx ends.
-func (r *run) send(ctx, sendCtx context.Context, s *sender) {
+// send is one of a sender's Inflight publishing loops.
+func (r *run) send(ph phases, s *sender) {
 	p := r.pairs[s.i]
-	for sendCtx.Err() == nil {
+	for ph.sending.Err() == nil {
 		if r.cfg.Messages > 0 && r.issued.Add(1) > int64(r.cfg.Messages) {
 			return
 		}
 		seq := int(s.next.Add(1) - 1)
-		if r.interval > 0 && !sleepUntil(sendCtx, r.start.Add(s.offset+time.Duration(seq)*r.interval)) {
+		if r.interval > 0 && !sleepUntil(ph.sending, r.start.Add(s.offset+time.Duration(seq)*r.interval)) {
 			return
 		}
 		payload, err := r.target.payload(r.id, stamp{run: r.id, pair: s.i, seq: seq, sent: time.Since(r.base)}, r.cfg.Size)
@@ -297,11 +317,14 @@ func (r *run) send(ctx, sendCtx context.Context, s *sender) {
 			r.fail(err)
 			return
 		}
-		_, err = s.client.Publish(ctx, &paho.Publish{QoS: 1, Topic: s.topic, Payload: payload})
+		_, err = s.client.Publish(ph.publish, &paho.Publish{QoS: 1, Topic: s.topic, Payload: payload})
 		switch {
 		case err == nil:
 			p.ack(seq, &r.c)
-		case ctx.Err() != nil:
+		case ph.user.Err() != nil:
+			return
+		case ph.publish.Err() != nil:
+			r.fail(fmt.Errorf("%s: no PUBACK by the end of the drain: %w", senderUser(s.i), err))
 			return
 		default:
 			r.fail(fmt.Errorf("%s: publish: %w", senderUser(s.i), err))
@@ -330,11 +353,8 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// drain waits until every acknowledged message was delivered, for at most
-// cfg.Drain.
+// drain waits until every acknowledged message was delivered, or ctx ends.
 func (r *run) drain(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Drain)
-	defer cancel()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for r.c.outstanding.Load() > 0 {

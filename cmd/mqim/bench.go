@@ -50,6 +50,7 @@ func bench1to1(args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to send")
 	fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after sending, wait at most this long for outstanding deliveries")
+	fs.IntVar(&cfg.ReceiveMaximum, "receive-max", 0, "Receive Maximum to announce in CONNECT; 0: none (MQTT's default, 65535). Non-zero values can deadlock mochi v2.7.9 (docs/BENCHMARKS.md)")
 	asJSON := fs.Bool("json", false, "print one JSON summary per target, one per line")
 	ref := fs.String("ref", "", `"bare": also run the load against a bare mochi broker started in-process on a free loopback port`)
 	refOnly := fs.Bool("ref-only", false, "run only against the bare broker (no mqimd needed)")
@@ -122,7 +123,11 @@ func runBare(ctx context.Context, cfg bench.Config) (*bench.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = b.Close() }()
+	defer func() {
+		if err := b.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "mqim:", err)
+		}
+	}()
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "bare mochi broker on %s\n", b.Addr())
 	}

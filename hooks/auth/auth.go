@@ -89,11 +89,39 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		_ = h.server.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
 		return packets.ErrServerUnavailable
 	}
+	h.takeOver(cl)
 	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
 	// the publish ACL, so one could spoof another topic's traffic.
 	cl.Properties.Will = mqtt.Will{}
 	h.cfg.Devices.Set(cl, &device.Device{User: user, Format: outputFormat(cl, claims)})
 	return nil
+}
+
+// takeOver disconnects the connection cl takes over (same client id, same
+// user) [IM-3.1-6] and waits until mochi has torn it down. Left to mochi,
+// the old connection's teardown races with the new connection: it can run
+// after the new one subscribed and remove its subscriptions and its entry
+// in the client list (they share the client id), leaving the new device
+// without deliveries. Sessions that do not expire are left to mochi, which
+// hands them over.
+func (h *Hook) takeOver(cl *mqtt.Client) {
+	old, ok := h.server.Clients.Get(cl.ID)
+	if !ok {
+		return
+	}
+	expires := old.Properties.ProtocolVersion == 5 && old.Properties.Props.SessionExpiryInterval == 0 ||
+		old.Properties.ProtocolVersion < 5 && old.Properties.Clean
+	if !expires {
+		return
+	}
+	_ = h.server.DisconnectClient(old, packets.ErrSessionTakenOver)
+	for deadline := time.Now().Add(h.cfg.Timeout); time.Now().Before(deadline); {
+		if cur, ok := h.server.Clients.Get(cl.ID); !ok || cur != old {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.cfg.Log.Warn("old connection not torn down in time", "client", cl.ID)
 }
 
 // OnConnectAuthenticate re-checks the token: cheap, and keeps the hook

@@ -54,22 +54,20 @@ func (c *conn) push(packetID uint16, max int) (*slot, bool) {
 // resolve completes s with out and writes every completed slot at the head
 // of the queue. Writing happens on a goroutine of the conn's own, so that a
 // client that does not read stalls nobody but itself.
-func (c *conn) resolve(s *slot, out []packets.Packet, wg *gosync.WaitGroup) {
+func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(func())) {
 	c.mu.Lock()
 	s.out, s.done = out, true
 	start := !c.flushing && len(c.pending) > 0 && c.pending[0].done
 	if start {
 		c.flushing = true
-		wg.Add(1)
 	}
 	c.mu.Unlock()
 	if start {
-		go c.flush(wg)
+		spawn(c.flush)
 	}
 }
 
-func (c *conn) flush(wg *gosync.WaitGroup) {
-	defer wg.Done()
+func (c *conn) flush() {
 	for {
 		c.mu.Lock()
 		n := 0

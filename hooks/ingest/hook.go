@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -97,6 +98,13 @@ type Hook struct {
 	workers gosync.WaitGroup // committer, RPC goroutines, ack writers
 	done    chan struct{}    // closed when the committer has exited
 	stop    gosync.Once
+	started atomic.Bool
+
+	// wmu guards waiting, set by Shutdown before it waits for workers:
+	// goroutines spawned after that are not counted, as a WaitGroup must
+	// not grow from zero while (or after) someone waits on it.
+	wmu     gosync.Mutex
+	waiting bool
 
 	m metrics
 }
@@ -147,8 +155,26 @@ func (h *Hook) Provides(b byte) bool {
 
 // Start starts the committer.
 func (h *Hook) Start() {
+	h.started.Store(true)
 	h.workers.Add(1)
 	go h.commitLoop()
+}
+
+// spawn runs f on a new goroutine, counted in h.workers unless Shutdown is
+// already waiting for them (work that starts then is not waited for).
+func (h *Hook) spawn(f func()) {
+	h.wmu.Lock()
+	counted := !h.waiting
+	if counted {
+		h.workers.Add(1)
+	}
+	h.wmu.Unlock()
+	go func() {
+		if counted {
+			defer h.workers.Done()
+		}
+		f()
+	}()
 }
 
 // Shutdown stops taking publishes (later ones are answered "unavailable"),
@@ -162,7 +188,16 @@ func (h *Hook) Shutdown(ctx context.Context) error {
 		h.intake.Unlock()
 	})
 	all := make(chan struct{})
-	go func() { h.workers.Wait(); close(all) }()
+	go func() {
+		if h.started.Load() {
+			<-h.done // the committer has drained the queue and resolved its acks
+		}
+		h.wmu.Lock()
+		h.waiting = true
+		h.wmu.Unlock()
+		h.workers.Wait()
+		close(all)
+	}()
 	select {
 	case <-all:
 		return nil
@@ -197,7 +232,7 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil
 	}
 	out, ok := cl.State.Inflight.Get(pk.PacketID)
-	if true || !ok || out.FixedHeader.Type != packets.Publish {
+	if !ok || out.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
 	id, err := cl.NextPacketID()
@@ -380,7 +415,7 @@ func (h *Hook) ack(cl *mqtt.Client, s *slot, props []packets.UserProperty) {
 	if cl.Properties.ProtocolVersion == 5 {
 		pk.Properties.User = props
 	}
-	h.conns.get(cl).resolve(s, []packets.Packet{pk}, &h.workers)
+	h.conns.get(cl).resolve(s, []packets.Packet{pk}, h.spawn)
 }
 
 // fail answers a publish with err [IM-2.2-1], [IM-4.4-2]: a PUBACK with the
@@ -406,7 +441,7 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, pk packets.Packet, cmid string, er
 		ack.Properties.ReasonString = err.Code // the code, not the message [IM-4.4-3]
 		ack.Properties.User = []packets.UserProperty{{Key: "code", Val: err.Code}}
 	}
-	h.conns.get(cl).resolve(s, append(out, ack), &h.workers)
+	h.conns.get(cl).resolve(s, append(out, ack), h.spawn)
 }
 
 // errorEvent builds an error event for cl, if cl subscribes to its inbox.

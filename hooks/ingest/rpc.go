@@ -69,14 +69,12 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 		r.send(nil, protocol.Errorf(protocol.CodeOverloaded, "too many requests in flight, retry later"))
 		return
 	}
-	h.workers.Add(1)
-	go func() {
-		defer h.workers.Done()
+	h.spawn(func() {
 		defer func() { <-h.rpcSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		defer cancel()
 		r.send(h.cfg.RPC.Handle(ctx, dev.User, method, f, pk.Payload))
-	}()
+	})
 }
 
 // reply is where one RPC's response goes.

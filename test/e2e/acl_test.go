@@ -198,12 +198,7 @@ func TestACLConnect(t *testing.T) {
 			t.Fatal("the taken-over device is still connected")
 		}
 		if dl.v5() {
-			bob.mu.Lock()
-			disc := append([]byte(nil), bob.serverDisc...)
-			bob.mu.Unlock()
-			if len(disc) != 1 || disc[0] != 0x8E {
-				t.Fatalf("taken-over device got DISCONNECT %x, want 8e", disc)
-			}
+			bob.expectServerDisconnect(0x8E)
 		}
 		call[protocol.SyncResult](bob2, protocol.MethodSync, protocol.SyncRequest{Limit: 0})
 	})

@@ -43,7 +43,8 @@ func TestConcurrentSenders(t *testing.T) {
 					s := text(fmt.Sprintf("s%d-%02d", i, j), "bob", fmt.Sprintf("sender %d message %d", i, j))
 					// All 50 of a device are in flight at once: paho.golang's
 					// Publish blocks, so one goroutine each.
-					results <- result{s.Cmid, d.c.publish(protocol.SendTopic("alice"), mustEncode(t, d.in, &s), pubOpts{qos: 1})}
+					payload, _ := protocol.Encode(d.in, &s)
+					results <- result{s.Cmid, d.c.publish(protocol.SendTopic("alice"), payload, pubOpts{qos: 1})}
 				}()
 			}
 		}

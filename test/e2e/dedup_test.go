@@ -97,7 +97,8 @@ func TestRetryDedup(t *testing.T) {
 		dup := text("dup-2", "bob", "twice at once")
 		results := make(chan pubResult, 2)
 		for range 2 {
-			go func() { results <- alice.c.publish(protocol.SendTopic("alice"), alice.encode(&dup), pubOpts{qos: 1}) }()
+			payload := alice.encode(&dup)
+			go func() { results <- alice.c.publish(protocol.SendTopic("alice"), payload, pubOpts{qos: 1}) }()
 		}
 		r1, r2 := <-results, <-results
 		if r1.Err != nil || r2.Err != nil || r1.Code != 0 || r2.Code != 0 {

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -79,10 +80,10 @@ func startNodeOn(t *testing.T, dbURL string) *testNode {
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
+	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
 	n, err := broker.New(broker.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Secret: secret, Store: st,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Secret: secret, Store: st, Log: slog.New(logs),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +92,53 @@ func startNodeOn(t *testing.T, dbURL string) *testNode {
 		t.Fatal(err)
 	}
 	tn := &testNode{Node: n, dbURL: dbURL}
-	t.Cleanup(func() { tn.stop(t); st.Close() })
+	t.Cleanup(func() {
+		tn.stop(t)
+		st.Close()
+		// The server logs at ERROR only for its own faults.
+		logs.errs.mu.Lock()
+		defer logs.errs.mu.Unlock()
+		for _, e := range logs.errs.msgs {
+			t.Errorf("node logged an error: %s", e)
+		}
+	})
 	return tn
+}
+
+// testLog is the node's log: it records ERROR records for the test, and
+// drops the warning without a message that mochi's TCP listener logs
+// whenever a connection ends (EOF, bad credentials, …), as the tests end
+// thousands of connections on purpose.
+type testLog struct {
+	slog.Handler
+	errs *logErrors
+}
+
+type logErrors struct {
+	mu   gosync.Mutex
+	msgs []string
+}
+
+func (l *testLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+		l.errs.mu.Lock()
+		l.errs.msgs = append(l.errs.msgs, msg)
+		l.errs.mu.Unlock()
+	}
+	if r.Message == "" && r.Level == slog.LevelWarn && os.Getenv("MQIM_TEST_LOG") == "" {
+		return nil
+	}
+	return l.Handler.Handle(ctx, r)
+}
+
+func (l *testLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &testLog{Handler: l.Handler.WithAttrs(as), errs: l.errs}
+}
+
+func (l *testLog) WithGroup(g string) slog.Handler {
+	return &testLog{Handler: l.Handler.WithGroup(g), errs: l.errs}
 }
 
 // stop shuts the node down gracefully. It is idempotent, and fails the test
@@ -109,7 +155,9 @@ func (n *testNode) stop(t *testing.T) {
 			t.Errorf("shutdown: %v", err)
 		}
 	case <-time.After(waitTimeout + 5*time.Second):
-		t.Fatalf("shutdown did not return within %v", waitTimeout+5*time.Second)
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		t.Fatalf("shutdown did not return within %v; goroutines:\n%s", waitTimeout+5*time.Second, b.String())
 	}
 }
 
@@ -198,7 +246,9 @@ type dialOpts struct {
 	noSubscribe bool   // do not subscribe to inbox and reply topic
 	format      string // MQTT 5 CONNECT user property "format"
 	ws          bool   // connect over WebSocket
-	addr        string // override the node address
+	addr        string // the node address (set by tryDial)
+	willTopic   string // a will message (QoS 1) on this topic
+	willPayload []byte
 }
 
 type dialOpt func(*dialOpts)
@@ -207,8 +257,10 @@ func withClientID(id string) dialOpt  { return func(o *dialOpts) { o.clientID = 
 func withToken(tok string) dialOpt    { return func(o *dialOpts) { o.token = tok } }
 func withFormatProp(f string) dialOpt { return func(o *dialOpts) { o.format = f } }
 func overWebSocket() dialOpt          { return func(o *dialOpts) { o.ws = true } }
-func withAddr(addr string) dialOpt    { return func(o *dialOpts) { o.addr = addr } }
 func noSubscribe() dialOpt            { return func(o *dialOpts) { o.noSubscribe = true } }
+func withWill(topic string, payload []byte) dialOpt {
+	return func(o *dialOpts) { o.willTopic, o.willPayload = topic, payload }
+}
 
 // pubOpts are the optional parts of a publish.
 type pubOpts struct {
@@ -301,7 +353,7 @@ type device struct {
 	waiters    map[string]chan inbound
 	stray      []inbound // responses nobody waited for
 	unexpected []string  // publishes on topics a device must never receive
-	serverDisc []byte    // MQTT 5 DISCONNECT reason codes from the server
+	serverDisc chan byte // MQTT 5 DISCONNECT reason codes from the server
 }
 
 // dial connects a device of user to n, subscribes it to its inbox and its
@@ -333,7 +385,7 @@ func (dl dialer) tryDial(t *testing.T, n *testNode, user string, opts ...dialOpt
 		}
 	}
 	d := &device{t: t, v5: dl.v5(), user: user, id: o.clientID, grew: make(chan struct{}),
-		waiters: make(map[string]chan inbound)}
+		waiters: make(map[string]chan inbound), serverDisc: make(chan byte, 4)}
 	var code byte
 	var err error
 	if dl.v5() {
@@ -787,6 +839,21 @@ func (d *device) historyAll(conv string) []protocol.Message {
 	return all
 }
 
+// expectServerDisconnect waits for the MQTT 5 DISCONNECT from the server
+// (paho.golang reports it on a goroutine of its own, maybe after the end of
+// the connection) and checks its reason code.
+func (d *device) expectServerDisconnect(code byte) {
+	d.t.Helper()
+	select {
+	case c := <-d.serverDisc:
+		if c != code {
+			d.t.Fatalf("%s: server DISCONNECT %#x, want %#x", d.id, c, code)
+		}
+	case <-time.After(waitTimeout):
+		d.t.Fatalf("%s: no server DISCONNECT (want %#x)", d.id, code)
+	}
+}
+
 // closeAbruptly drops the connection without DISCONNECT.
 func (d *device) closeAbruptly() { d.c.closeAbruptly() }
 
@@ -828,9 +895,10 @@ func dialV5(d *device, o dialOpts) (client, byte, error) {
 			return true, nil
 		}},
 		OnServerDisconnect: func(dc *paho.Disconnect) {
-			d.mu.Lock()
-			d.serverDisc = append(d.serverDisc, dc.ReasonCode)
-			d.mu.Unlock()
+			select {
+			case d.serverDisc <- dc.ReasonCode:
+			default:
+			}
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -839,6 +907,9 @@ func dialV5(d *device, o dialOpts) (client, byte, error) {
 		Username: d.user, UsernameFlag: true, Password: []byte(o.token), PasswordFlag: true}
 	if o.format != "" {
 		cp.Properties = &paho.ConnectProperties{User: paho.UserProperties{{Key: "format", Value: o.format}}}
+	}
+	if o.willTopic != "" {
+		cp.WillMessage = &paho.WillMessage{Topic: o.willTopic, QoS: 1, Payload: o.willPayload}
 	}
 	ca, err := vc.c.Connect(ctx, cp)
 	if err != nil {
@@ -869,7 +940,28 @@ func (c *v5client) publish(topic string, payload []byte, o pubOpts) pubResult {
 	if o.contentType != "" || o.responseTopic != "" || o.correlation != nil {
 		p.Properties = &paho.PublishProperties{ContentType: o.contentType, ResponseTopic: o.responseTopic, CorrelationData: o.correlation}
 	}
-	pr, err := c.c.Publish(ctx, p)
+	// paho.golang keeps a publish whose connection is gone waiting until
+	// its context ends: stop waiting when the client shuts down.
+	type outcome struct {
+		pr  *paho.PublishResponse
+		err error
+	}
+	ch := make(chan outcome, 1)
+	go func() {
+		pr, err := c.c.Publish(ctx, p)
+		ch <- outcome{pr, err}
+	}()
+	var o2 outcome
+	select {
+	case o2 = <-ch:
+	case <-c.c.Done():
+		select {
+		case o2 = <-ch: // the PUBACK made it before the end
+		default:
+			return pubResult{Err: errors.New("connection closed")}
+		}
+	}
+	pr, err := o2.pr, o2.err
 	if pr == nil {
 		if err == nil {
 			err = errors.New("no PUBACK")
@@ -924,6 +1016,9 @@ func dialV311(d *device, o dialOpts) (client, byte, error) {
 			d.receive(inbound{Topic: m.Topic(), Payload: m.Payload()})
 		}).
 		SetConnectionLostHandler(func(mqtt3.Client, error) { vc.once.Do(func() { close(vc.lost) }) })
+	if o.willTopic != "" {
+		opts.SetBinaryWill(o.willTopic, o.willPayload, 1, false)
+	}
 	if o.ws {
 		opts.AddBroker("ws://" + o.addr + "/mqtt")
 	} else {
@@ -970,8 +1065,25 @@ func (c *v311client) subscribe(filter string) (byte, error) {
 }
 
 func (c *v311client) publish(topic string, payload []byte, o pubOpts) pubResult {
-	tok := c.c.Publish(topic, o.qos, false, payload)
-	if !tok.WaitTimeout(waitTimeout) {
+	// paho.mqtt.golang may block in Publish, or leave its token pending,
+	// when the connection is lost meanwhile: stop waiting when it is gone.
+	toks := make(chan mqtt3.Token, 1)
+	go func() { toks <- c.c.Publish(topic, o.qos, false, payload) }()
+	var tok mqtt3.Token
+	select {
+	case tok = <-toks:
+	case <-c.lost:
+		return pubResult{Err: errors.New("connection lost")}
+	}
+	select {
+	case <-tok.Done():
+	case <-c.lost:
+		select {
+		case <-tok.Done():
+		default:
+			return pubResult{Err: errors.New("connection lost")}
+		}
+	case <-time.After(waitTimeout):
 		return pubResult{Err: errors.New("no PUBACK within timeout")}
 	}
 	if err := tok.Error(); err != nil {
@@ -994,8 +1106,9 @@ func (c *v311client) closeAbruptly() {
 	if conn == nil {
 		panic("closeAbruptly: not supported over WebSocket")
 	}
+	// paho.mqtt.golang notices a socket closed under it only at its next
+	// keepalive; the server sees the close at once, which is the point.
 	conn.Close()
-	<-c.lost
 }
 
 func (c *v311client) disconnect() { c.c.Disconnect(0) }

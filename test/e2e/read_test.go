@@ -49,15 +49,23 @@ func TestReadAndUnread(t *testing.T) {
 			if res.TotalUnread != total || len(res.Conversations) != len(want) {
 				t.Fatalf("%s conversations: total_unread %d (want %d), %+v", d.user, res.TotalUnread, total, res.Conversations)
 			}
+			// Most recent message first [IM-7.5-2] (ties: any order).
+			byConv := map[string]protocol.Conversation{}
+			for i, c := range res.Conversations {
+				if i > 0 && c.Last != nil && res.Conversations[i-1].Last != nil && c.Last.TS > res.Conversations[i-1].Last.TS {
+					t.Fatalf("%s conversations not most recent first: %+v", d.user, res.Conversations)
+				}
+				byConv[c.Conv] = c
+			}
 			for i, w := range want {
-				c := res.Conversations[i]
+				c := byConv[w.conv]
 				if c.Conv != w.conv || c.Kind != "direct" || c.Peer != w.peer || c.LastSeq != w.last || c.ReadSeq != w.read ||
 					c.PeerReadSeq != w.peerRead || c.Unread != w.unread || c.Last == nil || c.Last.Cmid != w.lastCmid || c.Last.Seq != w.last {
 					t.Fatalf("%s conversation %d: %+v (last %+v), want %+v", d.user, i, c, c.Last, w)
 				}
 			}
 		}
-		// Most recent first; senders have read what they sent [IM-5.2-6].
+		// Senders have read what they sent [IM-5.2-6].
 		checkConvs(bob1, 7,
 			conv{"d:bob:carol", "carol", 2, 0, 2, 2, "c2"},
 			conv{"d:alice:bob", "alice", 5, 0, 5, 5, "a5"})

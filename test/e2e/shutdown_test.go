@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"fmt"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/protocol"
+)
+
+// TestGracefulShutdown: publishes are in flight while the node shuts down.
+// Every send acknowledged as stored (MQTT 5 success PUBACK [IM-4.4-1]; 3.1.1
+// message event [IM-4.4-6]) is in history after a restart; every other
+// outcome is unavailable [IM-6.1-1] or a lost connection, never a success
+// without a stored message. MQTT 5 devices get DISCONNECT 0x8B [IM-6.2-2].
+func TestGracefulShutdown(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		dl.dial(t, n, "bob", noSubscribe())
+		const devices, loops = 4, 8
+		var senders []*device
+		for range devices {
+			var opts []dialOpt
+			if dl.v5() {
+				opts = append(opts, noSubscribe()) // the PUBACK says it all
+			}
+			senders = append(senders, dl.dial(t, n, "alice", opts...))
+		}
+
+		type attempt struct {
+			cmid     string
+			r        pubResult
+			stopping bool // sent after the shutdown began
+		}
+		var (
+			mu       gosync.Mutex
+			attempts []attempt
+			stopping atomic.Bool
+			acked    atomic.Int64
+			wg       gosync.WaitGroup
+		)
+		for di, d := range senders {
+			for l := range loops {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 5000 {
+						s := text(fmt.Sprintf("d%d-l%d-%d", di, l, i), "bob", "in flight")
+						payload, _ := protocol.Encode(d.in, &s)
+						began := stopping.Load()
+						r := d.c.publish(protocol.SendTopic("alice"), payload, pubOpts{qos: 1})
+						mu.Lock()
+						attempts = append(attempts, attempt{s.Cmid, r, began})
+						mu.Unlock()
+						if r.Err != nil {
+							return // the connection is gone
+						}
+						if r.Code == 0 {
+							acked.Add(1)
+						}
+					}
+				}()
+			}
+		}
+		// Shut down in the middle of the traffic.
+		eventually(t, waitTimeout, "150 acknowledged publishes", func() bool { return acked.Load() >= 150 })
+		stopping.Store(true)
+		t0 := time.Now()
+		n.stop(t)
+		t.Logf("shutdown took %v", time.Since(t0))
+		allDone := make(chan struct{})
+		go func() { wg.Wait(); close(allDone) }()
+		select {
+		case <-allDone:
+		case <-time.After(waitTimeout):
+			t.Fatal("publishers still running after the shutdown: connections not closed?")
+		}
+		t.Logf("publishers ended %v after the shutdown began", time.Since(t0))
+		for _, d := range senders {
+			select {
+			case <-d.c.done():
+			case <-time.After(waitTimeout):
+				t.Fatalf("%s still connected after the shutdown", d.id)
+			}
+			if dl.v5() {
+				d.expectServerDisconnect(0x8B) // server shutting down
+			}
+		}
+
+		t.Logf("devices disconnected %v after the shutdown began", time.Since(t0))
+		// What the devices were told was stored.
+		type stored struct{ id, seq int64 }
+		told := map[string]stored{}
+		counts := map[string]int{}
+		for _, a := range attempts {
+			switch {
+			case a.r.Err != nil:
+				counts["no PUBACK"]++
+			case !dl.v5():
+				counts["PUBACK (3.1.1)"]++
+			case a.r.Code == 0:
+				s := a.r.sent(t)
+				told[a.cmid] = stored{s.ID, s.Seq}
+				counts["stored"]++
+			case a.r.Code == 0x80 && a.r.Props["code"] == protocol.CodeUnavailable && a.r.Reason == protocol.CodeUnavailable:
+				counts["unavailable"]++
+				if a.stopping {
+					counts["unavailable after shutdown began"]++
+				}
+			default:
+				t.Errorf("%s: PUBACK %#x %q %v: neither success nor unavailable", a.cmid, a.r.Code, a.r.Reason, a.r.Props)
+			}
+		}
+		if !dl.v5() {
+			for _, d := range senders {
+				for _, ev := range d.events(0) {
+					switch {
+					case ev.Err != nil:
+						t.Errorf("%s: %v", d.id, ev)
+					case ev.Kind == protocol.KindMessage:
+						told[ev.Msg.Cmid] = stored{ev.Msg.ID, ev.ConvSeq}
+					case ev.Kind == protocol.KindError && ev.Error.Code == protocol.CodeUnavailable:
+						counts["unavailable"]++
+					default:
+						t.Errorf("%s: unexpected event %v", d.id, ev)
+					}
+				}
+			}
+			counts["stored (seen as events)"] = len(told)
+		}
+		t.Logf("outcomes: %v", counts)
+		if len(told) < 150 {
+			t.Fatalf("only %d sends known as stored", len(told))
+		}
+
+		// Restart on the same database: everything acknowledged is there.
+		n2 := startNodeOn(t, n.dbURL)
+		checker := dl.dial(t, n2, "alice")
+		inHistory := map[string]protocol.Message{}
+		for _, m := range checker.historyAll("d:alice:bob") {
+			inHistory[m.Cmid] = m
+		}
+		for cmid, s := range told {
+			m, ok := inHistory[cmid]
+			if !ok {
+				t.Fatalf("%s was acknowledged as stored (id %d, seq %d) but is not in history", cmid, s.id, s.seq)
+			}
+			if m.ID != s.id || m.Seq != s.seq {
+				t.Fatalf("%s acknowledged as id %d seq %d, stored as id %d seq %d", cmid, s.id, s.seq, m.ID, m.Seq)
+			}
+		}
+		t.Logf("%d messages in history, %d acknowledged", len(inHistory), len(told))
+	})
+}
