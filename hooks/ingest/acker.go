@@ -12,6 +12,7 @@ import (
 // persistence finishes them out of order relative to RPCs.
 type slot struct {
 	packetID uint16
+	ackType  byte // packets.Puback, or packets.Pubrec for a 3.1.1 QoS 2 publish
 	done     bool
 	out      []packets.Packet // the PUBACK, preceded by an error event for 3.1.1
 }
@@ -22,6 +23,7 @@ type conn struct {
 	mu       gosync.Mutex
 	pending  []*slot
 	flushing bool
+	qos2     map[uint16]bool // 3.1.1 publishes read as QoS 2, by packet id
 }
 
 // conns maps clients to their conn; entries live from the first publish
@@ -39,6 +41,17 @@ func (cs *conns) get(cl *mqtt.Client) *conn {
 	return c.(*conn)
 }
 
+// markQoS2 notes that the publish with packetID arrived as QoS 2; mochi
+// downgrades it to QoS 1 before OnPublish sees it.
+func (c *conn) markQoS2(packetID uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.qos2 == nil {
+		c.qos2 = make(map[uint16]bool)
+	}
+	c.qos2[packetID] = true
+}
+
 // push appends a slot for packetID, unless max slots are already pending.
 func (c *conn) push(packetID uint16, max int) (*slot, bool) {
 	c.mu.Lock()
@@ -46,7 +59,11 @@ func (c *conn) push(packetID uint16, max int) (*slot, bool) {
 	if max > 0 && len(c.pending) >= max {
 		return nil, false
 	}
-	s := &slot{packetID: packetID}
+	s := &slot{packetID: packetID, ackType: packets.Puback}
+	if c.qos2[packetID] {
+		delete(c.qos2, packetID)
+		s.ackType = packets.Pubrec
+	}
 	c.pending = append(c.pending, s)
 	return s, true
 }

@@ -217,9 +217,21 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // one map, and a client publish whose id equals that of an unacknowledged
 // delivery deletes the delivery, which is then never resent. Re-issue that
 // delivery under a fresh id first; the device dedups by seq.
+//
+// It also handles QoS 2 [IM-1.3-2], which mochi would downgrade to QoS 1 and
+// answer with a PUBACK where the client waits for a PUBREC: MQTT 5 devices
+// were told Maximum QoS 1 and are disconnected (0x9B); for 3.1.1 the publish
+// is answered with PUBREC after commit, and mochi completes the exchange.
 func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
+	}
+	if pk.FixedHeader.Qos == 2 && !cl.Net.Inline {
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = h.cfg.Disconnect.DisconnectClient(cl, packets.ErrQosNotSupported) // [MQTT-3.2.2-11]
+			return pk, packets.ErrRejectPacket
+		}
+		h.conns.get(cl).markQoS2(pk.PacketID)
 	}
 	if !cl.Net.Inline && !mqtt.IsValidFilter(pk.TopicName, true) && !strings.ContainsAny(pk.TopicName, "+#") {
 		// mochi drops a publish to $SYS/… before any hook sees it, with no
@@ -411,7 +423,7 @@ func (h *Hook) ack(cl *mqtt.Client, s *slot, props []packets.UserProperty) {
 	if s == nil {
 		return
 	}
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: s.packetID}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: s.ackType}, PacketID: s.packetID}
 	if cl.Properties.ProtocolVersion == 5 {
 		pk.Properties.User = props
 	}
@@ -435,7 +447,7 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, pk packets.Packet, cmid string, er
 		}
 		return
 	}
-	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: s.packetID}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: s.ackType}, PacketID: s.packetID}
 	if v5 {
 		ack.ReasonCode = err.Reason()
 		ack.Properties.ReasonString = err.Code // the code, not the message [IM-4.4-3]

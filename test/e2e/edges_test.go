@@ -35,8 +35,10 @@ func TestWillNeverPublished(t *testing.T) {
 	})
 }
 
-// TestQoS2: a QoS 2 send is processed as QoS 1 and answered with PUBACK; a
-// QoS 2 subscription is granted QoS 1 [IM-1.3-2].
+// TestQoS2 [IM-1.3-2]: a QoS 2 subscription is granted QoS 1. A QoS 2 send
+// from an MQTT 5 device, which was told Maximum QoS 1, ends the connection
+// with DISCONNECT 0x9B; from a 3.1.1 device it is stored and answered with
+// PUBREC, then PUBREL/PUBCOMP complete it.
 func TestQoS2(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
@@ -44,6 +46,9 @@ func TestQoS2(t *testing.T) {
 		raw, ca := dialRaw(t, n.MQTTAddr(), dl.version, "alice", "alice.raw", token(t, "alice"))
 		if ca.ReasonCode != 0 {
 			t.Fatalf("CONNACK %#x", ca.ReasonCode)
+		}
+		if dl.v5() && (!ca.Properties.MaximumQosFlag || ca.Properties.MaximumQos != 1) {
+			t.Fatalf("CONNACK Maximum QoS %d (flag %v), want 1", ca.Properties.MaximumQos, ca.Properties.MaximumQosFlag)
 		}
 		sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 1,
 			Filters: packets.Subscriptions{{Filter: protocol.InboxTopic("alice"), Qos: 2}}}
@@ -54,15 +59,22 @@ func TestQoS2(t *testing.T) {
 		s := text("q2", "bob", "exactly once?")
 		raw.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: 9,
 			TopicName: protocol.SendTopic("alice"), Payload: mustEncode(t, protocol.JSON, &s)})
-		var acked, seen bool
-		for !acked || !seen {
+		if dl.v5() {
+			pk := raw.read()
+			if pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrQosNotSupported.Code {
+				t.Fatalf("got %+v (reason %#x), want DISCONNECT 0x9B", pk.FixedHeader, pk.ReasonCode)
+			}
+			return
+		}
+		var recd, completed, seen bool
+		for !completed || !seen {
 			pk := raw.read()
 			switch {
-			case pk.FixedHeader.Type == packets.Puback && pk.PacketID == 9:
-				if pk.ReasonCode != 0 {
-					t.Fatalf("PUBACK reason %#x", pk.ReasonCode)
-				}
-				acked = true
+			case pk.FixedHeader.Type == packets.Pubrec && pk.PacketID == 9 && !recd:
+				recd = true
+				raw.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: 9})
+			case pk.FixedHeader.Type == packets.Pubcomp && pk.PacketID == 9 && recd:
+				completed = true
 			case pk.FixedHeader.Type == packets.Publish:
 				if pk.FixedHeader.Qos != 1 {
 					t.Fatalf("delivered with QoS %d", pk.FixedHeader.Qos)

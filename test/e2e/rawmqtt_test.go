@@ -91,6 +91,10 @@ func readPacket(r *bufio.Reader, version byte) (packets.Packet, error) {
 		err = pk.PublishDecode(body)
 	case packets.Puback:
 		err = pk.PubackDecode(body)
+	case packets.Pubrec:
+		err = pk.PubrecDecode(body)
+	case packets.Pubcomp:
+		err = pk.PubcompDecode(body)
 	case packets.Suback:
 		err = pk.SubackDecode(body)
 	case packets.Disconnect:
@@ -115,6 +119,9 @@ func (c *rawClient) write(pk packets.Packet) {
 		err = pk.PublishEncode(&buf)
 	case packets.Puback:
 		err = pk.PubackEncode(&buf)
+	case packets.Pubrel:
+		pk.FixedHeader.Qos = 1 // fixed header flags 0010 [MQTT-3.6.1-1]
+		err = pk.PubrelEncode(&buf)
 	case packets.Subscribe:
 		pk.FixedHeader.Qos = 1 // fixed header flags 0010 [MQTT-3.8.1-1]
 		err = pk.SubscribeEncode(&buf)
