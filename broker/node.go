@@ -103,7 +103,7 @@ func New(cfg Config) (*Node, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
-	caps.MaximumPacketSize = uint32(cfg.MaxPacket)
+	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
 	caps.MaximumClientWritesPending = 1024 // memory per connection; a full queue drops and the device syncs
 	caps.MaximumMessageExpiryInterval = 3600
 	caps.MaximumSessionExpiryInterval = 24 * 3600
@@ -134,7 +134,8 @@ func New(cfg Config) (*Node, error) {
 		Log:            cfg.Log,
 		Registerer:     cfg.Registry,
 	})
-	hooks := []mqtt.Hook{
+	hooks := []mqtt.Hook{ // OnPacketRead runs in this order: the limit first
+		&packetLimit{max: uint32(cfg.MaxPacket), server: n.mqtt},
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
