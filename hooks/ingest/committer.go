@@ -76,7 +76,7 @@ func (h *Hook) commitSends(ops []*op) {
 		pe := protocol.Errorf(protocol.CodeUnavailable, "message not stored, retry with the same cmid")
 		for _, o := range ops {
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.pk, o.send.Cmid, pe)
+			h.fail(o.cl, o.slot, o.send.Cmid, pe)
 		}
 		return
 	}
@@ -89,7 +89,7 @@ func (h *Hook) commitSends(ops []*op) {
 				h.cfg.Log.Error("store refused a send", "from", o.send.From, "cmid", o.send.Cmid, "error", r.Err)
 			}
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.pk, o.send.Cmid, pe)
+			h.fail(o.cl, o.slot, o.send.Cmid, pe)
 			continue
 		}
 		var inboxSeq int64

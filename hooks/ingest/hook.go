@@ -281,13 +281,13 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	t := protocol.ParseTopic(pk.TopicName)
 	switch {
 	case dev == nil || t.User != dev.User:
-		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	case t.Kind == protocol.TopicSend:
 		h.send(cl, dev, s, pk)
 	case t.Kind == protocol.TopicRPC:
 		h.rpc(cl, dev, s, pk, t.Method)
 	default:
-		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	}
 	return pk, packets.ErrRejectPacket
 }
@@ -296,7 +296,6 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 type op struct {
 	cl   *mqtt.Client
 	slot *slot
-	pk   packets.Packet
 	send *store.SendRequest
 	read *readOp
 }
@@ -305,10 +304,10 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 	req, err := h.parseSend(dev.User, pk)
 	if err != nil {
 		h.m.sends.WithLabelValues(err.Code).Inc()
-		h.fail(cl, s, pk, req.Cmid, err)
+		h.fail(cl, s, req.Cmid, err)
 		return
 	}
-	h.enqueue(&op{cl: cl, slot: s, pk: pk, send: &req})
+	h.enqueue(&op{cl: cl, slot: s, send: &req})
 }
 
 // parseSend decodes and validates a send [IM-4.1], [IM-4.2]. The returned
@@ -410,7 +409,7 @@ func (h *Hook) enqueue(o *op) {
 		if o.read != nil {
 			o.read.reply(nil, err)
 		} else {
-			h.fail(o.cl, o.slot, o.pk, o.send.Cmid, err)
+			h.fail(o.cl, o.slot, o.send.Cmid, err)
 		}
 		return
 	}
@@ -433,7 +432,7 @@ func (h *Hook) ack(cl *mqtt.Client, s *slot, props []packets.UserProperty) {
 // fail answers a publish with err [IM-2.2-1], [IM-4.4-2]: a PUBACK with the
 // reason code for MQTT 5; for MQTT 3.1.1 (or QoS 0) an ephemeral error event
 // on the device's inbox, then a plain PUBACK so the client does not resend.
-func (h *Hook) fail(cl *mqtt.Client, s *slot, pk packets.Packet, cmid string, err *protocol.Error) {
+func (h *Hook) fail(cl *mqtt.Client, s *slot, cmid string, err *protocol.Error) {
 	v5 := cl.Properties.ProtocolVersion == 5
 	var out []packets.Packet
 	if !v5 || s == nil {

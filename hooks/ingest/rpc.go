@@ -28,10 +28,10 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 	}
 	switch {
 	case topic == "":
-		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeBadRequest, "no reply topic: set Response Topic or reply_to"))
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeBadRequest, "no reply topic: set Response Topic or reply_to"))
 		return
 	case !strings.HasPrefix(topic, protocol.ReplyPrefix(dev.User)) || topic == protocol.ReplyPrefix(dev.User) || strings.ContainsAny(topic, "+#"):
-		h.fail(cl, s, pk, "", protocol.Errorf(protocol.CodeNotAuthorized, "reply topic must be under %q", protocol.ReplyPrefix(dev.User)))
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "reply topic must be under %q", protocol.ReplyPrefix(dev.User)))
 		return
 	}
 	h.ack(cl, s, nil)
@@ -60,7 +60,7 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 			r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
 			return
 		}
-		h.enqueue(&op{cl: cl, pk: pk, read: &readOp{user: dev.User, req: req, reply: r.send}})
+		h.enqueue(&op{cl: cl, read: &readOp{user: dev.User, req: req, reply: r.send}})
 		return
 	}
 	select {
