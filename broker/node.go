@@ -104,7 +104,7 @@ func New(cfg Config) (*Node, error) {
 	caps.MaximumQos = 1
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
-	caps.MaximumClientWritesPending = 1024 // memory per connection; a full queue drops and the device syncs
+	caps.MaximumClientWritesPending = 1024                            // memory per connection; a full queue drops and the device syncs
 	caps.MaximumMessageExpiryInterval = 3600
 	caps.MaximumSessionExpiryInterval = 24 * 3600
 	caps.SharedSubAvailable = 0

@@ -49,12 +49,24 @@ func bench1to1(args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "total messages per second, paced; 0: as fast as possible")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to send")
 	fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
-	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after sending, wait at most this long for outstanding deliveries")
+	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after sending, wait at most this long for PUBACKs and deliveries still outstanding")
 	fs.IntVar(&cfg.ReceiveMaximum, "receive-max", 0, "Receive Maximum to announce in CONNECT; 0: none (MQTT's default, 65535). Non-zero values can deadlock mochi v2.7.9 (docs/BENCHMARKS.md)")
 	asJSON := fs.Bool("json", false, "print one JSON summary per target, one per line")
 	ref := fs.String("ref", "", `"bare": also run the load against a bare mochi broker started in-process on a free loopback port`)
 	refOnly := fs.Bool("ref-only", false, "run only against the bare broker (no mqimd needed)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: mqim bench 1to1 [flags]
+
+Sender i (user bs{i}) publishes QoS 1 sends to receiver i (user br{i}), whose
+connection is subscribed to its inbox. Prints messages acknowledged and
+delivered per second, send-to-deliver latency, errors, lost and duplicate
+messages. With --ref bare the same load also runs against a bare mochi broker
+in this process, the ceiling. Progress goes to stderr once per second.
+
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -253,6 +253,7 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	}
 	out.PacketID = uint16(id)
 	out.FixedHeader.Dup = false
+	out.Expiry = 0 // a delivery held for send quota is written now too
 	cl.State.Inflight.Set(out)
 	cl.State.Inflight.Delete(pk.PacketID)
 	h.m.resent.Inc()

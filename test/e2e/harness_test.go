@@ -249,6 +249,7 @@ type dialOpts struct {
 	addr        string // the node address (set by tryDial)
 	willTopic   string // a will message (QoS 1) on this topic
 	willPayload []byte
+	receiveMax  uint16 // MQTT 5 CONNECT Receive Maximum; 0: not sent
 }
 
 type dialOpt func(*dialOpts)
@@ -258,6 +259,9 @@ func withToken(tok string) dialOpt    { return func(o *dialOpts) { o.token = tok
 func withFormatProp(f string) dialOpt { return func(o *dialOpts) { o.format = f } }
 func overWebSocket() dialOpt          { return func(o *dialOpts) { o.ws = true } }
 func noSubscribe() dialOpt            { return func(o *dialOpts) { o.noSubscribe = true } }
+func withReceiveMaximum(n uint16) dialOpt {
+	return func(o *dialOpts) { o.receiveMax = n }
+}
 func withWill(topic string, payload []byte) dialOpt {
 	return func(o *dialOpts) { o.willTopic, o.willPayload = topic, payload }
 }
@@ -905,8 +909,14 @@ func dialV5(d *device, o dialOpts) (client, byte, error) {
 	defer cancel()
 	cp := &paho.Connect{ClientID: o.clientID, CleanStart: true, KeepAlive: 30,
 		Username: d.user, UsernameFlag: true, Password: []byte(o.token), PasswordFlag: true}
+	if o.format != "" || o.receiveMax > 0 {
+		cp.Properties = &paho.ConnectProperties{}
+	}
 	if o.format != "" {
-		cp.Properties = &paho.ConnectProperties{User: paho.UserProperties{{Key: "format", Value: o.format}}}
+		cp.Properties.User = paho.UserProperties{{Key: "format", Value: o.format}}
+	}
+	if o.receiveMax > 0 {
+		cp.Properties.ReceiveMaximum = &o.receiveMax
 	}
 	if o.willTopic != "" {
 		cp.WillMessage = &paho.WillMessage{Topic: o.willTopic, QoS: 1, Payload: o.willPayload}
