@@ -249,6 +249,12 @@ func (n *Node) PublishInbox(user string, payload []byte) {
 	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: protocol.ContentTypeMsgPack})
 }
 
+// InboxSubscribed reports whether a device on this node subscribes to the
+// user's inbox (persistent sessions of offline devices included).
+func (n *Node) InboxSubscribed(user string) bool {
+	return len(n.mqtt.Topics.Subscribers(protocol.InboxTopic(user)).Subscriptions) > 0
+}
+
 // Respond publishes an RPC response.
 func (n *Node) Respond(topic string, correlation []byte, f protocol.Format, payload []byte) {
 	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation})

@@ -21,9 +21,12 @@ import (
 )
 
 // Publisher publishes an encoded event on a user's inbox topic to the
-// devices of that user connected to this node.
+// devices of that user connected to this node. InboxSubscribed says whether
+// any device here subscribes to it: events nobody here reads (the sender's
+// own copy, when the sender has no other device online) are not encoded.
 type Publisher interface {
 	PublishInbox(user string, payload []byte)
+	InboxSubscribed(user string) bool
 }
 
 // Config configures a Fanout. Zero values mean the defaults noted.
@@ -110,6 +113,9 @@ func (f *Fanout) Deliver(events []store.InboxEvent) {
 func (f *Fanout) work(ch <-chan store.InboxEvent) {
 	defer f.wg.Done()
 	for ev := range ch {
+		if !f.pub.InboxSubscribed(ev.User) {
+			continue
+		}
 		payload, err := EncodeEvent(&ev)
 		if err != nil {
 			f.log.Error("encode inbox event", "user", ev.User, "seq", ev.Seq, "error", err)
