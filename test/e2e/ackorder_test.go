@@ -16,10 +16,7 @@ func TestPubackOrder(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
 		dl.dial(t, n, "bob", noSubscribe())
-		raw, ca := dialRaw(t, n.MQTTAddr(), dl.version, "alice", "alice.raw", token(t, "alice"))
-		if ca.ReasonCode != 0 {
-			t.Fatalf("CONNACK %#x", ca.ReasonCode)
-		}
+		raw, _ := dialRawOK(t, n, dl, "alice")
 		const rounds = 40
 		var want []uint16
 		id := uint16(0)

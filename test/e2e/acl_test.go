@@ -105,10 +105,7 @@ func TestACLSubscribe(t *testing.T) {
 		}
 
 		// One SUBSCRIBE with several filters: each granted on its own.
-		raw, ca := dialRaw(t, n.MQTTAddr(), dl.version, "alice", "alice.raw", token(t, "alice"))
-		if ca.ReasonCode != 0 {
-			t.Fatalf("raw connect: %#x", ca.ReasonCode)
-		}
+		raw, _ := dialRawOK(t, n, dl, "alice")
 		codes, _ := raw.subscribe(7, "$share/g/im/v1/u/alice/inbox", protocol.InboxTopic("alice"), "#", "$share/g/#")
 		if len(codes) != 4 || codes[0] != refused || codes[1] != 1 || codes[2] != refused || codes[3] != refused {
 			t.Fatalf("SUBACK codes %x, want [%x 1 %x %x]", codes, refused, refused, refused)

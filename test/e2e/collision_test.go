@@ -19,10 +19,7 @@ func TestPacketIDCollision(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
 		alice := dl.dial(t, n, "alice")
-		bob, ca := dialRaw(t, n.MQTTAddr(), dl.version, "bob", "bob.raw", token(t, "bob"))
-		if ca.ReasonCode != 0 {
-			t.Fatalf("CONNACK %#x", ca.ReasonCode)
-		}
+		bob, _ := dialRawOK(t, n, dl, "bob")
 		if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
 			t.Fatalf("SUBACK %x", codes)
 		}

@@ -43,10 +43,7 @@ func TestQoS2(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
 		dl.dial(t, n, "bob", noSubscribe())
-		raw, ca := dialRaw(t, n.MQTTAddr(), dl.version, "alice", "alice.raw", token(t, "alice"))
-		if ca.ReasonCode != 0 {
-			t.Fatalf("CONNACK %#x", ca.ReasonCode)
-		}
+		raw, ca := dialRawOK(t, n, dl, "alice")
 		if dl.v5() && (!ca.Properties.MaximumQosFlag || ca.Properties.MaximumQos != 1) {
 			t.Fatalf("CONNACK Maximum QoS %d (flag %v), want 1", ca.Properties.MaximumQos, ca.Properties.MaximumQosFlag)
 		}
@@ -97,10 +94,7 @@ func TestQoS2(t *testing.T) {
 func TestPacketTooLarge(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
-		raw, ca := dialRaw(t, n.MQTTAddr(), dl.version, "alice", "alice.raw", token(t, "alice"))
-		if ca.ReasonCode != 0 {
-			t.Fatalf("CONNACK %#x", ca.ReasonCode)
-		}
+		raw, ca := dialRawOK(t, n, dl, "alice")
 		if dl.v5() && ca.Properties.MaximumPacketSize != 256<<10 {
 			t.Fatalf("CONNACK Maximum Packet Size %d, want %d", ca.Properties.MaximumPacketSize, 256<<10)
 		}

@@ -27,6 +27,17 @@ type rawClient struct {
 }
 
 // dialRaw connects and returns the client and the CONNACK.
+// dialRawOK connects user as "{user}.raw" with a valid token and fails the
+// test unless the CONNACK is a success; the CONNACK is returned.
+func dialRawOK(t *testing.T, n *testNode, dl dialer, user string) (*rawClient, packets.Packet) {
+	t.Helper()
+	c, ca := dialRaw(t, n.MQTTAddr(), dl.version, user, user+".raw", token(t, user))
+	if ca.ReasonCode != 0 {
+		t.Fatalf("%s: CONNACK %#x", user, ca.ReasonCode)
+	}
+	return c, ca
+}
+
 func dialRaw(t *testing.T, addr string, version byte, user, clientID, tok string) (*rawClient, packets.Packet) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
