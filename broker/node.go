@@ -206,9 +206,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.draining.Store(true)
 		// Stop accepting; clients stay for now. Closed this way, the
 		// listeners will not close their clients when mqtt.Close closes them
-		// again: closeMQTT does (mochi's own way, Clients.GetByListener,
-		// takes a read lock recursively and deadlocks against a client that
-		// disconnects at the same moment).
+		// again: closeMQTT does, including connections that were still in
+		// their CONNECT.
 		for _, id := range []string{"tcp", "ws"} {
 			if l, ok := n.mqtt.Listeners.Get(id); ok {
 				l.Close(func(string) {})
