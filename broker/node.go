@@ -214,7 +214,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.ingest.Shutdown(ctx)
-		n.fanout.Stop()
+		if err == nil {
+			// Only once the committer is done: a commit that outlives the
+			// deadline still hands its events to fanout.
+			n.fanout.Stop()
+		}
 		n.closeMQTT()
 		herr := n.http.Shutdown(ctx)
 		n.shutdownErr = errors.Join(err, herr)
@@ -245,7 +249,7 @@ func (n *Node) closeMQTT() {
 
 // PublishInbox publishes an encoded event to a user's devices on this node.
 func (n *Node) PublishInbox(user string, payload []byte) {
-	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: protocol.ContentTypeMsgPack})
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: eventContentType})
 }
 
 // InboxSubscribed reports whether a device on this node subscribes to the

@@ -11,10 +11,16 @@ import (
 	"github.com/mqim/mqim/protocol"
 )
 
+// eventContentType marks inbox events inside the node: MessagePack, to be
+// written in each device's format. It never reaches a device. (The topic
+// cannot tell events apart: mochi blanks it when it uses a topic alias.)
+const eventContentType = "application/x-mqim-event+msgpack"
+
 // outbound is the hook that writes inbox events in each device's format
-// [IM-1.2-3]. Events travel inside the node as MessagePack, marked by their
-// Content Type; devices that read JSON get them transcoded here, once per
-// delivery (JSON is the debugging path).
+// [IM-1.2-3]. Events travel inside the node as MessagePack, marked by
+// eventContentType; devices that read JSON get them transcoded here, once
+// per delivery (JSON is the debugging path). RPC responses are already in
+// the requester's format and pass unchanged.
 type outbound struct {
 	mqtt.HookBase
 	devices   *device.Registry
@@ -32,9 +38,10 @@ func (o *outbound) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 		pk.Properties.MaximumPacketSize = o.maxPacket
 		return pk
 	}
-	if pk.FixedHeader.Type != packets.Publish || pk.Properties.ContentType != protocol.ContentTypeMsgPack {
+	if pk.FixedHeader.Type != packets.Publish || pk.Properties.ContentType != eventContentType {
 		return pk
 	}
+	pk.Properties.ContentType = protocol.ContentTypeMsgPack
 	dev := o.devices.Get(cl)
 	if dev == nil || dev.Format == protocol.MsgPack {
 		return pk

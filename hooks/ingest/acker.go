@@ -11,6 +11,7 @@ import (
 // in the order they arrived on the connection [MQTT-4.6.0-2], although
 // persistence finishes them out of order relative to RPCs.
 type slot struct {
+	conn     *conn
 	packetID uint16
 	ackType  byte // packets.Puback, or packets.Pubrec for a 3.1.1 QoS 2 publish
 	done     bool
@@ -24,21 +25,30 @@ type conn struct {
 	pending  []*slot
 	flushing bool
 	qos2     map[uint16]bool // 3.1.1 publishes read as QoS 2, by packet id
+	room     chan struct{}   // closed (and replaced) when pending shrinks
+	gone     chan struct{}   // closed at disconnect
 }
 
 // conns maps clients to their conn; entries live from the first publish
-// to the disconnect.
+// to the disconnect. Slots keep their conn, so a commit that finishes after
+// the disconnect does not bring the entry back.
 type conns struct {
-	m  gosync.Map // *mqtt.Client → *conn
-	wg *gosync.WaitGroup
+	m gosync.Map // *mqtt.Client → *conn
 }
 
 func (cs *conns) get(cl *mqtt.Client) *conn {
 	if c, ok := cs.m.Load(cl); ok {
 		return c.(*conn)
 	}
-	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl})
+	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, room: make(chan struct{}), gone: make(chan struct{})})
 	return c.(*conn)
+}
+
+// drop forgets cl's conn and wakes publishes waiting for room.
+func (cs *conns) drop(cl *mqtt.Client) {
+	if c, ok := cs.m.LoadAndDelete(cl); ok {
+		close(c.(*conn).gone)
+	}
 }
 
 // markQoS2 notes that the publish with packetID arrived as QoS 2; mochi
@@ -52,14 +62,29 @@ func (c *conn) markQoS2(packetID uint16) {
 	c.qos2[packetID] = true
 }
 
-// push appends a slot for packetID, unless max slots are already pending.
-func (c *conn) push(packetID uint16, max int) (*slot, bool) {
+// push appends a slot for packetID while fewer than max are pending. When
+// max are, it fails if wait is false (MQTT 5: the client broke Receive
+// Maximum); otherwise it waits for room (MQTT 3.1.1, which has no Receive
+// Maximum: the connection's reading stops, which pushes back on the client)
+// and fails only if the connection goes.
+func (c *conn) push(packetID uint16, max int, wait bool) (*slot, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if max > 0 && len(c.pending) >= max {
-		return nil, false
+	for len(c.pending) >= max {
+		if !wait {
+			c.mu.Unlock()
+			return nil, false
+		}
+		room := c.room
+		c.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.gone:
+			return nil, false
+		}
+		c.mu.Lock()
 	}
-	s := &slot{packetID: packetID, ackType: packets.Puback}
+	defer c.mu.Unlock()
+	s := &slot{conn: c, packetID: packetID, ackType: packets.Puback}
 	if c.qos2[packetID] {
 		delete(c.qos2, packetID)
 		s.ackType = packets.Pubrec
@@ -99,6 +124,8 @@ func (c *conn) flush() {
 		ready := make([]*slot, n)
 		copy(ready, c.pending)
 		c.pending = c.pending[n:]
+		close(c.room)
+		c.room = make(chan struct{})
 		c.mu.Unlock()
 		for _, s := range ready {
 			for _, pk := range s.out {

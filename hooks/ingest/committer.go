@@ -136,19 +136,22 @@ func (h *Hook) commitRead(o *op) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	state, events, err := h.cfg.Store.MarkRead(ctx, r.user, r.req.Conv, r.req.Seq)
 	cancel()
-	if err != nil {
-		if errors.Is(err, store.ErrNotMember) {
-			// The conversation names the requester (checked before), so it is
-			// a direct conversation with no message yet [IM-7.6-3].
-			r.reply(&protocol.ReadResult{Conv: r.req.Conv}, nil)
-			return
-		}
+	// The reply is written off the committer: publishing to a client that
+	// stops reading can block on its lock, and must not stall every send.
+	switch {
+	case errors.Is(err, store.ErrNotMember):
+		// The conversation names the requester (checked before), so it is
+		// a direct conversation with no message yet [IM-7.6-3].
+		h.spawn(func() { r.reply(&protocol.ReadResult{Conv: r.req.Conv}, nil) })
+	case err != nil:
 		h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", r.req.Conv, "error", err)
-		r.reply(nil, protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry"))
-		return
-	}
-	r.reply(&protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread}, nil)
-	if len(events) > 0 {
-		h.cfg.Deliver.Deliver(events)
+		h.spawn(func() { r.reply(nil, protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")) })
+	default:
+		h.spawn(func() {
+			r.reply(&protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread}, nil)
+		})
+		if len(events) > 0 {
+			h.cfg.Deliver.Deliver(events)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -141,7 +142,6 @@ func New(cfg Config) *Hook {
 		done:   make(chan struct{}),
 		m:      newMetrics(cfg.Registerer),
 	}
-	h.conns.wg = &h.workers
 	return h
 }
 
@@ -209,7 +209,7 @@ func (h *Hook) Shutdown(ctx context.Context) error {
 // OnDisconnect drops the connection's pipeline state; pending PUBACKs can
 // no longer be written, and the client resends those publishes.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	h.conns.m.Delete(cl)
+	h.conns.drop(cl)
 }
 
 // OnPacketRead works around mochi's packet-id collision (BROKER-NOTES.md):
@@ -268,13 +268,12 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	var s *slot
 	if pk.FixedHeader.Qos > 0 {
-		max := 0
-		if cl.Properties.ProtocolVersion == 5 {
-			max = h.cfg.ReceiveMaximum
-		}
+		v5 := cl.Properties.ProtocolVersion == 5
 		var ok bool
-		if s, ok = h.conns.get(cl).push(pk.PacketID, max); !ok {
-			_ = h.cfg.Disconnect.DisconnectClient(cl, packets.ErrReceiveMaximum)
+		if s, ok = h.conns.get(cl).push(pk.PacketID, h.cfg.ReceiveMaximum, !v5); !ok {
+			if v5 {
+				_ = h.cfg.Disconnect.DisconnectClient(cl, packets.ErrReceiveMaximum)
+			}
 			return pk, packets.ErrRejectPacket
 		}
 	}
@@ -343,8 +342,8 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	default:
 		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
 	}
-	if tooDeep(msg.Body, maxDepth) {
-		return req, protocol.Errorf(protocol.CodeBadRequest, "body nests deeper than %d levels", maxDepth)
+	if err := checkBody(msg.Body, maxDepth); err != nil {
+		return req, err
 	}
 	body, err := protocol.Encode(protocol.MsgPack, msg.Body)
 	if err != nil {
@@ -364,29 +363,40 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	return req, nil
 }
 
-// maxDepth bounds body nesting [IM-4.2], so that no client's decoder hits
-// its own recursion limit on a body the server accepted.
+// maxDepth bounds body nesting [IM-4.2-4], so that no client's decoder
+// hits its own recursion limit on a body the server accepted.
 const maxDepth = 32
 
-func tooDeep(v any, left int) bool {
+// checkBody refuses bodies that some devices could not read [IM-4.2-4]:
+// nesting deeper than left levels, and NaN or infinite numbers, which
+// MessagePack carries but JSON cannot.
+func checkBody(v any, left int) *protocol.Error {
 	if left < 0 {
-		return true
+		return protocol.Errorf(protocol.CodeBadRequest, "body nests deeper than %d levels", maxDepth)
 	}
 	switch x := v.(type) {
 	case map[string]any:
 		for _, e := range x {
-			if tooDeep(e, left-1) {
-				return true
+			if err := checkBody(e, left-1); err != nil {
+				return err
 			}
 		}
 	case []any:
 		for _, e := range x {
-			if tooDeep(e, left-1) {
-				return true
+			if err := checkBody(e, left-1); err != nil {
+				return err
 			}
 		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return protocol.Errorf(protocol.CodeBadRequest, "body numbers must be finite")
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return protocol.Errorf(protocol.CodeBadRequest, "body numbers must be finite")
+		}
 	}
-	return false
+	return nil
 }
 
 func validCmid(s string) bool {
@@ -427,7 +437,7 @@ func (h *Hook) ack(cl *mqtt.Client, s *slot, props []packets.UserProperty) {
 	if cl.Properties.ProtocolVersion == 5 {
 		pk.Properties.User = props
 	}
-	h.conns.get(cl).resolve(s, []packets.Packet{pk}, h.spawn)
+	s.conn.resolve(s, []packets.Packet{pk}, h.spawn)
 }
 
 // fail answers a publish with err [IM-2.2-1], [IM-4.4-2]: a PUBACK with the
@@ -442,8 +452,10 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, cmid string, err *protocol.Error) 
 		}
 	}
 	if s == nil {
-		for _, p := range out {
-			_ = cl.WritePacket(p)
+		if len(out) > 0 {
+			// Not on the caller's goroutine, which may be the committer: a
+			// client that stops reading holds its lock while a write blocks.
+			h.spawn(func() { _ = cl.WritePacket(out[0]) })
 		}
 		return
 	}
@@ -453,7 +465,7 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, cmid string, err *protocol.Error) 
 		ack.Properties.ReasonString = err.Code // the code, not the message [IM-4.4-3]
 		ack.Properties.User = []packets.UserProperty{{Key: "code", Val: err.Code}}
 	}
-	h.conns.get(cl).resolve(s, append(out, ack), h.spawn)
+	s.conn.resolve(s, append(out, ack), h.spawn)
 }
 
 // errorEvent builds an error event for cl, if cl subscribes to its inbox.

@@ -28,7 +28,9 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 	}
 	switch {
 	case topic == "":
-		h.fail(cl, s, "", protocol.Errorf(protocol.CodeBadRequest, "no reply topic: set Response Topic or reply_to"))
+		err := protocol.Errorf(protocol.CodeBadRequest, "no reply topic: set Response Topic or reply_to")
+		errors.As(decodeErr, &err) // an undecodable request is bad_payload [IM-7.1-3]
+		h.fail(cl, s, "", err)
 		return
 	case !strings.HasPrefix(topic, protocol.ReplyPrefix(dev.User)) || topic == protocol.ReplyPrefix(dev.User) || strings.ContainsAny(topic, "+#"):
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "reply topic must be under %q", protocol.ReplyPrefix(dev.User)))

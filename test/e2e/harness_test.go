@@ -423,6 +423,13 @@ func (dl dialer) tryDial(t *testing.T, n *testNode, user string, opts ...dialOpt
 
 func (d *device) replyTopic() string { return protocol.ReplyTopic(d.user, d.id) }
 
+// strays returns the responses received that no request waited for.
+func (d *device) strays() []inbound {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]inbound(nil), d.stray...)
+}
+
 // receive is called by the client libraries for every publish received.
 func (d *device) receive(in inbound) {
 	d.mu.Lock()
