@@ -101,6 +101,13 @@ func (i *Inflight) Hold(m packets.Packet) {
 	i.held = append(i.held, m.PacketID)
 }
 
+// Holding reports whether any packet waits for send quota (mqim patch).
+func (i *Inflight) Holding() bool {
+	i.RLock()
+	defer i.RUnlock()
+	return len(i.held) > 0
+}
+
 // NextImmediate returns the oldest held packet and marks it sent; it stays
 // in flight until acknowledged.
 //

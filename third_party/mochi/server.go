@@ -716,12 +716,15 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
-	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
+	// mqim patch: send held packets while there is quota (not just one), and
+	// keep each in flight until its PUBACK returns the quota.
+	for cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
 		next, ok := cl.State.Inflight.NextImmediate()
-		if ok { // mqim patch: the packet stays in flight until its PUBACK returns the quota
-			cl.State.Inflight.DecreaseSendQuota()
-			_ = cl.WritePacket(next)
+		if !ok {
+			break
 		}
+		cl.State.Inflight.DecreaseSendQuota()
+		_ = cl.WritePacket(next)
 	}
 
 	return nil
@@ -1083,8 +1086,13 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			cl.State.Inflight.DecreaseSendQuota()
 		}
 
-		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
-			cl.State.Inflight.Hold(out) // mqim patch: keeps the order
+		if atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 && (sentQuota == 0 || cl.State.Inflight.Holding()) {
+			// mqim patch: hold behind older held packets too, so that they
+			// go out in order; a packet held with quota left gives it back.
+			if sentQuota > 0 {
+				cl.State.Inflight.IncreaseSendQuota()
+			}
+			cl.State.Inflight.Hold(out)
 			return out, nil
 		}
 	}
