@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"context"
@@ -11,41 +11,14 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
-	"github.com/mqim/mqim/store/pgstore"
 )
-
-func startTestNode(t *testing.T, secret []byte) (*Node, *pgstore.Store) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := pgstore.Open(ctx, testpg.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Secret: secret, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		st.Close()
-	})
-	return n, st
-}
 
 // [IM-8] POST /v1/users with an admin token.
 func TestCreateUser(t *testing.T) {
 	secret := []byte("http-test")
-	n, st := startTestNode(t, secret)
+	n, st := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user, role string) string {
 		tok, err := auth.Mint(secret, user, role, time.Hour)
 		if err != nil {

@@ -5,12 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/bench"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
-	"github.com/mqim/mqim/store/pgstore"
 )
 
 var secret = []byte("bench-test-secret")
@@ -19,30 +18,7 @@ var secret = []byte("bench-test-secret")
 // schema of MQIM_TEST_DATABASE (skipped without it; see scripts/test).
 func startNode(tb testing.TB) *broker.Node {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := pgstore.Open(ctx, testpg.URL(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n, err := broker.New(broker.Config{
-		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Secret: secret, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
-		st.Close()
-	})
+	n, _ := testnode.Start(tb, testpg.URL(tb), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return n
 }
 

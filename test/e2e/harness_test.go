@@ -41,9 +41,9 @@ import (
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
-	"github.com/mqim/mqim/store/pgstore"
 )
 
 var secret = []byte("e2e-test-secret")
@@ -70,31 +70,15 @@ func startNode(t *testing.T) *testNode {
 // startNodeOn starts a node on an existing database (to restart a node).
 func startNodeOn(t *testing.T, dbURL string) *testNode {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := pgstore.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
-	n, err := broker.New(broker.Config{
-		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Secret: secret, Store: st, Log: slog.New(logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
+	n, _ := testnode.Start(t, dbURL, secret, slog.New(logs))
 	tn := &testNode{Node: n, dbURL: dbURL}
 	t.Cleanup(func() {
-		tn.stop(t)
-		st.Close()
+		tn.stop(t) // before testnode's cleanup, so that shutdown's logs are checked
 		// The server logs at ERROR only for its own faults.
 		logs.errs.mu.Lock()
 		defer logs.errs.mu.Unlock()
