@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,22 +24,64 @@ func (n *Node) routes() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /v1/users", n.createUser)
+	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
 	return mux
 }
 
-func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
+// admin checks for an admin token, answering the request if there is none.
+func (n *Node) admin(w http.ResponseWriter, r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send an admin token as Authorization: Bearer <token>")
-		return
+		return false
 	}
 	claims, err := auth.Verify(n.cfg.Secret, tok, "")
 	if err != nil {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
-		return
+		return false
 	}
 	if claims.Role != auth.RoleAdmin {
 		httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "an admin token is required")
+		return false
+	}
+	return true
+}
+
+// presence answers a user's online state from the routing table [IM-8.1-3].
+func (n *Node) presence(w http.ResponseWriter, r *http.Request) {
+	if !n.admin(w, r) {
+		return
+	}
+	user := r.PathValue("id")
+	if !protocol.ValidID(user) {
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid user id")
+		return
+	}
+	if n.table == nil {
+		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "this node runs without NATS: no routing table")
+		return
+	}
+	type device struct {
+		Client string `json:"client"`
+		Node   string `json:"node"`
+		Since  int64  `json:"since"`
+	}
+	out := struct {
+		User    string   `json:"user"`
+		Online  bool     `json:"online"`
+		Devices []device `json:"devices"`
+	}{User: user, Devices: []device{}}
+	for c, e := range n.table.Devices(user) {
+		out.Devices = append(out.Devices, device{Client: c, Node: e.Node, Since: e.Since})
+	}
+	sort.Slice(out.Devices, func(i, j int) bool { return out.Devices[i].Client < out.Devices[j].Client })
+	out.Online = len(out.Devices) > 0
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
+	if !n.admin(w, r) {
 		return
 	}
 	var body struct {

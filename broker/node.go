@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -18,17 +19,21 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/hooks/ingest"
+	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/sync/bus"
 	"github.com/mqim/mqim/sync/catchup"
 	"github.com/mqim/mqim/sync/fanout"
+	"github.com/mqim/mqim/sync/routes"
 )
 
 // Config configures a node. Zero values mean the defaults noted.
@@ -44,6 +49,15 @@ type Config struct {
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB
 	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
 
+	// Cluster. With NATS nil the node runs alone: no bus, no routing table.
+	NATS            *nats.Conn
+	NodeName        string        // name in the routing table; zero: "node-<NodeID>"
+	Advertise       string        // host:port where MQTT clients can reach this node
+	ServerReference string        // where draining MQTT 5 clients go; zero: another live node
+	Replicas        int           // JetStream replicas of the stream and buckets; zero: 1
+	Standalone      bool          // no other node shares this NATS: keep events off the bus
+	RouteTTL        time.Duration // routing entries of a dead node expire after this; zero: 30 s
+
 	Log      *slog.Logger         // zero: slog.Default()
 	Registry *prometheus.Registry // zero: a new registry
 }
@@ -56,6 +70,8 @@ type Node struct {
 	inline   *mqtt.Client
 	ingest   *ingest.Hook
 	fanout   *fanout.Fanout
+	bus      *bus.Bus      // nil without NATS
+	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	http     *http.Server
 	draining atomic.Bool
@@ -121,9 +137,35 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
+	var deliver ingest.Deliverer = n.fanout
+	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
+	hooks = append(hooks, &packetLimit{max: uint32(cfg.MaxPacket), server: n.mqtt})
+	if cfg.NATS != nil {
+		if cfg.NodeName == "" {
+			cfg.NodeName = fmt.Sprintf("node-%d", cfg.NodeID)
+			n.cfg.NodeName = cfg.NodeName
+		}
+		if !cfg.Standalone {
+			if n.bus, err = bus.New(cfg.NATS, bus.Config{
+				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
+				Log: cfg.Log, Registerer: cfg.Registry,
+			}); err != nil {
+				return nil, err
+			}
+			deliver = both{n.fanout, n.bus}
+		}
+		if n.table, err = routes.New(cfg.NATS, routes.Config{
+			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
+			TakenOver: n.takenOver,
+		}); err != nil {
+			return nil, err
+		}
+		// Before auth: auth's OnDisconnect forgets the device.
+		hooks = append(hooks, presence.New(n.devices, n.table))
+	}
 	n.ingest = ingest.New(ingest.Config{
 		Store:          cfg.Store,
-		Deliver:        n.fanout,
+		Deliver:        deliver,
 		RPC:            catchup.New(cfg.Store),
 		Respond:        n,
 		Disconnect:     n.mqtt,
@@ -134,12 +176,11 @@ func New(cfg Config) (*Node, error) {
 		Log:            cfg.Log,
 		Registerer:     cfg.Registry,
 	})
-	hooks := []mqtt.Hook{ // OnPacketRead runs in this order: the limit first
-		&packetLimit{max: uint32(cfg.MaxPacket), server: n.mqtt},
+	hooks = append(hooks,
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
-	}
+	)
 	for _, h := range hooks {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)
@@ -172,6 +213,12 @@ func (n *Node) Start() error {
 		return fmt.Errorf("add WebSocket listener: %w", err)
 	}
 	n.fanout.Start()
+	if n.bus != nil {
+		n.bus.Start()
+	}
+	if n.table != nil {
+		n.table.Start()
+	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
@@ -214,29 +261,44 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.ingest.Shutdown(ctx)
+		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the
-			// deadline still hands its events to fanout.
+			// deadline still hands its events to fanout and the bus.
+			if n.bus != nil {
+				berr = n.bus.Stop(ctx)
+			}
 			n.fanout.Stop()
 		}
 		n.closeMQTT()
+		if n.table != nil {
+			n.table.Stop(ctx)
+		}
 		herr := n.http.Shutdown(ctx)
-		n.shutdownErr = errors.Join(err, herr)
+		n.shutdownErr = errors.Join(err, berr, herr)
 	})
 	return n.shutdownErr
 }
 
-// closeMQTT disconnects every client (MQTT 5: DISCONNECT 0x8B) and stops
-// mochi, whose Close waits for every connection to end. A connection that
-// was still in its CONNECT when the listeners closed becomes a client later,
-// so clients are disconnected again until Close returns.
+// closeMQTT disconnects every client and stops mochi, whose Close waits for
+// every connection to end. MQTT 5 clients are told where to go: DISCONNECT
+// 0x9C "use another server" with a Server Reference when another node is
+// known, else 0x8B "server shutting down"; 3.1.1 connections are closed.
+// A connection that was still in its CONNECT when the listeners closed
+// becomes a client later, so clients are disconnected again until Close
+// returns.
 func (n *Node) closeMQTT() {
+	ref := n.cfg.ServerReference
+	if ref == "" && n.table != nil {
+		// The MQTT 5 Server Reference is a space-separated list.
+		ref = strings.Join(n.table.Peers(), " ")
+	}
 	closed := make(chan struct{})
 	go func() { n.mqtt.Close(); close(closed) }()
 	for {
 		for _, cl := range n.mqtt.Clients.GetAll() {
 			if !cl.Net.Inline && !cl.Closed() {
-				_ = n.mqtt.DisconnectClient(cl, packets.ErrServerShuttingDown)
+				n.disconnect(cl, ref)
 			}
 		}
 		select {
@@ -245,6 +307,39 @@ func (n *Node) closeMQTT() {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func (n *Node) disconnect(cl *mqtt.Client, ref string) {
+	if ref == "" || cl.Properties.ProtocolVersion < 5 {
+		_ = n.mqtt.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		return
+	}
+	_ = cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
+		ReasonCode:  packets.ErrUseAnotherServer.Code,
+		Properties:  packets.Properties{ServerReference: ref, ReasonString: packets.ErrUseAnotherServer.Reason},
+	})
+	cl.Stop(packets.ErrUseAnotherServer)
+}
+
+// takenOver disconnects a device that connected again on another node
+// [MQTT-3.1.4-2].
+func (n *Node) takenOver(user, client string) {
+	if cl, ok := n.mqtt.Clients.Get(client); ok && !cl.Closed() && string(cl.Properties.Username) == user {
+		n.log.Info("device moved to another node", "user", user, "client", client)
+		_ = n.mqtt.DisconnectClient(cl, packets.ErrSessionTakenOver)
+	}
+}
+
+// both hands committed events to local delivery and to the other nodes.
+type both struct {
+	local *fanout.Fanout
+	bus   *bus.Bus
+}
+
+func (b both) Deliver(events []store.InboxEvent) {
+	b.local.Deliver(events)
+	b.bus.Deliver(events)
 }
 
 // PublishInbox publishes an encoded event to a user's devices on this node.

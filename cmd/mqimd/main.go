@@ -19,6 +19,7 @@ import (
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/store/pgstore"
+	"github.com/mqim/mqim/sync/bus"
 )
 
 func main() {
@@ -36,6 +37,11 @@ type options struct {
 	secret                     string
 	nodeID, maxBody            int
 	logLevel                   string
+
+	natsURL, natsListen, natsClusterAddr, natsRoutes string
+	nodeName, advertise, serverReference             string
+	natsReplicas                                     int
+	routeTTL                                         time.Duration
 }
 
 func parse(args []string) (*options, error) {
@@ -50,6 +56,15 @@ func parse(args []string) (*options, error) {
 	fs.IntVar(&o.nodeID, "node-id", 0, "node id 0..1023, unique per node (part of message ids)")
 	fs.IntVar(&o.maxBody, "max-body", 16<<10, "largest encoded message body in bytes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.natsURL, "nats", "", "NATS URL(s) of an external JetStream cluster, comma-separated; empty: run an embedded NATS server in <data-dir>/nats")
+	fs.StringVar(&o.natsListen, "nats-listen", "", "embedded NATS: expose its client port on this address, so other nodes can use --nats nats://ADDR")
+	fs.StringVar(&o.natsClusterAddr, "nats-cluster-addr", "", "embedded NATS: route listen address for clustering with --nats-routes (e.g. :6222)")
+	fs.StringVar(&o.natsRoutes, "nats-routes", "", "embedded NATS: comma-separated nats-route://host:port of the other nodes' embedded servers")
+	fs.IntVar(&o.natsReplicas, "nats-replicas", 1, "JetStream replicas for mqim's stream and KV buckets (3 on a 3-server NATS cluster)")
+	fs.DurationVar(&o.routeTTL, "route-ttl", 30*time.Second, "how long a dead node's devices stay in the routing table (presence); live nodes refresh at a third of it")
+	fs.StringVar(&o.nodeName, "node-name", "", "name of this node in the cluster; empty: node-<node-id>")
+	fs.StringVar(&o.advertise, "advertise", "", "host:port where MQTT clients reach this node; other nodes send draining clients here")
+	fs.StringVar(&o.serverReference, "server-reference", "", "where this node sends MQTT 5 clients when it drains (e.g. the load balancer); empty: another live node's --advertise")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -106,9 +121,31 @@ func run(args []string) error {
 	}
 	defer st.Close()
 
+	nodeName := o.nodeName
+	if nodeName == "" {
+		nodeName = fmt.Sprintf("node-%d", o.nodeID)
+	}
+	natsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nc, err := bus.ConnectNATS(natsCtx, bus.NATSConfig{
+		URL:         o.natsURL,
+		StoreDir:    filepath.Join(o.dataDir, "nats"),
+		Listen:      o.natsListen,
+		ClusterAddr: o.natsClusterAddr,
+		Routes:      splitList(o.natsRoutes),
+		ServerName:  nodeName,
+		Log:         log,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
 	node, err := broker.New(broker.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, Log: log,
+		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
+		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 	})
 	if err != nil {
 		return err
@@ -117,7 +154,7 @@ func run(args []string) error {
 		return err
 	}
 	log.Info("mqimd serving",
-		"node", o.nodeID, "store", redactURL(o.storeURL),
+		"node", nodeName, "store", redactURL(o.storeURL), "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
 		"jwt_secret", secretSource)
 	if secretSource != "flag" {
@@ -164,6 +201,16 @@ func loadSecret(flagSecret, dataDir string) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("write JWT secret: %w", err)
 	}
 	return []byte(s), path + " (new)", nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // redactURL hides the password of a database URL for logs.

@@ -3,9 +3,9 @@
 // sees a seq gap and pulls it with sync, so fanout may drop under pressure
 // but never reorders a user's events.
 //
-// Concurrency: Deliver may be called from one goroutine at a time (the
-// committer, in commit order). Events of one user go through one shard
-// worker, in order; a device that stalls its socket stalls only its shard,
+// Concurrency: Deliver is called by the committer, in commit order, and
+// DeliverEncoded by the cluster bus with other nodes' events. Events of one
+// user go through one shard worker, in the order they were handed over; a device that stalls its socket stalls only its shard,
 // and a full shard drops events (counted) rather than blocking the caller.
 package fanout
 
@@ -42,7 +42,7 @@ type Fanout struct {
 	pub       Publisher
 	log       *slog.Logger
 	seed      maphash.Seed
-	shards    []chan store.InboxEvent
+	shards    []chan item
 	wg        gosync.WaitGroup
 	closeOnce gosync.Once
 	delivered prometheus.Counter
@@ -72,9 +72,9 @@ func New(pub Publisher, cfg Config) *Fanout {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(f.delivered, f.dropped)
 	}
-	f.shards = make([]chan store.InboxEvent, cfg.Shards)
+	f.shards = make([]chan item, cfg.Shards)
 	for i := range f.shards {
-		f.shards[i] = make(chan store.InboxEvent, cfg.ShardQueue)
+		f.shards[i] = make(chan item, cfg.ShardQueue)
 	}
 	return f
 }
@@ -98,30 +98,50 @@ func (f *Fanout) Stop() {
 	f.wg.Wait()
 }
 
+// item is one event to deliver: committed here (ev), or encoded by the
+// node that committed it (payload).
+type item struct {
+	user    string
+	ev      *store.InboxEvent
+	payload []byte
+}
+
 // Deliver queues events for delivery without blocking.
 func (f *Fanout) Deliver(events []store.InboxEvent) {
-	for _, ev := range events {
-		ch := f.shards[maphash.String(f.seed, ev.User)%uint64(len(f.shards))]
-		select {
-		case ch <- ev:
-		default:
-			f.dropped.Inc()
-		}
+	for i := range events {
+		f.queue(item{user: events[i].User, ev: &events[i]})
 	}
 }
 
-func (f *Fanout) work(ch <-chan store.InboxEvent) {
+// DeliverEncoded queues an event already encoded by EncodeEvent.
+func (f *Fanout) DeliverEncoded(user string, payload []byte) {
+	f.queue(item{user: user, payload: payload})
+}
+
+func (f *Fanout) queue(it item) {
+	ch := f.shards[maphash.String(f.seed, it.user)%uint64(len(f.shards))]
+	select {
+	case ch <- it:
+	default:
+		f.dropped.Inc()
+	}
+}
+
+func (f *Fanout) work(ch <-chan item) {
 	defer f.wg.Done()
-	for ev := range ch {
-		if !f.pub.InboxSubscribed(ev.User) {
+	for it := range ch {
+		if !f.pub.InboxSubscribed(it.user) {
 			continue
 		}
-		payload, err := EncodeEvent(&ev)
-		if err != nil {
-			f.log.Error("encode inbox event", "user", ev.User, "seq", ev.Seq, "error", err)
-			continue
+		payload := it.payload
+		if payload == nil {
+			var err error
+			if payload, err = EncodeEvent(it.ev); err != nil {
+				f.log.Error("encode inbox event", "user", it.user, "seq", it.ev.Seq, "error", err)
+				continue
+			}
 		}
-		f.pub.PublishInbox(ev.User, payload)
+		f.pub.PublishInbox(it.user, payload)
 		f.delivered.Inc()
 	}
 }
