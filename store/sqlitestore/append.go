@@ -50,9 +50,9 @@ func (s *Store) Append(ctx context.Context, batch []store.SendRequest) ([]store.
 		return nil, nil
 	}
 	var res []store.SendResult
-	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(t *txn) error {
 		var err error
-		res, err = s.appendTx(ctx, tx, batch)
+		res, err = appendTx(t, batch)
 		return err
 	})
 	if err != nil {
@@ -61,7 +61,7 @@ func (s *Store) Append(ctx context.Context, batch []store.SendRequest) ([]store.
 	return res, nil
 }
 
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequest) ([]store.SendResult, error) {
+func appendTx(t *txn, batch []store.SendRequest) ([]store.SendResult, error) {
 	res := make([]store.SendResult, len(batch))
 	convOf := make([]string, len(batch))
 
@@ -74,7 +74,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 		convOf[i] = protocol.DirectConv(r.From, r.To)
 		k := pair{r.From, r.Cmid}
 		if _, ok := existing[k]; !ok {
-			m, err := lookup(ctx, tx, r.From, r.Cmid)
+			m, err := lookup(t, r.From, r.Cmid)
 			if err != nil {
 				return nil, err
 			}
@@ -82,7 +82,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 		}
 		for _, u := range []string{r.From, r.To} {
 			if _, ok := users[u]; !ok {
-				ok, err := exists(ctx, tx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, u)
+				ok, err := exists(t, qUserExists, u)
 				if err != nil {
 					return nil, err
 				}
@@ -90,7 +90,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 			}
 		}
 		if _, ok := convs[convOf[i]]; !ok {
-			ok, err := exists(ctx, tx, `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?)`, convOf[i])
+			ok, err := exists(t, qConvExists, convOf[i])
 			if err != nil {
 				return nil, err
 			}
@@ -149,18 +149,16 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 		userN[r.From]++
 		if !users[r.From] {
 			users[r.From] = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO users (id) VALUES (?)`, r.From); err != nil {
+			if err := t.exec(qEnsureUser, r.From); err != nil {
 				return nil, err
 			}
 		}
 		if !convs[c] {
 			convs[c] = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, kind) VALUES (?, ?)`,
-				c, store.ConvDirect); err != nil {
+			if err := t.exec(qNewConv, c, store.ConvDirect); err != nil {
 				return nil, err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO members (conv_id, user_id) VALUES (?, ?), (?, ?)
-				ON CONFLICT DO NOTHING`, c, r.From, c, r.To); err != nil {
+			if err := t.exec(qNewMembers, c, r.From, c, r.To); err != nil {
 				return nil, err
 			}
 		}
@@ -168,8 +166,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 	convNext := make(map[string]int64, len(convN))
 	for _, c := range slices.Sorted(maps.Keys(convN)) {
 		var last int64
-		if err := tx.QueryRowContext(ctx, `UPDATE conversations SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)
-			WHERE id = ? RETURNING last_seq`, convN[c], convTS[c], c).Scan(&last); err != nil {
+		if err := t.queryRow(qAdvanceConv, convN[c], convTS[c], c).Scan(&last); err != nil {
 			return nil, fmt.Errorf("advance seq of %q: %w", c, err)
 		}
 		convNext[c] = last - convN[c]
@@ -177,8 +174,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 	userNext := make(map[string]int64, len(userN))
 	for _, u := range slices.Sorted(maps.Keys(userN)) {
 		var last int64
-		if err := tx.QueryRowContext(ctx, `UPDATE users SET inbox_seq = inbox_seq + ? WHERE id = ? RETURNING inbox_seq`,
-			userN[u], u).Scan(&last); err != nil {
+		if err := t.queryRow(qAdvanceUser, userN[u], u).Scan(&last); err != nil {
 			return nil, fmt.Errorf("advance inbox seq of %q: %w", u, err)
 		}
 		userNext[u] = last - userN[u]
@@ -191,9 +187,8 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 		convNext[c]++
 		msg := store.Message{ID: r.ID, Conv: c, Seq: convNext[c], From: r.From, Cmid: r.Cmid,
 			Type: r.Type, Body: r.Body, TS: r.TS}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conv_id, seq, sender, cmid, type, body, digest, ts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, c, msg.Seq, r.From, r.Cmid, r.Type, notNil(r.Body), notNil(r.Digest), r.TS); err != nil {
+		if err := t.exec(qInsertMsg, r.ID, c, msg.Seq, r.From, r.Cmid, r.Type, notNil(r.Body), notNil(r.Digest),
+			r.TS); err != nil {
 			return nil, err
 		}
 		shared := msg
@@ -202,8 +197,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 			userNext[u]++
 			events = append(events, store.InboxEvent{User: u, Seq: userNext[u], Kind: store.KindMessage,
 				Conv: c, ConvSeq: msg.Seq, Actor: r.From, TS: r.TS, Msg: &shared})
-			if _, err := tx.ExecContext(ctx, `INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, u, userNext[u], kindMessage, c, msg.Seq, r.From, r.TS); err != nil {
+			if err := t.exec(qInsertInbox, u, userNext[u], kindMessage, c, msg.Seq, r.From, r.TS); err != nil {
 				return nil, err
 			}
 		}
@@ -215,8 +209,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 	}
 	// Sending marks the conversation read by the sender up to its message.
 	for _, k := range slices.SortedFunc(maps.Keys(readSeq), comparePairs) {
-		if _, err := tx.ExecContext(ctx, `UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ?`,
-			readSeq[k], k.a, k.b); err != nil {
+		if err := t.exec(qSenderRead, readSeq[k], k.a, k.b); err != nil {
 			return nil, err
 		}
 	}
@@ -224,10 +217,9 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, batch []store.SendRequ
 }
 
 // lookup returns the message stored for (sender, cmid), or nil.
-func lookup(ctx context.Context, tx *sql.Tx, sender, cmid string) (*storedMsg, error) {
+func lookup(t *txn, sender, cmid string) (*storedMsg, error) {
 	m := &storedMsg{msg: store.Message{From: sender, Cmid: cmid}}
-	err := tx.QueryRowContext(ctx, `SELECT digest, id, conv_id, seq, type, body, ts FROM messages
-		WHERE sender = ? AND cmid = ?`, sender, cmid).
+	err := t.queryRow(qLookup, sender, cmid).
 		Scan(&m.digest, &m.msg.ID, &m.msg.Conv, &m.msg.Seq, &m.msg.Type, &m.msg.Body, &m.msg.TS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -238,9 +230,9 @@ func lookup(ctx context.Context, tx *sql.Tx, sender, cmid string) (*storedMsg, e
 	return m, nil
 }
 
-func exists(ctx context.Context, tx *sql.Tx, query string, arg any) (bool, error) {
+func exists(t *txn, query string, arg any) (bool, error) {
 	var ok bool
-	if err := tx.QueryRowContext(ctx, query, arg).Scan(&ok); err != nil {
+	if err := t.queryRow(query, arg).Scan(&ok); err != nil {
 		return false, fmt.Errorf("look up %v: %w", arg, err)
 	}
 	return ok, nil

@@ -29,9 +29,9 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 		st     store.ReadState
 		events []store.InboxEvent
 	)
-	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(t *txn) error {
 		var lastSeq int64
-		err := tx.QueryRowContext(ctx, `SELECT last_seq FROM conversations WHERE id = ?`, conv).Scan(&lastSeq)
+		err := t.queryRow(qLastSeq, conv).Scan(&lastSeq)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -39,7 +39,7 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 			ids     []string
 			readSeq = int64(-1)
 		)
-		rows, err := tx.QueryContext(ctx, `SELECT user_id, read_seq FROM members WHERE conv_id = ? ORDER BY user_id`, conv)
+		rows, err := t.query(qMembers, conv)
 		if err != nil {
 			return err
 		}
@@ -68,18 +68,15 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 		}
 
 		ts := time.Now().UnixMilli()
-		if _, err := tx.ExecContext(ctx, `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ?`,
-			seq, conv, user); err != nil {
+		if err := t.exec(qSetRead, seq, conv, user); err != nil {
 			return err
 		}
 		for _, id := range ids {
 			var n int64
-			if err := tx.QueryRowContext(ctx, `UPDATE users SET inbox_seq = inbox_seq + 1 WHERE id = ? RETURNING inbox_seq`,
-				id).Scan(&n); err != nil {
+			if err := t.queryRow(qAdvanceUser, 1, id).Scan(&n); err != nil {
 				return fmt.Errorf("advance inbox seq of %q: %w", id, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, id, n, kindRead, conv, seq, user, ts); err != nil {
+			if err := t.exec(qInsertInbox, id, n, kindRead, conv, seq, user, ts); err != nil {
 				return err
 			}
 			events = append(events, store.InboxEvent{User: id, Seq: n, Kind: store.KindRead,
@@ -98,15 +95,9 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (store.SyncPage, error) {
 	var page store.SyncPage
 	limit = min(limit, maxSync)
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(t *txn) error {
 		if limit > 0 {
-			rows, err := tx.QueryContext(ctx, `SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
-					m.id, m.sender, m.cmid, m.type, m.body, m.ts
-				FROM inbox i
-				LEFT JOIN messages m ON i.kind = ? AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
-				WHERE i.user_id = ? AND i.seq > ?
-				ORDER BY i.seq
-				LIMIT ?`, kindMessage, user, after, limit+1)
+			rows, err := t.query(qSyncEvents, kindMessage, user, after, limit+1)
 			if err != nil {
 				return err
 			}
@@ -129,8 +120,7 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 			}
 		}
 		// In the same snapshot as the events: Latest is never below them.
-		return tx.QueryRowContext(ctx, `SELECT coalesce((SELECT inbox_seq FROM users WHERE id = ?), 0)`, user).
-			Scan(&page.Latest)
+		return t.queryRow(qLatest, user).Scan(&page.Latest)
 	})
 	if err != nil {
 		return store.SyncPage{}, fmt.Errorf("sync %q: %w", user, err)
@@ -164,25 +154,21 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 		page   store.HistoryPage
 		member bool
 	)
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM members WHERE conv_id = ? AND user_id = ?)`,
-			conv, user).Scan(&member); err != nil {
+	err := s.read(ctx, func(t *txn) error {
+		if err := t.queryRow(qIsMember, conv, user).Scan(&member); err != nil {
 			return err
 		}
 		if !member {
 			return nil
 		}
-		const cols = `SELECT id, conv_id, seq, sender, cmid, type, body, ts FROM messages `
 		var (
 			rows *sql.Rows
 			err  error
 		)
 		if ascending {
-			rows, err = tx.QueryContext(ctx, cols+`WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
-				conv, q.After, before, limit+1)
+			rows, err = t.query(qHistoryAfter, conv, q.After, before, limit+1)
 		} else {
-			rows, err = tx.QueryContext(ctx, cols+`WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-				conv, before, limit+1)
+			rows, err = t.query(qHistoryBefore, conv, before, limit+1)
 		}
 		if err != nil {
 			return err
@@ -228,16 +214,7 @@ func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]st
 }
 
 func (s *Store) conversations(ctx context.Context, user string, limit int) ([]store.Conversation, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT c.id, c.kind, c.last_seq, me.read_seq,
-			coalesce(p.user_id, ''), coalesce(p.read_seq, 0),
-			m.id, m.sender, m.cmid, m.type, m.body, m.ts
-		FROM members me
-		JOIN conversations c ON c.id = me.conv_id
-		LEFT JOIN members p ON c.kind = ? AND p.conv_id = c.id AND p.user_id <> me.user_id
-		LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq
-		WHERE me.user_id = ?
-		ORDER BY c.last_ts DESC, c.id
-		LIMIT ?`, store.ConvDirect, user, limit)
+	rows, err := s.rps[qConversations].QueryContext(ctx, user, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -48,8 +48,10 @@ import (
 
 // Store is a store.Store on SQLite.
 type Store struct {
-	w *sql.DB // one connection: every write
-	r *sql.DB // query-only connections: every read
+	w   *sql.DB // one connection: every write
+	r   *sql.DB // query-only connections: every read
+	wps stmts   // prepared on w
+	rps stmts   // prepared on r
 }
 
 var _ store.Store = (*Store)(nil)
@@ -160,12 +162,22 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	if s.wps, err = prepare(ctx, w, writeQueries); err == nil {
+		s.rps, err = prepare(ctx, r, readQueries)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the connections. The last one to close checkpoints the WAL
 // into the database file.
 func (s *Store) Close() {
+	s.rps.close()
+	s.wps.close()
 	s.r.Close()
 	s.w.Close()
 }
@@ -180,7 +192,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	return inTx(ctx, db, func(tx *sql.Tx) error {
+	return inTx(ctx, db, nil, nil, func(t *txn) error {
+		tx := t.tx
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    TEXT    PRIMARY KEY,
 			applied_at INTEGER NOT NULL
@@ -224,43 +237,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	})
 }
 
-// inTx runs fn in a transaction of db and commits it if fn returns nil.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback() //nolint:errcheck // the error of fn says what went wrong
-		return err
-	}
-	return tx.Commit()
-}
-
-// readTx runs fn in a read transaction on the read pool, so that its
-// queries see one snapshot.
-func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // nothing to undo
-	return fn(tx)
-}
-
 // EnsureUser creates user if missing and records device as seen now.
 func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
-	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id) VALUES (?) ON CONFLICT DO NOTHING`, user); err != nil {
+	err := s.write(ctx, func(t *txn) error {
+		if err := t.exec(qEnsureUser, user); err != nil || device == "" {
 			return err
 		}
-		if device == "" {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, last_seen) VALUES (?, ?, ?)
-			ON CONFLICT (user_id, device_id) DO UPDATE SET last_seen = excluded.last_seen`,
-			user, device, time.Now().UnixMilli())
-		return err
+		return t.exec(qTouchDevice, user, device, time.Now().UnixMilli())
 	})
 	if err != nil {
 		return fmt.Errorf("ensure user %q: %w", user, err)
@@ -271,7 +254,7 @@ func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 // UserExists reports whether user exists.
 func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 	var ok bool
-	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, user).Scan(&ok)
+	err := s.rps[qUserExists].QueryRowContext(ctx, user).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("user exists %q: %w", user, err)
 	}
