@@ -1,7 +1,7 @@
 // Package store defines what mqim keeps and the contract every store
 // implementation meets: the Store interface, its types and its errors.
-// pgstore implements it on PostgreSQL; storetest is the conformance suite any
-// implementation must pass.
+// pgstore implements it on PostgreSQL, sqlitestore on an embedded SQLite
+// file; storetest is the conformance suite any implementation must pass.
 //
 // Sequences [IM-3.3]: every conversation has a continuous seq (1, 2, 3, …) and
 // every user a continuous inbox seq. Both are assigned inside the transaction

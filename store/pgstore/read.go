@@ -216,7 +216,7 @@ func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]st
 		LEFT JOIN members p ON c.kind = $3 AND p.conv_id = c.id AND p.user_id <> me.user_id
 		LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq
 		WHERE me.user_id = $1
-		ORDER BY c.last_ts DESC, c.id
+		ORDER BY c.last_ts DESC, c.id COLLATE "C"
 		LIMIT $2`, user, limit, store.ConvDirect)
 	var (
 		c    store.Conversation

@@ -52,8 +52,11 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"DuplicateInBatch", testDuplicateInBatch},
 		{"UnknownRecipient", testUnknownRecipient},
 		{"UnknownSenderIsCreated", testUnknownSenderIsCreated},
+		{"FailedBatchStoresNothing", testFailedBatchStoresNothing},
+		{"EmptyBody", testEmptyBody},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"ConcurrentRetry", testConcurrentRetry},
+		{"ConcurrentMarkRead", testConcurrentMarkRead},
 		{"MarkRead", testMarkRead},
 		{"MarkReadNotMember", testMarkReadNotMember},
 		{"SendMovesReadSeq", testSendMovesReadSeq},
@@ -61,6 +64,7 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"History", testHistory},
 		{"HistoryNotMember", testHistoryNotMember},
 		{"Conversations", testConversations},
+		{"ConversationsSameTime", testConversationsSameTime},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -845,6 +849,11 @@ func testHistory(t *testing.T, e *env) {
 		{store.HistoryQuery{After: 4, Limit: 2}, []int64{5, 6}, true},
 		{store.HistoryQuery{After: 5, Limit: 2}, []int64{6, 7}, false},
 		{store.HistoryQuery{After: 7, Limit: 2}, nil, false},
+		// Both bounds: forward from After, up to Before.
+		{store.HistoryQuery{After: 2, Before: 6, Limit: 2}, []int64{3, 4}, true},
+		{store.HistoryQuery{After: 2, Before: 5, Limit: 2}, []int64{3, 4}, false},
+		{store.HistoryQuery{After: 2, Before: 6}, []int64{3, 4, 5}, false},
+		{store.HistoryQuery{After: 3, Before: 4}, nil, false},
 		{store.HistoryQuery{Limit: 7}, span(1, 7), false},
 		{store.HistoryQuery{}, span(1, 7), false},
 		{store.HistoryQuery{Limit: 1000}, span(1, 7), false},
@@ -919,5 +928,135 @@ func testConversations(t *testing.T, e *env) {
 	}
 	if cs := e.conversations(t, "nobody", 0); len(cs) != 0 {
 		t.Errorf("an unknown user's conversations = %+v; want none", cs)
+	}
+}
+
+// testFailedBatchStoresNothing makes a batch fail (a message id already
+// used) and checks that none of it was stored and no seq was taken
+// [IM-3.3-3].
+func testFailedBatchStoresNothing(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	conv := protocol.DirectConv("alice", "bob")
+	first := e.send(t, e.req("alice", "bob", "1", "x"))[0]
+	ok := e.req("bob", "alice", "2", "y")
+	clash := e.req("alice", "bob", "3", "z")
+	clash.ID = first.Msg.ID
+	if res, err := e.s.Append(e.ctx, []store.SendRequest{ok, clash}); err == nil {
+		t.Fatalf("Append of a batch reusing message id %d = %+v; want an error", clash.ID, res)
+	}
+	if h := e.history(t, "alice", conv, store.HistoryQuery{}); len(h.Messages) != 1 {
+		t.Errorf("history after the failed batch has %d messages; want 1", len(h.Messages))
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if l := e.latest(t, u); l != 1 {
+			t.Errorf("%s's latest after the failed batch = %d; want 1", u, l)
+		}
+	}
+	if c := e.conversation(t, "bob", conv); c.ReadSeq != 0 || c.LastSeq != 1 {
+		t.Errorf("bob's view after the failed batch = %+v; want read 0, last 1", c)
+	}
+	// The requests of the failed batch are new when sent again.
+	res := e.send(t, ok)[0]
+	checkMsg(t, "resent", res.Msg, ok, 2)
+	if got := seqs(res.Events); !slices.Equal(got, []int64{2, 2}) {
+		t.Errorf("resent message's inbox seqs = %v; want [2 2]", got)
+	}
+}
+
+// testEmptyBody stores a message without body and digest.
+func testEmptyBody(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	r := e.req("alice", "bob", "1", "")
+	r.Body, r.Digest = nil, nil
+	res := e.send(t, r)[0]
+	checkMsg(t, "stored", res.Msg, r, 1)
+	h := e.history(t, "bob", res.Msg.Conv, store.HistoryQuery{})
+	if len(h.Messages) != 1 {
+		t.Fatalf("history has %d messages; want 1", len(h.Messages))
+	}
+	checkMsg(t, "history", h.Messages[0], r, 1)
+	if got := e.append(t, r)[0]; got.Err != nil || !got.Duplicate {
+		t.Errorf("retry of a message without body: %+v; want a duplicate", got)
+	}
+}
+
+// testConcurrentMarkRead marks read while messages are appended: every inbox
+// stays continuous and each reader's read events only move forward.
+func testConcurrentMarkRead(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	conv := protocol.DirectConv("alice", "bob")
+	e.send(t, e.req("alice", "bob", "first", "x"))
+	const rounds = 30
+	var wg sync.WaitGroup
+	for w, p := range [][2]string{{"alice", "bob"}, {"bob", "alice"}} {
+		wg.Go(func() {
+			for k := range rounds {
+				if _, err := e.s.Append(e.ctx, []store.SendRequest{e.req(p[0], p[1], fmt.Sprintf("w%d-%d", w, k), "x")}); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for _, u := range []string{"alice", "bob"} {
+		wg.Go(func() {
+			for k := range rounds {
+				if _, _, err := e.s.MarkRead(e.ctx, u, conv, int64(k+2)); err != nil {
+					t.Errorf("MarkRead(%s, %d): %v", u, k+2, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for _, u := range []string{"alice", "bob"} {
+		events := e.inbox(t, u)
+		if s := seqs(events); !slices.Equal(s, span(1, int64(len(events)))) || e.latest(t, u) != int64(len(events)) {
+			t.Fatalf("%s's inbox seqs = %v; want 1..%d", u, s, len(events))
+		}
+		lastMsg, lastRead := int64(0), map[string]int64{}
+		for _, ev := range events {
+			switch ev.Kind {
+			case store.KindMessage:
+				if ev.ConvSeq != lastMsg+1 {
+					t.Errorf("%s's inbox event %d: message %d after %d", u, ev.Seq, ev.ConvSeq, lastMsg)
+				}
+				lastMsg = ev.ConvSeq
+			case store.KindRead:
+				if ev.ConvSeq <= lastRead[ev.Actor] || ev.ConvSeq > lastMsg {
+					t.Errorf("%s's inbox event %d: %s read up to %d after %d, with %d messages", u, ev.Seq,
+						ev.Actor, ev.ConvSeq, lastRead[ev.Actor], lastMsg)
+				}
+				lastRead[ev.Actor] = ev.ConvSeq
+			}
+		}
+		if lastMsg != 2*rounds+1 {
+			t.Errorf("%s's inbox has %d messages; want %d", u, lastMsg, 2*rounds+1)
+		}
+	}
+}
+
+// testConversationsSameTime checks the order of conversations whose last
+// messages have the same time: by conversation id, in byte order [IM-3.2-1].
+func testConversationsSameTime(t *testing.T, e *env) {
+	e.users(t, "carol", "bob", "Bob", "dave")
+	var batch []store.SendRequest
+	for _, to := range []string{"dave", "bob", "Bob"} {
+		r := e.req("carol", to, to, "x")
+		r.TS = tsBase
+		batch = append(batch, r)
+	}
+	e.send(t, batch...)
+	var got []string
+	for _, c := range e.conversations(t, "carol", 0) {
+		got = append(got, c.Conv)
+	}
+	// Byte order puts "Bob" before "bob"; most collations do not.
+	want := []string{"d:Bob:carol", "d:bob:carol", "d:carol:dave"}
+	if !slices.Equal(got, want) {
+		t.Errorf("carol's conversations = %v; want %v", got, want)
 	}
 }
