@@ -25,6 +25,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /v1/users", n.createUser)
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
+	mux.HandleFunc("GET /v1/nodes", n.nodes)
 	return mux
 }
 
@@ -76,6 +77,29 @@ func (n *Node) presence(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Devices, func(i, j int) bool { return out.Devices[i].Client < out.Devices[j].Client })
 	out.Online = len(out.Devices) > 0
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// nodes lists the live nodes of the cluster [IM-8.1-4].
+func (n *Node) nodes(w http.ResponseWriter, r *http.Request) {
+	if !n.admin(w, r) {
+		return
+	}
+	type node struct {
+		Name string `json:"name"`
+		Addr string `json:"addr,omitempty"`
+	}
+	out := struct {
+		Self  string `json:"self"`
+		Nodes []node `json:"nodes"`
+	}{Self: n.cfg.NodeName, Nodes: []node{}}
+	if n.table != nil {
+		for name, addr := range n.table.Nodes() {
+			out.Nodes = append(out.Nodes, node{name, addr})
+		}
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
 }

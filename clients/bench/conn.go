@@ -43,7 +43,7 @@ func (r *run) connect(ctx context.Context) error {
 
 func (r *run) connectReceiver(ctx context.Context, i int) error {
 	user := receiverUser(i)
-	c, _, err := r.dial(ctx, user, r.receive)
+	c, _, err := r.dial(ctx, user, r.target.addr(i, true), r.receive)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (r *run) connectReceiver(ctx context.Context, i int) error {
 
 func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
 	user := senderUser(i)
-	c, ca, err := r.dial(ctx, user, r.receive)
+	c, ca, err := r.dial(ctx, user, r.target.addr(i, false), r.receive)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +79,10 @@ func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
 
 // dial opens an MQTT 5 connection for user with a clean session and
 // handler for incoming publishes.
-func (r *run) dial(ctx context.Context, user string, handler func(paho.PublishReceived) (bool, error)) (*paho.Client, *paho.Connack, error) {
+func (r *run) dial(ctx context.Context, user, addr string, handler func(paho.PublishReceived) (bool, error)) (*paho.Client, *paho.Connack, error) {
 	clientID := user + "." + r.id
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", r.target.Addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", user, err)
 	}

@@ -16,8 +16,13 @@ import (
 
 // Target is a server to load and the way to talk to it.
 type Target struct {
-	Name   string // "mqimd" or "bare": the summary's target
-	Addr   string // host:port of the MQTT listener
+	Name string // "mqimd" or "bare": the summary's target
+	Addr string // host:port of the MQTT listener
+	// Cluster: connection i of each kind goes to Nodes[i % len]; with
+	// Cross, receiver i goes to the node after its sender's, so that every
+	// message crosses between nodes.
+	Nodes  []string
+	Cross  bool
 	secret []byte // mqimd: JWT secret that tokens are minted with
 	im     bool   // the mqim protocol; else plain topics
 }
@@ -33,6 +38,17 @@ func MQIMD(addr string, secret []byte) Target {
 // the payload to bench/{i}, receivers subscribe to bench/{i}.
 func BareTarget(addr string) Target {
 	return Target{Name: "bare", Addr: addr}
+}
+
+// addr is where connection i (a receiver or a sender) connects.
+func (t Target) addr(i int, receiver bool) string {
+	if len(t.Nodes) == 0 {
+		return t.Addr
+	}
+	if receiver && t.Cross {
+		i++
+	}
+	return t.Nodes[i%len(t.Nodes)]
 }
 
 // ParseServer turns mqtt://host:port, tcp://host:port or host:port into

@@ -40,7 +40,8 @@ func benchCmd(args []string) error {
 
 func bench1to1(args []string) error {
 	fs := flag.NewFlagSet("mqim bench 1to1", flag.ContinueOnError)
-	server := fs.String("server", "mqtt://127.0.0.1:1883", "mqimd's MQTT address")
+	server := fs.String("server", "mqtt://127.0.0.1:1883", "mqimd's MQTT address; several, comma-separated, for a cluster (connections spread over them)")
+	cross := fs.Bool("cross", false, "with several --server: connect each receiver to another node than its sender")
 	secret := fs.String("secret", os.Getenv("MQIM_JWT_SECRET"), "mqimd's HS256 secret, to mint tokens (or MQIM_JWT_SECRET)")
 	secretFile := fs.String("secret-file", "", "read the secret from this file (mqimd's <data-dir>/jwt-secret)")
 	var cfg bench.Config
@@ -83,9 +84,16 @@ in this process, the ceiling. Progress goes to stderr once per second.
 		}
 		*secret = strings.TrimSpace(string(b))
 	}
-	addr, err := bench.ParseServer(*server)
-	if err != nil {
-		return fmt.Errorf("bench: --server: %w", err)
+	var nodes []string
+	for _, sv := range strings.Split(*server, ",") {
+		addr, err := bench.ParseServer(strings.TrimSpace(sv))
+		if err != nil {
+			return fmt.Errorf("bench: --server: %w", err)
+		}
+		nodes = append(nodes, addr)
+	}
+	if *cross && len(nodes) < 2 {
+		return errors.New("bench: --cross needs at least two --server addresses")
 	}
 	if !*refOnly && *secret == "" {
 		return errors.New("bench: give --secret or --secret-file (or --ref-only)")
@@ -106,7 +114,9 @@ in this process, the ceiling. Progress goes to stderr once per second.
 		return nil
 	}
 	if !*refOnly {
-		s, err := bench.Run1to1(ctx, bench.MQIMD(addr, []byte(*secret)), cfg)
+		t := bench.MQIMD(nodes[0], []byte(*secret))
+		t.Nodes, t.Cross = nodes, *cross
+		s, err := bench.Run1to1(ctx, t, cfg)
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
+	"github.com/mqim/mqim/store/sqlitestore"
 	"github.com/mqim/mqim/sync/bus"
 )
 
@@ -50,8 +52,8 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.mqttAddr, "mqtt-addr", ":1883", "MQTT over TCP listen address")
 	fs.StringVar(&o.wsAddr, "ws-addr", ":8083", "MQTT over WebSocket listen address (path /mqtt)")
 	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "HTTP API listen address (/healthz, /metrics, /v1/users)")
-	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL, postgres://user:pass@host:port/db")
-	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state (the generated JWT secret)")
+	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL (postgres://user:pass@host:port/db) or SQLite file (sqlite:PATH); empty: SQLite in <data-dir>/mqim.db")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state: the embedded store, the embedded NATS server's JetStream, the generated JWT secret")
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 secret for tokens; empty: read or create <data-dir>/jwt-secret")
 	fs.IntVar(&o.nodeID, "node-id", 0, "node id 0..1023, unique per node (part of message ids)")
 	fs.IntVar(&o.maxBody, "max-body", 16<<10, "largest encoded message body in bytes")
@@ -102,9 +104,6 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if o.storeURL == "" {
-		return errors.New("no store: pass --store postgres://… (or MQIM_STORE); see README.md for a local PostgreSQL")
-	}
 	secret, secretSource, err := loadSecret(o.secret, o.dataDir)
 	if err != nil {
 		return err
@@ -114,10 +113,10 @@ func run(args []string) error {
 	defer stop()
 
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	st, err := pgstore.Open(openCtx, o.storeURL)
+	st, storeDesc, err := openStore(openCtx, o.storeURL, o.dataDir)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("store %s: %w", redactURL(o.storeURL), err)
+		return fmt.Errorf("store %s: %w", storeDesc, err)
 	}
 	defer st.Close()
 
@@ -154,11 +153,11 @@ func run(args []string) error {
 		return err
 	}
 	log.Info("mqimd serving",
-		"node", nodeName, "store", redactURL(o.storeURL), "nats", nc.String(),
+		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
 		"jwt_secret", secretSource)
 	if secretSource != "flag" {
-		log.Info("development token: mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
+		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
 
 	<-ctx.Done()
@@ -171,6 +170,32 @@ func run(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openStore opens PostgreSQL for a postgres:// URL, else the embedded SQLite
+// store: the file after "sqlite:", or mqim.db in the data directory.
+func openStore(ctx context.Context, url, dataDir string) (store.Store, string, error) {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		desc := "postgres " + redactURL(url)
+		st, err := pgstore.Open(ctx, url)
+		if err != nil {
+			return nil, desc, err
+		}
+		return st, desc, nil
+	}
+	path, ok := strings.CutPrefix(url, "sqlite:")
+	if !ok && url != "" {
+		return nil, url, errors.New("--store takes postgres://… or sqlite:PATH")
+	}
+	if path == "" {
+		path = filepath.Join(dataDir, "mqim.db")
+	}
+	desc := "sqlite " + path
+	st, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		return nil, desc, err
+	}
+	return st, desc, nil
 }
 
 // loadSecret returns the JWT secret: the flag's, else the one kept in the

@@ -119,10 +119,15 @@ func embeddedOptions(cfg NATSConfig) (*server.Options, error) {
 		ServerName: cfg.ServerName,
 		JetStream:  true,
 		StoreDir:   cfg.StoreDir,
-		DontListen: cfg.Listen == "",
 		NoSigs:     true,
 	}
-	if cfg.Listen != "" {
+	switch {
+	case cfg.Listen == "" && cfg.ClusterAddr == "":
+		so.DontListen = true // in-process connections only
+	case cfg.Listen == "":
+		// nats-server starts routing only once its client listener is up.
+		so.Host, so.Port = "127.0.0.1", server.RANDOM_PORT
+	default:
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("--nats-listen: %w", err)

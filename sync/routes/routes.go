@@ -202,6 +202,18 @@ func (t *Table) Peers() []string {
 	return out
 }
 
+// Nodes returns the live nodes (this one included) and their advertised
+// addresses.
+func (t *Table) Nodes() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]string, len(t.peers))
+	for n, a := range t.peers {
+		out[n] = a
+	}
+	return out
+}
+
 // Stop removes this node's entries and its node record, and stops.
 func (t *Table) Stop(ctx context.Context) {
 	if t.cancel == nil {
@@ -257,6 +269,7 @@ func (t *Table) run() {
 
 	heartbeat := time.NewTicker(t.cfg.TTL / 3)
 	defer heartbeat.Stop()
+	t.refresh(true)
 	for {
 		t.refresh(false)
 		select {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -82,25 +83,20 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	return c
 }
 
-func TestClusterFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts PostgreSQL, NATS and three mqimd processes")
-	}
-	c := startCluster(t, 3)
-
-	users := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
+// startTraffic connects one device per user (plus extra) and starts a
+// sender per user that sends to the others every `every`.
+func (c *cluster) startTraffic(ctx context.Context, users []string, extra []*device, every time.Duration) (stop func()) {
+	t := c.t
 	for i, u := range users {
 		c.devices = append(c.devices, newDevice(u, u+".d1", i, c.addrs))
 	}
-	// A second device of u0 on another node: multi-device across nodes.
-	c.devices = append(c.devices, newDevice("u0", "u0.d2", 1, c.addrs))
-
-	ctx, cancel := context.WithCancel(context.Background())
+	c.devices = append(c.devices, extra...)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	dctx, stopDevices := context.WithCancel(ctx)
 	for _, d := range c.devices {
-		wg.Go(func() { d.run(ctx) })
+		wg.Go(func() { d.run(dctx) })
 	}
+	t.Cleanup(func() { stopDevices(); wg.Wait() })
 	waitFor(t, "devices connected", func() bool {
 		for _, d := range c.devices {
 			d.mu.Lock()
@@ -112,15 +108,45 @@ func TestClusterFaults(t *testing.T) {
 		}
 		return true
 	})
-
 	sctx, stopSending := context.WithCancel(ctx)
 	var swg sync.WaitGroup
 	for i := range users {
 		peers := slices.Delete(slices.Clone(users), i, i+1)
-		s := &sender{d: c.devices[i], peers: peers, every: 40 * time.Millisecond}
+		s := &sender{d: c.devices[i], peers: peers, every: every}
 		c.senders = append(c.senders, s)
 		swg.Go(func() { s.run(sctx) })
 	}
+	return func() { stopSending(); swg.Wait() }
+}
+
+// TestEmbeddedSurvivesKill runs one mqimd with its defaults (embedded store
+// and NATS in its data directory), kills it with SIGKILL mid-stream and
+// restarts it: nothing acknowledged is lost.
+func TestEmbeddedSurvivesKill(t *testing.T) {
+	mqimdBin, _ := build(t)
+	n := nodeProc(t, mqimdBin, 1, "")
+	n.start()
+	c := &cluster{t: t, nodes: []*node{n}}
+	stop := c.startTraffic(context.Background(), []string{"a", "b", "c"}, nil, 5*time.Millisecond)
+	for range 2 {
+		c.progress("traffic", 200)
+		n.stop(syscall.SIGKILL)
+		n.start()
+	}
+	c.progress("traffic after the restarts", 200)
+	stop()
+	c.verify()
+}
+
+func TestClusterFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, NATS and three mqimd processes")
+	}
+	c := startCluster(t, 3)
+
+	// A second device of u0 on another node: multi-device across nodes.
+	stop := c.startTraffic(context.Background(), []string{"u0", "u1", "u2", "u3", "u4", "u5"},
+		[]*device{newDevice("u0", "u0.d2", 1, c.addrs)}, 40*time.Millisecond)
 	c.progress("traffic", 50)
 
 	end := time.Now().Add(*soak)
@@ -128,8 +154,7 @@ func TestClusterFaults(t *testing.T) {
 		c.faultCycle(cycle)
 	}
 
-	stopSending()
-	swg.Wait()
+	stop()
 	c.verify()
 }
 
@@ -298,4 +323,44 @@ func (c *cluster) verify() {
 	sort.Strings(keys)
 	t.Logf("%d messages acknowledged, %d events applied by %d devices (%d pushed, %d duplicates dropped), refusals %v",
 		len(all), applied, len(c.devices), live, dups, keys)
+}
+
+// TestEmbeddedNATSCluster runs three mqimd nodes whose embedded NATS
+// servers form the NATS cluster themselves (--nats-cluster-addr,
+// --nats-routes): no NATS install. Messages cross between nodes live.
+func TestEmbeddedNATSCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and three mqimd processes")
+	}
+	mqimdBin, _ := build(t)
+	c := &cluster{t: t, pg: testpg.StartServer(t)}
+	routes := []string{addr(freePort(t)), addr(freePort(t)), addr(freePort(t))}
+	for i := range routes {
+		var others []string
+		for j, r := range routes {
+			if j != i {
+				others = append(others, "nats-route://"+r)
+			}
+		}
+		n := nodeProc(t, mqimdBin, i+1, c.pg.URL(), "--nats-cluster-addr", routes[i], "--nats-routes", strings.Join(others, ","))
+		c.nodes = append(c.nodes, n)
+	}
+	// Start all before waiting: JetStream needs two of three servers up.
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Go(n.start)
+	}
+	wg.Wait()
+	stop := c.startTraffic(context.Background(), []string{"e0", "e1", "e2"}, nil, 20*time.Millisecond)
+	waitFor(t, "every node receiving other nodes' events", func() bool {
+		for _, n := range c.nodes {
+			if n.metric("mqim_bus_received_total") <= 0 {
+				return false
+			}
+		}
+		return true
+	})
+	c.progress("traffic", 100)
+	stop()
+	c.verify()
 }

@@ -198,38 +198,62 @@ type node struct {
 	mqtt, ws, http string
 }
 
+// nodeProc prepares mqimd with its own data directory, kept across
+// restarts; an empty dbURL means the embedded store.
 func nodeProc(t *testing.T, bin string, id int, dbURL string, extra ...string) *node {
 	n := &node{id: id, mqtt: addr(freePort(t)), ws: addr(freePort(t)), http: addr(freePort(t))}
-	argv := []string{bin,
-		"--store", dbURL, "--data-dir", t.TempDir(), "--jwt-secret", string(secret),
+	argv := []string{bin, "--data-dir", t.TempDir(), "--jwt-secret", string(secret),
 		"--mqtt-addr", n.mqtt, "--ws-addr", n.ws, "--http-addr", n.http,
 		"--node-id", strconv.Itoa(id), "--advertise", n.mqtt, "--log-level", "warn", "--route-ttl", "3s",
+	}
+	if dbURL != "" {
+		argv = append(argv, "--store", dbURL)
 	}
 	n.proc = newProc(t, fmt.Sprintf("mqimd-%d", id), httpOK("http://"+n.http+"/healthz"), append(argv, extra...)...)
 	return n
 }
 
-// presence asks n's HTTP API which nodes hold user's devices (client → node).
-func (n *node) presence(t *testing.T, user string) map[string]string {
+// admin sends an admin GET to n's HTTP API and decodes the JSON answer.
+func (n *node) admin(t *testing.T, path string, out any) bool {
 	t.Helper()
 	tok, err := auth.Mint(secret, "admin", auth.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+n.http+"/v1/users/"+user+"/presence", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+n.http+path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		return false
 	}
 	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(out) == nil
+}
+
+// liveNodes asks n which nodes are live: name → advertised address.
+func (n *node) liveNodes(t *testing.T) map[string]string {
+	var out struct {
+		Nodes []struct{ Name, Addr string }
+	}
+	m := map[string]string{}
+	if n.admin(t, "/v1/nodes", &out) {
+		for _, x := range out.Nodes {
+			m[x.Name] = x.Addr
+		}
+	}
+	return m
+}
+
+// presence asks n's HTTP API which nodes hold user's devices (client → node).
+func (n *node) presence(t *testing.T, user string) map[string]string {
+	t.Helper()
 	var out struct {
 		Online  bool `json:"online"`
 		Devices []struct {
 			Client, Node string
 		} `json:"devices"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+	if !n.admin(t, "/v1/users/"+user+"/presence", &out) {
 		return nil
 	}
 	m := map[string]string{}

@@ -1,0 +1,195 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/store"
+)
+
+// recorder is a node's local delivery.
+type recorder struct {
+	mu     sync.Mutex
+	events map[string][]string
+	n      atomic.Int64
+}
+
+func (r *recorder) DeliverEncoded(user string, payload []byte) {
+	r.mu.Lock()
+	if r.events == nil {
+		r.events = map[string][]string{}
+	}
+	r.events[user] = append(r.events[user], string(payload))
+	r.mu.Unlock()
+	r.n.Add(1)
+}
+
+func encodeSeq(ev *store.InboxEvent) ([]byte, error) {
+	return fmt.Appendf(nil, "%s#%d", ev.User, ev.Seq), nil
+}
+
+func embedded(t testing.TB) *NATS {
+	t.Helper()
+	n, err := ConnectNATS(context.Background(), NATSConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+func startBus(t testing.TB, n *NATS, local Local) *Bus {
+	t.Helper()
+	b, err := New(n.Conn, Config{Local: local, Encode: encodeSeq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// consuming waits until b's consumer is in place, by sending probes that
+// the other bus must see.
+func consuming(t testing.TB, from *Bus, to *recorder) {
+	t.Helper()
+	waitFor(t, "consumer ready", func() bool {
+		from.Deliver([]store.InboxEvent{{User: "probe", Seq: 1}})
+		time.Sleep(20 * time.Millisecond)
+		return to.n.Load() > 0
+	})
+	to.mu.Lock()
+	delete(to.events, "probe")
+	to.mu.Unlock()
+	to.n.Store(0)
+}
+
+func TestBusDeliversToOtherNodesOnly(t *testing.T) {
+	n := embedded(t)
+	var ra, rb recorder
+	a := startBus(t, n, &ra)
+	b := startBus(t, n, &rb)
+	consuming(t, a, &rb)
+
+	for i := 1; i <= 50; i++ {
+		a.Deliver([]store.InboxEvent{{User: "bob", Seq: int64(2 * i)}, {User: "alice", Seq: int64(i)}})
+	}
+	waitFor(t, "events on node b", func() bool { return rb.n.Load() == 100 })
+	rb.mu.Lock()
+	for i, p := range rb.events["bob"] {
+		if want := fmt.Sprintf("bob#%d", 2*(i+1)); p != want {
+			t.Fatalf("bob event %d = %q, want %q (in publish order)", i, p, want)
+		}
+	}
+	rb.mu.Unlock()
+	// b publishes one event; a gets it, b does not get its own back.
+	b.Deliver([]store.InboxEvent{{User: "carol", Seq: 1}})
+	waitFor(t, "event on node a", func() bool {
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		return len(ra.events["carol"]) == 1
+	})
+	if got := ra.n.Load(); got != 1+100 && got != 1 && got < 1 {
+		t.Fatalf("node a got %d events", got)
+	}
+	ra.mu.Lock()
+	if len(ra.events["bob"]) != 0 {
+		t.Errorf("node a got its own events back: %v", ra.events["bob"])
+	}
+	ra.mu.Unlock()
+	if rb.n.Load() != 100 {
+		t.Errorf("node b got %d events, want 100 (not its own)", rb.n.Load())
+	}
+}
+
+// TestBusSplitsLargeBatches sends a commit batch bigger than one NATS
+// message may be.
+func TestBusSplitsLargeBatches(t *testing.T) {
+	n := embedded(t)
+	var ra, rb recorder
+	a, err := New(n.Conn, Config{Local: &ra, Encode: func(ev *store.InboxEvent) ([]byte, error) {
+		return make([]byte, 64<<10), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	defer a.Stop(context.Background())
+	startBus(t, n, &rb)
+	consuming(t, a, &rb)
+	batch := make([]store.InboxEvent, 40) // 2.5 MiB
+	for i := range batch {
+		batch[i] = store.InboxEvent{User: "u", Seq: int64(i + 1)}
+	}
+	a.Deliver(batch)
+	waitFor(t, "all events of the batch", func() bool { return rb.n.Load() == 40 })
+}
+
+// TestBusRecoversLostStream deletes the stream, as a NATS that lost its
+// storage would: the bus re-creates it and delivery resumes.
+func TestBusRecoversLostStream(t *testing.T) {
+	n := embedded(t)
+	var ra, rb recorder
+	a := startBus(t, n, &ra)
+	b := startBus(t, n, &rb)
+	consuming(t, a, &rb)
+	if err := b.js.DeleteStream(context.Background(), streamName); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery after the stream was lost", func() bool {
+		a.Deliver([]store.InboxEvent{{User: "again", Seq: 1}})
+		time.Sleep(20 * time.Millisecond)
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		return len(rb.events["again"]) > 0
+	})
+}
+
+// BenchmarkBroadcast measures the cost of broadcasting: one node publishes
+// commit batches of 100 events, two other nodes receive and filter all.
+func BenchmarkBroadcast(b *testing.B) {
+	n := embedded(b)
+	var r0, r1, r2 recorder
+	pub := startBus(b, n, &r0)
+	startBus(b, n, &r1)
+	startBus(b, n, &r2)
+	consuming(b, pub, &r1)
+	consuming(b, pub, &r2)
+	batch := make([]store.InboxEvent, 100)
+	for i := range batch {
+		batch[i] = store.InboxEvent{User: fmt.Sprintf("user%d", i), Seq: int64(i)}
+	}
+	b.ResetTimer()
+	sent := 0
+	for range b.N {
+		for len(pub.queue) >= cap(pub.queue)-1 {
+			runtime.Gosched() // Deliver drops when the queue is full
+		}
+		pub.Deliver(batch)
+		sent += len(batch)
+	}
+	waitFor(b, "all delivered", func() bool { return r1.n.Load() >= int64(sent) && r2.n.Load() >= int64(sent) })
+	b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "events/s")
+}
