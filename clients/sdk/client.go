@@ -97,10 +97,12 @@ type Client struct {
 	waiters map[string]chan *paho.Publish // by correlation data
 	corr    uint64
 
-	in     inbox
-	upSig  chan struct{} // a connection became ready (cap 1, coalescing)
-	events chan Event
-	cursor cursorView
+	in       inbox
+	upSig    chan struct{} // a connection became ready (cap 1, coalescing)
+	caughtUp chan struct{} // closed after the first complete sync
+	upOnce   sync.Once
+	events   chan Event
+	cursor   cursorView
 }
 
 // conn is one MQTT connection; ctx is cancelled when it goes down.
@@ -133,6 +135,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		failed:     make(chan struct{}),
 		waiters:    make(map[string]chan *paho.Publish),
 		upSig:      make(chan struct{}, 1),
+		caughtUp:   make(chan struct{}),
 	}
 	if cfg.hooks != nil {
 		c.hooks = *cfg.hooks
@@ -463,12 +466,16 @@ func (c *Client) stopErr(what string, err, last error) error {
 	if last == nil && !errors.Is(err, ErrClosed) {
 		c.mu.Lock()
 		if c.conn == nil && c.lastErr != nil {
-			last = fmt.Errorf("not connected to %s: %w", c.server, c.lastErr)
+			last = c.lastErr
+			if inner := errors.Unwrap(last); inner != nil {
+				last = inner // autopaho's "failed to connect to URL: …"
+			}
+			last = fmt.Errorf("not connected: %w", last)
 		}
 		c.mu.Unlock()
 	}
 	if last != nil {
-		return fmt.Errorf("mqim: %s: %w (%v)", what, err, last)
+		return fmt.Errorf("mqim: %s: %w (%w)", what, last, err)
 	}
 	return fmt.Errorf("mqim: %s: %w", what, err)
 }

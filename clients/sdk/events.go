@@ -40,6 +40,13 @@ const syncPage = 100
 // are dropped and later synced). Nil with Config.NoEvents.
 func (c *Client) Events() <-chan Event { return c.events }
 
+// CaughtUp is closed once the event stream has caught up with the server
+// for the first time: the sync after the first connect is complete and
+// every event it returned was handed over (so read Events while waiting
+// for it). From then on, with SkipBacklog, nothing older than the events
+// to come is skipped. Never closed with Config.NoEvents.
+func (c *Client) CaughtUp() <-chan struct{} { return c.caughtUp }
+
 // inbox is the queue of live events between paho's goroutine, which must
 // not block, and the processor.
 type inbox struct {
@@ -148,6 +155,7 @@ func (c *Client) process() {
 			switch {
 			case err == nil:
 				needSync, failures = false, 0
+				c.upOnce.Do(func() { close(c.caughtUp) })
 			case c.ctx.Err() != nil:
 				return
 			default:

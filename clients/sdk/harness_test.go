@@ -334,4 +334,3 @@ func textOf(ev sdk.Event) string {
 	s, _ := ev.Msg.Body["text"].(string)
 	return s
 }
-
