@@ -481,3 +481,49 @@ func TestNewCmid(t *testing.T) {
 		seen[c] = true
 	}
 }
+
+// The last event before a silence is lost: no later event shows the gap,
+// the sync after a quiet period finds it [IM-5.2-5].
+func TestQuietSyncFindsLostLastEvent(t *testing.T) {
+	n, _ := startNode(t)
+	afterSync, synced := initialSync()
+	bob := dial(t, n.MQTTAddr(), "bob", func(c *sdk.Config) {
+		c.QuietSync = 300 * time.Millisecond
+		sdk.SetTestHooks(c, sdk.TestHooks{
+			AfterSync: afterSync,
+			DropEvent: func(ev sdk.Event) bool { return ev.Seq == 2 }, // every live copy
+		})
+	})
+	alice := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.NoEvents = true })
+	wait(t, synced, "the first sync")
+	for i := range 2 {
+		if _, err := alice.SendText(ctx(t), "bob", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := collect(t, bob, 2)
+	checkStream(t, evs, 1)
+	noMoreEvents(t, bob, 2)
+}
+
+// A second connection with the same client id takes the device over; the
+// first client stops instead of fighting back [IM-6.2-2].
+func TestTakeover(t *testing.T) {
+	n, _ := startNode(t)
+	first := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.ClientID = "alice.phone" })
+	second := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.ClientID = "alice.phone" })
+	select {
+	case <-first.Done():
+	case <-time.After(waitTimeout):
+		t.Fatal("the first client did not stop")
+	}
+	if !errors.Is(first.Err(), sdk.ErrTakenOver) {
+		t.Fatalf("first client: %v", first.Err())
+	}
+	if _, err := first.SendText(ctx(t), "bob", "x"); !errors.Is(err, sdk.ErrTakenOver) {
+		t.Fatalf("send on a taken-over client: %v", err)
+	}
+	if _, err := second.Conversations(ctx(t), 0); err != nil {
+		t.Fatal(err)
+	}
+}
