@@ -162,14 +162,29 @@ func TestDialErrors(t *testing.T) {
 // back), again and again: every send ends acknowledged, none is stored
 // twice, and the receiver gets each message once, in order [IM-4.5].
 func TestSendAcrossCutConnections(t *testing.T) {
+	const senders, each = 4, 10
 	n, _ := startNode(t)
-	dial(t, n.MQTTAddr(), "bob", func(c *sdk.Config) { c.NoEvents = true }) // bob exists
+	// bob receives through a proxy of his own that cuts too: his stream
+	// must come out whole and in order all the same.
+	bp := newProxy(t, n.MQTTAddr())
+	bob := dial(t, bp.Addr(), "bob")
+	bp.cutRandomly(250, 400, 2) // bob sends little: CONNECT, SUBSCRIBE, sync requests
+	bp.cutAll()
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, p.Addr(), "alice")
 	p.cutRandomly(350, 1200, 1)
 	p.cutAll()
+	bobEvents := make(chan []sdk.Event, 1)
+	go func() {
+		var evs []sdk.Event
+		for ev := range bob.Events() {
+			if evs = append(evs, ev); len(evs) == senders*each {
+				break
+			}
+		}
+		bobEvents <- evs
+	}()
 
-	const senders, each = 4, 10
 	var wg sync.WaitGroup
 	results := make(chan sdk.Sent, senders*each)
 	for s := range senders {
@@ -219,7 +234,16 @@ func TestSendAcrossCutConnections(t *testing.T) {
 	if len(h.Messages) != senders*each {
 		t.Fatalf("history holds %d messages, want %d", len(h.Messages), senders*each)
 	}
-	t.Logf("%d cuts", p.cuts.Load())
+	bp.noCuts()
+	var evsBob []sdk.Event
+	select {
+	case evsBob = <-bobEvents:
+	case <-time.After(waitTimeout):
+		t.Fatalf("bob: timed out; cursor %d", bob.Cursor())
+	}
+	checkStream(t, evsBob, 1)
+	noMoreEvents(t, bob, senders*each)
+	t.Logf("%d cuts of alice, %d of bob", p.cuts.Load(), bp.cuts.Load())
 }
 
 // A node restarted while a client sends and receives: sends complete after
