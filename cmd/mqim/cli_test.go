@@ -174,6 +174,14 @@ func TestCLIChat(t *testing.T) {
 		t.Fatalf("conversations --json: %+v", r)
 	}
 
+	// listen from a seq prints the stored events first (human format),
+	// over WebSocket this time.
+	wsArgs := []string{"--server", "ws://" + n.WSAddr() + "/mqtt", "--user", "bob", "--secret", cliSecret}
+	r = mqim(t, bin, append([]string{"listen", "--since", "0", "--count", "2", "--timeout", "60s"}, wsArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "[1] d:alice:bob #1 ") || !strings.Contains(r.stdout, "alice: hi bob\n[2] d:alice:bob #2 ") {
+		t.Fatalf("listen --since 0: %+v", r)
+	}
+
 	// Failures: one clear line on stderr, non-zero status.
 	for _, tc := range []struct {
 		name string
