@@ -107,10 +107,11 @@ type Client struct {
 
 // conn is one MQTT connection; ctx is cancelled when it goes down.
 type conn struct {
-	gen    uint64
-	ctx    context.Context
-	cancel context.CancelFunc
-	ready  bool
+	gen       uint64
+	ctx       context.Context
+	cancel    context.CancelFunc
+	ready     bool
+	maxPacket int // the server's Maximum Packet Size; 0: not announced
 }
 
 // Dial connects to the server and returns once the client is connected and
@@ -312,14 +313,18 @@ func (c *Client) goRun(f func()) {
 
 // onUp runs on autopaho's goroutine when a connection is up; it must not
 // block, so subscribing happens on a goroutine of the client.
-func (c *Client) onUp(_ *autopaho.ConnectionManager, _ *paho.Connack) {
+func (c *Client) onUp(_ *autopaho.ConnectionManager, ca *paho.Connack) {
+	maxPacket := 0
+	if ca != nil && ca.Properties != nil && ca.Properties.MaximumPacketSize != nil {
+		maxPacket = int(*ca.Properties.MaximumPacketSize)
+	}
 	c.mu.Lock()
 	if c.conn != nil { // down was not reported; should not happen
 		c.conn.cancel()
 	}
 	c.gen++
 	ctx, cancel := context.WithCancel(c.ctx)
-	cn := &conn{gen: c.gen, ctx: ctx, cancel: cancel}
+	cn := &conn{gen: c.gen, ctx: ctx, cancel: cancel, maxPacket: maxPacket}
 	c.conn = cn
 	c.lastErr = nil
 	c.mu.Unlock()

@@ -108,6 +108,17 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("send to %s type %s: %v, want %v with reason 0x%02x", tc.to, tc.typ, err, tc.want, tc.reason)
 		}
 	}
+	// Over the body limit the server refuses; over the packet limit the
+	// client does, without losing its connection [IM-1.3].
+	for _, size := range []int{20 << 10, 300 << 10} {
+		big := make([]byte, size)
+		for i := range big {
+			big[i] = 'x'
+		}
+		if _, err := alice.SendText(ctx(t), "carol", string(big)); !errors.Is(err, sdk.ErrTooLarge) {
+			t.Errorf("%d bytes: %v", size, err)
+		}
+	}
 	// The same cmid for another message [IM-4.5-3].
 	sent, err := alice.SendText(ctx(t), "alice2", "x")
 	if !errors.Is(err, sdk.ErrUnknownUser) {

@@ -37,6 +37,10 @@ type sendOpts struct{ cmid string }
 // message [IM-4.5-4].
 func WithCmid(cmid string) SendOption { return func(o *sendOpts) { o.cmid = cmid } }
 
+// packetOverhead bounds the bytes of a send's PUBLISH besides topic and
+// payload: fixed header, packet id, properties (content type).
+const packetOverhead = 64
+
 // maxInternalRetries bounds the retries of a send refused as internal
 // ([IM-6.1-1]: "at most a few times").
 const maxInternalRetries = 3
@@ -76,6 +80,11 @@ func (c *Client) Send(ctx context.Context, to, typ string, body map[string]any, 
 		cn, err := c.awaitConn(ctx)
 		if err != nil {
 			return Sent{}, c.stopErr("send "+o.cmid+" not acknowledged", err, last)
+		}
+		// A packet over the server's limit would cost the connection
+		// (DISCONNECT 0x95) on every retry [IM-1.3-1]: refuse it here.
+		if cn.maxPacket > 0 && len(payload)+len(pub.Topic)+packetOverhead > cn.maxPacket {
+			return Sent{}, &Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("%d bytes exceed the server's maximum packet size %d", len(payload), cn.maxPacket)}
 		}
 		actx, cancel := c.attempt(ctx, cn)
 		resp, err := c.cm.Publish(actx, pub)
