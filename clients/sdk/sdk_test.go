@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -561,4 +562,27 @@ func TestTakeover(t *testing.T) {
 	if _, err := second.Conversations(ctx(t), 0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Close stops every goroutine the client started.
+func TestCloseStopsGoroutines(t *testing.T) {
+	n, _ := startNode(t)
+	dial(t, n.MQTTAddr(), "bob", func(c *sdk.Config) { c.NoEvents = true })
+	base := runtime.NumGoroutine()
+	for range 3 {
+		c, err := sdk.Dial(ctx(t), sdk.Config{Server: n.MQTTAddr(), User: "alice", Token: token(t, "alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SendText(ctx(t), "bob", "x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SendText(ctx(t), "bob", "y"); !errors.Is(err, sdk.ErrClosed) {
+			t.Fatalf("send after Close: %v", err)
+		}
+	}
+	eventually(t, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= base })
 }
