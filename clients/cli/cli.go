@@ -333,7 +333,10 @@ func (e *env) listen(ctx context.Context, args []string) error {
 			if *timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return &ExitError{Code: ExitTimeout, Err: fmt.Errorf("listen: %d of %d events within %v", n, *count, *timeout)}
 			}
-			return ctx.Err()
+			if *count > 0 {
+				return fmt.Errorf("listen: interrupted after %d of %d events", n, *count)
+			}
+			return nil // interrupted: the normal end of listening
 		}
 	}
 	return nil

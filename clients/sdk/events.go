@@ -205,7 +205,9 @@ func (p *processor) apply(ev Event) bool {
 	case ev.Seq <= p.cursor:
 		return true // duplicate
 	case ev.Seq > p.cursor+1:
-		p.held[ev.Seq] = ev
+		if len(p.held) < maxQueued { // beyond, sync fetches it again
+			p.held[ev.Seq] = ev
+		}
 		p.gap = true
 		return true
 	}

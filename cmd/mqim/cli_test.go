@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,36 +83,7 @@ func TestCLIChat(t *testing.T) {
 	// bob listens (global flags after the command) for two events.
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	listen := command(ctx, bin, append([]string{"listen", "--count", "2", "--timeout", "60s", "--json"}, bobArgs...)...)
-	var listenOut bytes.Buffer
-	listen.Stdout = &listenOut
-	stderr, err := listen.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := listen.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.HasPrefix(sc.Text(), "listening as bob") {
-				ready <- sc.Text()
-			}
-		}
-		ready <- strings.Join(lines, "\n")
-	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "listening as bob") {
-			t.Fatalf("listen ended: %s", line)
-		}
-	case <-time.After(cliTimeout):
-		t.Fatal("listen did not get ready")
-	}
+	listen, listenOut := startListen(t, ctx, bin, append([]string{"listen", "--count", "2", "--timeout", "60s", "--json"}, bobArgs...)...)
 
 	// alice sends: global flags after and before the command; a token from
 	// the environment-free --token flag the second time.
@@ -220,6 +191,58 @@ func TestCLIChat(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--token") {
 		t.Errorf("no token: %+v", r)
 	}
+
+	// listen without --count ends cleanly on SIGINT.
+	l, _ := startListen(t, ctx, bin, append([]string{"listen"}, bobArgs...)...)
+	if err := l.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(); err != nil {
+		t.Errorf("interrupted listen: %v", err)
+	}
+}
+
+// startListen starts mqim listen and waits until it says it is listening.
+func startListen(t *testing.T, ctx context.Context, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	listen := command(ctx, bin, args...)
+	var out bytes.Buffer
+	stderr := &readyWriter{ready: make(chan struct{})}
+	listen.Stdout, listen.Stderr = &out, stderr
+	if err := listen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stderr.ready:
+	case <-time.After(cliTimeout): // also when it exited early: its stderr says why
+		t.Fatalf("listen did not get ready; stderr: %s", stderr.String())
+	}
+	return listen, &out
+}
+
+// readyWriter collects stderr and closes ready on "listening as".
+type readyWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	ready chan struct{}
+	done  bool
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), "listening as ") {
+		w.done = true
+		close(w.ready)
+	}
+	return len(p), nil
+}
+
+func (w *readyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // closedPort returns a loopback address nothing listens on.
