@@ -139,7 +139,11 @@ func TestCLIChat(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "d:alice:bob  alice  2 unread  last #2") || !strings.Contains(r.stdout, "2 unread\n") {
 		t.Fatalf("conversations: %+v", r)
 	}
-	r = mqim(t, bin, append([]string{"conversations", "--json"}, bobArgs...)...)
+	secretFile := filepath.Join(t.TempDir(), "jwt-secret")
+	if err := os.WriteFile(secretFile, []byte(cliSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = mqim(t, bin, "--server", server, "--user", "bob", "--secret-file", secretFile, "conversations", "--json")
 	var cv protocol.Conversation
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &cv) != nil || cv.Peer != "alice" || cv.Unread != 2 {
 		t.Fatalf("conversations --json: %+v", r)
