@@ -1,20 +1,27 @@
-// Command mqim is the mqim command line: tokens now, a chat client later.
+// Command mqim is the mqim command line: a chat client (send, listen, sync,
+// history, conversations; see clients/cli), tokens and load tests.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/mqim/mqim/clients/cli"
 	"github.com/mqim/mqim/hooks/auth"
 )
 
-const usage = `Usage: mqim COMMAND [flags]
+const usage = `Usage: mqim [global flags] COMMAND [flags]
 
 Commands:
+` + cli.Usage + `
   token   print a token for a user (development and tests)
   bench   load-test a server (mqim bench 1to1 --help)
 
@@ -24,7 +31,11 @@ Run "mqim COMMAND --help" for a command's flags.
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "mqim:", err)
+			fmt.Fprintln(os.Stderr, "mqim:", strings.TrimPrefix(err.Error(), "mqim: "))
+		}
+		var ee *cli.ExitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.Code)
 		}
 		os.Exit(1)
 	}
@@ -33,7 +44,12 @@ func main() {
 func run(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return errors.New("no command given")
+		return &cli.ExitError{Code: cli.ExitUsage, Err: errors.New("no command given")}
+	}
+	if slices.Contains(cli.Commands, args[0]) || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "--help", "-help"}, args[0]) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return cli.Run(ctx, args, os.Stdout, os.Stderr)
 	}
 	switch args[0] {
 	case "token":
@@ -44,8 +60,7 @@ func run(args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
-	fmt.Fprint(os.Stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return &cli.ExitError{Code: cli.ExitUsage, Err: fmt.Errorf("unknown command %q (mqim --help lists them)", args[0])}
 }
 
 func token(args []string) error {

@@ -1,0 +1,478 @@
+// Package cli is the chat part of the mqim command line: send, listen, sync,
+// history and conversations, on top of the Go SDK (clients/sdk). cmd/mqim
+// is a thin main around it.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mqim/mqim/clients/sdk"
+	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/protocol"
+)
+
+// Commands are the subcommands this package runs.
+var Commands = []string{"send", "listen", "sync", "history", "conversations"}
+
+// Exit codes besides 0 and 1 (any other failure).
+const (
+	ExitUsage   = 2 // bad flags or arguments
+	ExitTimeout = 3 // listen: not enough events before --timeout
+)
+
+// ExitError carries the exit code a failure should end the process with.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Usage describes the commands of this package, for the main usage text.
+const Usage = `  send           send a message:          mqim send --to USER TEXT…
+  listen         print inbox events:      mqim listen [--count N] [--timeout D]
+  sync           print inbox events after a seq: mqim sync [--since SEQ]
+  history        print a conversation:    mqim history --with USER
+  conversations  list conversations with unread counts
+
+Global flags (before or after the command):
+  --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
+  --user U           user id (env MQIM_USER)
+  --token T          token of the user (env MQIM_TOKEN), or
+  --secret S         the server's secret (env MQIM_JWT_SECRET) or --secret-file F, to mint a token for --user
+  --json             print one JSON object per line
+  --connect-timeout  how long to try to reach the server (default 10s)
+
+Exit status: 0 ok, 1 error, 2 bad usage, 3 listen timed out.
+`
+
+// globals are the flags every command takes.
+type globals struct {
+	server, user, token, secret, secretFile string
+	json                                    bool
+	connectTimeout                          time.Duration
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.server, "server", g.server, "server URL: mqtt://host:port or ws://host:port/mqtt")
+	fs.StringVar(&g.user, "user", g.user, "user id")
+	fs.StringVar(&g.token, "token", g.token, "token of the user (or env MQIM_TOKEN)")
+	fs.StringVar(&g.secret, "secret", g.secret, "server secret, to mint a token for --user (development)")
+	fs.StringVar(&g.secretFile, "secret-file", g.secretFile, "file holding the server secret (mqimd's <data-dir>/jwt-secret)")
+	fs.BoolVar(&g.json, "json", g.json, "one JSON object per line")
+	fs.DurationVar(&g.connectTimeout, "connect-timeout", g.connectTimeout, "how long to try to reach the server")
+}
+
+func defaultGlobals() globals {
+	g := globals{
+		server:         os.Getenv("MQIM_SERVER"),
+		user:           os.Getenv("MQIM_USER"),
+		token:          os.Getenv("MQIM_TOKEN"),
+		secret:         os.Getenv("MQIM_JWT_SECRET"),
+		connectTimeout: 10 * time.Second,
+	}
+	if g.server == "" {
+		g.server = "mqtt://localhost:1883"
+	}
+	return g
+}
+
+// env is what a command runs with.
+type env struct {
+	g      globals
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Run runs a command line: global flags, then one of Commands and its
+// flags and arguments (global flags may also follow the command). ctx
+// cancels it (e.g. on SIGINT).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	g := defaultGlobals()
+	pre := flag.NewFlagSet("mqim", flag.ContinueOnError)
+	pre.SetOutput(stderr)
+	g.register(pre)
+	if err := pre.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	args = pre.Args()
+	if len(args) == 0 {
+		return usageErr(errors.New("no command given"))
+	}
+	e := &env{g: g, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "send":
+		return e.send(ctx, rest)
+	case "listen":
+		return e.listen(ctx, rest)
+	case "sync":
+		return e.sync(ctx, rest)
+	case "history":
+		return e.history(ctx, rest)
+	case "conversations":
+		return e.conversations(ctx, rest)
+	}
+	return usageErr(fmt.Errorf("unknown command %q", cmd))
+}
+
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &ExitError{Code: ExitUsage, Err: err}
+}
+
+// flags makes the flag set of a command, with the global flags.
+func (e *env) flags(name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet("mqim "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	e.g.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: mqim %s [flags] %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags anywhere among the arguments and returns the others.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageErr(err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dial connects as the global flags say.
+func (e *env) dial(ctx context.Context, cfg sdk.Config) (*sdk.Client, error) {
+	g := e.g
+	if g.user == "" {
+		return nil, usageErr(errors.New("give --user (or set MQIM_USER)"))
+	}
+	tok := g.token
+	if tok == "" {
+		secret := g.secret
+		if g.secretFile != "" {
+			b, err := os.ReadFile(g.secretFile)
+			if err != nil {
+				return nil, fmt.Errorf("read secret: %w", err)
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		if secret == "" {
+			return nil, usageErr(errors.New("give --token (or set MQIM_TOKEN), or --secret/--secret-file to mint one"))
+		}
+		var err error
+		if tok, err = auth.Mint([]byte(secret), g.user, "", time.Hour); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Server, cfg.User, cfg.Token = g.server, g.user, tok
+	if _, err := sdk.ParseServer(cfg.Server); err != nil {
+		return nil, usageErr(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, g.connectTimeout)
+	defer cancel()
+	c, err := sdk.Dial(dctx, cfg)
+	switch {
+	case errors.Is(err, sdk.ErrBadCredentials):
+		return nil, fmt.Errorf("the server refused the token of user %q (bad, expired, or minted with another secret): get a new one with 'mqim token' or pass --secret", g.user)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, fmt.Errorf("%w; is mqimd running at %s? (check --server)", err, g.server)
+	case err != nil:
+		return nil, err
+	}
+	return c, nil
+}
+
+// out prints v as JSON, or line as text.
+func (e *env) out(v any, line string) error {
+	if e.g.json {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintln(e.stdout, line)
+	return err
+}
+
+func (e *env) send(ctx context.Context, args []string) error {
+	fs := e.flags("send", "--to USER TEXT…")
+	to := fs.String("to", "", "recipient user id")
+	group := fs.String("group", "", "group id (not supported by this server yet)")
+	typ := fs.String("type", protocol.TypeText, `message type: "text", or "custom" with TEXT a JSON object body`)
+	cmid := fs.String("cmid", "", "client message id (default: a new ULID); repeat one to resend idempotently")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up if the server has not acknowledged by then")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *group != "":
+		return fmt.Errorf("groups are not supported by this server yet (protocol v1 has direct conversations only): use --to USER")
+	case *to == "":
+		return usageErr(errors.New("send: give --to USER"))
+	case len(pos) == 0:
+		return usageErr(errors.New("send: give the text to send"))
+	}
+	text := strings.Join(pos, " ")
+	var body map[string]any
+	switch *typ {
+	case protocol.TypeText:
+		body = map[string]any{"text": text}
+	default:
+		if err := json.Unmarshal([]byte(text), &body); err != nil || body == nil {
+			return usageErr(fmt.Errorf("send: --type %s needs a JSON object body: %v", *typ, err))
+		}
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var opts []sdk.SendOption
+	if *cmid != "" {
+		opts = append(opts, sdk.WithCmid(*cmid))
+	}
+	sent, err := c.Send(sctx, *to, *typ, body, opts...)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w%s", *to, err, hint(err))
+	}
+	return e.out(struct {
+		ID   string `json:"id"`
+		Conv string `json:"conv"`
+		Seq  int64  `json:"seq"`
+		Cmid string `json:"cmid"`
+	}{fmt.Sprint(sent.ID), sent.Conv, sent.Seq, sent.Cmid},
+		fmt.Sprintf("sent id=%d conv=%s seq=%d", sent.ID, sent.Conv, sent.Seq))
+}
+
+// hint says what to do about a refusal.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, sdk.ErrUnknownUser):
+		return " (that user has never connected: it exists once it connects or an admin creates it)"
+	case errors.Is(err, sdk.ErrCmidConflict):
+		return " (that --cmid was used for another message)"
+	case errors.Is(err, sdk.ErrNotMember):
+		return " (you are not in that conversation)"
+	}
+	return ""
+}
+
+func (e *env) listen(ctx context.Context, args []string) error {
+	fs := e.flags("listen", "")
+	count := fs.Int("count", 0, "exit after this many events (0: never)")
+	timeout := fs.Duration("timeout", 0, "exit with status 3 if --count events have not arrived by then (0: wait forever)")
+	since := fs.Int64("since", -1, "print stored events after this inbox seq first (default: only new events)")
+	cursor := fs.String("cursor", "", "keep the cursor in this file and continue from it")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := sdk.Config{SkipBacklog: true}
+	switch {
+	case *cursor != "":
+		cfg.Cursor, cfg.SkipBacklog = sdk.FileCursor{Path: *cursor}, false
+	case *since >= 0:
+		cfg.Cursor, cfg.SkipBacklog = sdk.NewMemoryCursor(*since), false
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	c, err := e.dial(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil && *timeout > 0 {
+			return &ExitError{Code: ExitTimeout, Err: err}
+		}
+		return err
+	}
+	defer c.Close()
+	n := 0
+	caughtUp := c.CaughtUp()
+	for *count == 0 || n < *count {
+		select {
+		case <-caughtUp:
+			caughtUp = nil
+			fmt.Fprintf(e.stderr, "listening as %s on %s (inbox seq %d)\n", c.User(), e.g.server, c.Cursor())
+		case ev, ok := <-c.Events():
+			if !ok {
+				return fmt.Errorf("listen: %w", c.Err())
+			}
+			if err := e.event(ev); err != nil {
+				return err
+			}
+			n++
+		case <-ctx.Done():
+			if *timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &ExitError{Code: ExitTimeout, Err: fmt.Errorf("listen: %d of %d events within %v", n, *count, *timeout)}
+			}
+			if *count > 0 {
+				return fmt.Errorf("listen: interrupted after %d of %d events", n, *count)
+			}
+			return nil // interrupted: the normal end of listening
+		}
+	}
+	return nil
+}
+
+func (e *env) sync(ctx context.Context, args []string) error {
+	fs := e.flags("sync", "")
+	since := fs.Int64("since", 0, "print events after this inbox seq")
+	limit := fs.Int("limit", 0, "print at most this many events (0: all)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	after, n := *since, 0
+	for {
+		page := 1000
+		if *limit > 0 {
+			page = min(page, *limit-n)
+		}
+		res, err := c.Sync(ctx, after, page)
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		for _, ev := range res.Events {
+			if err := e.event(ev); err != nil {
+				return err
+			}
+			after = ev.Seq
+			n++
+		}
+		if !res.HasMore || len(res.Events) == 0 || (*limit > 0 && n >= *limit) {
+			if !e.g.json {
+				fmt.Fprintf(e.stdout, "latest seq %d\n", res.Latest)
+			}
+			return nil
+		}
+	}
+}
+
+func (e *env) history(ctx context.Context, args []string) error {
+	fs := e.flags("history", "--with USER")
+	with := fs.String("with", "", "the other user of the direct conversation")
+	conv := fs.String("conv", "", "conversation id (instead of --with)")
+	group := fs.String("group", "", "group id (not supported by this server yet)")
+	before := fs.Int64("before", 0, "only messages with a seq below this")
+	after := fs.Int64("after", 0, "only messages with a seq above this")
+	limit := fs.Int("limit", 50, "at most this many messages (1–200)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *group != "":
+		return fmt.Errorf("groups are not supported by this server yet (protocol v1 has direct conversations only): use --with USER")
+	case (*with == "") == (*conv == ""):
+		return usageErr(errors.New("history: give --with USER or --conv ID"))
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.History(ctx, sdk.HistoryRequest{With: *with, Conv: *conv, Before: *before, After: *after, Limit: *limit})
+	if err != nil {
+		return fmt.Errorf("history: %w%s", err, hint(err))
+	}
+	for _, m := range res.Messages {
+		if err := e.out(m, "#"+fmt.Sprint(m.Seq)+" "+formatMessage(&m)); err != nil {
+			return err
+		}
+	}
+	if res.HasMore && !e.g.json {
+		fmt.Fprintln(e.stderr, "(more: page with --before/--after)")
+	}
+	return nil
+}
+
+func (e *env) conversations(ctx context.Context, args []string) error {
+	fs := e.flags("conversations", "")
+	limit := fs.Int("limit", 0, "at most this many conversations (0: the server's default)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.Conversations(ctx, *limit)
+	if err != nil {
+		return fmt.Errorf("conversations: %w", err)
+	}
+	for _, cv := range res.Conversations {
+		line := fmt.Sprintf("%s  %s  %d unread  last #%d", cv.Conv, cv.Peer, cv.Unread, cv.LastSeq)
+		if cv.Last != nil {
+			line += "  " + formatMessage(cv.Last)
+		}
+		if err := e.out(cv, line); err != nil {
+			return err
+		}
+	}
+	if !e.g.json {
+		fmt.Fprintf(e.stdout, "%d unread\n", res.TotalUnread)
+	}
+	return nil
+}
+
+// event prints one inbox event.
+func (e *env) event(ev sdk.Event) error {
+	var line string
+	switch ev.Kind {
+	case sdk.KindMessage:
+		line = fmt.Sprintf("[%d] %s #%d %s", ev.Seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
+	case sdk.KindRead:
+		line = fmt.Sprintf("[%d] %s %s read up to #%d", ev.Seq, ev.Conv, ev.User, ev.ConvSeq)
+	case sdk.KindError:
+		line = fmt.Sprintf("error %v (cmid %s)", ev.Error, ev.Cmid)
+	case sdk.KindReset:
+		line = fmt.Sprintf("[%d] the server no longer has older events: rebuild from 'mqim conversations' and 'mqim history'", ev.Seq)
+	default:
+		line = fmt.Sprintf("[%d] %s event", ev.Seq, ev.Kind)
+	}
+	return e.out(ev, line)
+}
+
+func formatMessage(m *sdk.Message) string {
+	if m == nil {
+		return ""
+	}
+	ts := time.UnixMilli(m.TS).UTC().Format("2006-01-02 15:04:05")
+	if text, ok := m.Body["text"].(string); ok && m.Type == protocol.TypeText {
+		return fmt.Sprintf("%s %s: %s", ts, m.From, text)
+	}
+	b, _ := json.Marshal(m.Body)
+	return fmt.Sprintf("%s %s: [%s] %s", ts, m.From, m.Type, b)
+}

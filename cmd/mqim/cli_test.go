@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/internal/testnode"
+	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol"
+)
+
+const cliSecret = "cli-test-secret"
+
+// cliTimeout bounds each command; a passing test never waits for it.
+const cliTimeout = 60 * time.Second
+
+// buildCLI builds the mqim binary into a temporary directory.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mqim")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// command prepares the binary with args and an environment without MQIM_*
+// variables.
+func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MQIM_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// mqim runs the binary to completion.
+func mqim(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := command(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mqim %v: %v", args, err)
+	}
+	return r
+}
+
+func TestCLIChat(t *testing.T) {
+	bin := buildCLI(t)
+	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	server := "mqtt://" + n.MQTTAddr()
+	bobArgs := []string{"--server", server, "--user", "bob", "--secret", cliSecret}
+
+	// bob listens (global flags after the command) for two events.
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	listen, listenOut := startListen(t, ctx, bin, append([]string{"listen", "--count", "2", "--timeout", "60s", "--json"}, bobArgs...)...)
+
+	// alice sends: global flags after and before the command; a token from
+	// the environment-free --token flag the second time.
+	r := mqim(t, bin, "send", "--server", server, "--user", "alice", "--secret", cliSecret, "--to", "bob", "hi", "bob")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "sent id=") || !strings.Contains(r.stdout, "conv=d:alice:bob seq=1") {
+		t.Fatalf("send: %+v", r)
+	}
+	tok, err := auth.Mint([]byte(cliSecret), "alice", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = mqim(t, bin, "--server", server, "--user", "alice", "--token", tok, "--json", "send", "--to", "bob", "second")
+	var sent struct {
+		ID, Conv, Cmid string
+		Seq            int64
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &sent) != nil || sent.Seq != 2 || sent.ID == "" || len(sent.Cmid) != 26 {
+		t.Fatalf("send --json: %+v", r)
+	}
+
+	if err := listen.Wait(); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(listenOut.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("listen printed %q", listenOut.String())
+	}
+	for i, want := range []string{"hi bob", "second"} {
+		var ev protocol.Event
+		if err := json.Unmarshal([]byte(lines[i]), &ev); err != nil || ev.Kind != "message" || ev.Seq != int64(i+1) || ev.Msg.Body["text"] != want {
+			t.Fatalf("event %d: %s (%v)", i, lines[i], err)
+		}
+	}
+	if lines[1] != "" && !strings.Contains(lines[1], `"id":"`+sent.ID+`"`) {
+		t.Fatalf("message id not a decimal string in JSON: %s", lines[1])
+	}
+
+	// sync, history and conversations, as bob.
+	r = mqim(t, bin, append([]string{"sync", "--since", "1"}, bobArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "[2] d:alice:bob #2 ") || !strings.Contains(r.stdout, "alice: second") ||
+		strings.Contains(r.stdout, "hi bob") || !strings.Contains(r.stdout, "latest seq 2") {
+		t.Fatalf("sync: %+v", r)
+	}
+	r = mqim(t, bin, append([]string{"sync", "--json"}, bobArgs...)...)
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 2 {
+		t.Fatalf("sync --json: %+v", r)
+	}
+	r = mqim(t, bin, append([]string{"history", "--with", "alice"}, bobArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "#1 ") || !strings.Contains(r.stdout, "alice: hi bob") || !strings.Contains(r.stdout, "#2 ") {
+		t.Fatalf("history: %+v", r)
+	}
+	r = mqim(t, bin, append([]string{"conversations"}, bobArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "d:alice:bob  alice  2 unread  last #2") || !strings.Contains(r.stdout, "2 unread\n") {
+		t.Fatalf("conversations: %+v", r)
+	}
+	secretFile := filepath.Join(t.TempDir(), "jwt-secret")
+	if err := os.WriteFile(secretFile, []byte(cliSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = mqim(t, bin, "--server", server, "--user", "bob", "--secret-file", secretFile, "conversations", "--json")
+	var cv protocol.Conversation
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &cv) != nil || cv.Peer != "alice" || cv.Unread != 2 {
+		t.Fatalf("conversations --json: %+v", r)
+	}
+
+	// listen from a seq prints the stored events first (human format),
+	// over WebSocket this time.
+	wsArgs := []string{"--server", "ws://" + n.WSAddr() + "/mqtt", "--user", "bob", "--secret", cliSecret}
+	r = mqim(t, bin, append([]string{"listen", "--since", "0", "--count", "2", "--timeout", "60s"}, wsArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "[1] d:alice:bob #1 ") || !strings.Contains(r.stdout, "alice: hi bob\n[2] d:alice:bob #2 ") {
+		t.Fatalf("listen --since 0: %+v", r)
+	}
+
+	// Failures: one clear line on stderr, non-zero status.
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown user", []string{"send", "--to", "carol", "hi"}, 1, "unknown_user"},
+		{"groups", []string{"send", "--group", "g1", "hi"}, 1, "groups are not supported"},
+		{"no recipient", []string{"send", "hi"}, 2, "--to"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"listen timeout", []string{"listen", "--count", "1", "--timeout", "1s"}, 3, "0 of 1 events"},
+		{"not a member", []string{"history", "--conv", "d:carol:dave"}, 1, "not_member"},
+	} {
+		r := mqim(t, bin, append(tc.args, "--server", server, "--user", "alice", "--secret", cliSecret)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+	r = mqim(t, bin, "send", "--server", server, "--user", "alice", "--token", "garbage", "--to", "bob", "hi")
+	if r.code != 1 || !strings.Contains(r.stderr, "refused the token") {
+		t.Errorf("bad token: %+v", r)
+	}
+	r = mqim(t, bin, "conversations", "--server", server, "--user", "alice", "--secret", "wrong-secret")
+	if r.code != 1 || !strings.Contains(r.stderr, "refused the token") {
+		t.Errorf("wrong secret: %+v", r)
+	}
+	// A port nothing listens on (the node's HTTP port speaks no MQTT; use a
+	// closed one).
+	closed := closedPort(t)
+	r = mqim(t, bin, "send", "--server", "mqtt://"+closed, "--user", "alice", "--secret", cliSecret, "--connect-timeout", "1s", "--to", "bob", "hi")
+	if r.code != 1 || !strings.Contains(r.stderr, "is mqimd running") || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("unreachable server: %+v", r)
+	}
+	r = mqim(t, bin, "send", "--to", "bob", "hi", "--user", "alice")
+	if r.code != 2 || !strings.Contains(r.stderr, "--token") {
+		t.Errorf("no token: %+v", r)
+	}
+
+	// listen without --count ends cleanly on SIGINT.
+	l, _ := startListen(t, ctx, bin, append([]string{"listen"}, bobArgs...)...)
+	if err := l.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(); err != nil {
+		t.Errorf("interrupted listen: %v", err)
+	}
+}
+
+// startListen starts mqim listen and waits until it says it is listening.
+func startListen(t *testing.T, ctx context.Context, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	listen := command(ctx, bin, args...)
+	var out bytes.Buffer
+	stderr := &readyWriter{ready: make(chan struct{})}
+	listen.Stdout, listen.Stderr = &out, stderr
+	if err := listen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stderr.ready:
+	case <-time.After(cliTimeout): // also when it exited early: its stderr says why
+		t.Fatalf("listen did not get ready; stderr: %s", stderr.String())
+	}
+	return listen, &out
+}
+
+// readyWriter collects stderr and closes ready on "listening as".
+type readyWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	ready chan struct{}
+	done  bool
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), "listening as ") {
+		w.done = true
+		close(w.ready)
+	}
+	return len(p), nil
+}
+
+func (w *readyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
