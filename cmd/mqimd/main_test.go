@@ -58,7 +58,7 @@ func freeAddr(t *testing.T) string {
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	bin := build(t)
 	out, _ := exec.Command(bin, "--help").CombinedOutput()
-	for _, f := range []string{"--mqtt-addr", "--ws-addr", "--http-addr", "--store", "--data-dir", "--jwt-secret", "--node-id", "MQIM_"} {
+	for _, f := range []string{"--mqtt-addr", "--ws-addr", "--http-addr", "--store", "--data-dir", "--jwt-secret", "--node-id", "--nats", "--nats-listen", "--nats-cluster-addr", "--nats-routes", "--nats-replicas", "--advertise", "--server-reference", "--route-ttl", "MQIM_"} {
 		if !strings.Contains(string(out), strings.TrimPrefix(f, "-")) {
 			t.Errorf("--help does not mention %s:\n%s", f, out)
 		}
@@ -126,6 +126,70 @@ func TestServesAndDrains(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+// TestDefaultsNeedNoSetup runs mqimd with no store and no NATS flag: it
+// serves from the embedded store and NATS in its data directory and says so,
+// with where to connect and how to get a token.
+func TestDefaultsNeedNoSetup(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	mqttAddr, httpAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin, "--data-dir", dir, "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", httpAddr)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var serving, token string
+	for serving == "" || token == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("mqimd exited before serving")
+			}
+			if strings.Contains(l, "mqimd serving") {
+				serving = l
+			}
+			if strings.Contains(l, "development token") {
+				token = l
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("mqimd did not report serving")
+		}
+	}
+	for _, want := range []string{"sqlite " + filepath.Join(dir, "mqim.db"), "embedded", filepath.Join(dir, "nats"), mqttAddr, httpAddr, "websocket=ws://"} {
+		if !strings.Contains(serving, want) {
+			t.Errorf("start-up line does not say %q:\n%s", want, serving)
+		}
+	}
+	if !strings.Contains(token, "mqim token --secret-file "+filepath.Join(dir, "jwt-secret")) {
+		t.Errorf("no usable token hint: %s", token)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mqim.db")); err != nil {
+		t.Errorf("embedded store not in the data directory: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range lines {
+		}
+	}()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
