@@ -84,6 +84,15 @@ func TestStartupErrorsAreOneLine(t *testing.T) {
 	if msg := runFail(t, bin, "--store", db, "--node-id", "5000"); !strings.Contains(msg, "node id") {
 		t.Errorf("bad node id: %q", msg)
 	}
+	if msg := runFail(t, bin, "--nats-routes", "nats-route://127.0.0.1:1"); !strings.Contains(msg, "--nats-cluster-addr") {
+		t.Errorf("routes without a cluster address: %q", msg)
+	}
+	if msg := runFail(t, bin, "--nats", "nats://127.0.0.1:1", "--nats-listen", "127.0.0.1:0"); !strings.Contains(msg, "embedded") {
+		t.Errorf("--nats with an embedded-server flag: %q", msg)
+	}
+	if msg := runFail(t, bin, "--store", "mysql://x"); !strings.Contains(msg, "postgres://") {
+		t.Errorf("unknown store scheme: %q", msg)
+	}
 }
 
 // TestServesAndDrains runs the real binary: /healthz answers, SIGTERM stops
