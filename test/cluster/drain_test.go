@@ -120,3 +120,44 @@ func connect311(t *testing.T, addr, user, client string) net.Conn {
 	_ = nc.SetDeadline(time.Time{})
 	return nc
 }
+
+// TestClusterTakeover: the same device (client id) connecting to another
+// node takes over its connection on the first node [IM-3.1-6].
+func TestClusterTakeover(t *testing.T) {
+	c := startCluster(t, 2)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	tok, _ := auth.Mint(secret, "tk", "", time.Hour)
+	dial := func(addr string, onDisconnect func(*paho.Disconnect)) *paho.Client {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := paho.NewClient(paho.ClientConfig{ClientID: "tk.phone", Conn: nc, OnServerDisconnect: onDisconnect})
+		if _, err := cl.Connect(ctx, &paho.Connect{ClientID: "tk.phone", CleanStart: true, KeepAlive: 30,
+			Username: "tk", UsernameFlag: true, Password: []byte(tok), PasswordFlag: true}); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	gone := make(chan byte, 1)
+	first := dial(n1.mqtt, func(d *paho.Disconnect) { gone <- d.ReasonCode })
+	defer first.Disconnect(&paho.Disconnect{})
+	waitFor(t, "first connection in the routing table", func() bool { return n2.presence(t, "tk")["tk.phone"] == n1.name() })
+
+	second := dial(n2.mqtt, nil)
+	defer second.Disconnect(&paho.Disconnect{})
+	select {
+	case code := <-gone:
+		if code != 0x8E {
+			t.Errorf("first connection got DISCONNECT 0x%02x, want 0x8E session taken over", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("first connection not taken over")
+	}
+	waitFor(t, "routing table on the second node", func() bool {
+		p := n1.presence(t, "tk")
+		return len(p) == 1 && p["tk.phone"] == n2.name()
+	})
+}
