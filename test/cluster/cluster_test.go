@@ -201,6 +201,7 @@ func (c *cluster) faultCycle(cycle int) {
 	})
 	c.progress("traffic without the killed node", 100)
 	victim.start()
+	c.rehome()
 
 	// 2. NATS restarts. Sends keep committing meanwhile, and every node
 	// receives other nodes' events again once it is back.
@@ -233,7 +234,27 @@ func (c *cluster) faultCycle(cycle int) {
 	drained.stop(syscall.SIGTERM)
 	c.progress("traffic while a node is away", 100)
 	drained.start()
+	c.rehome()
 	c.progress("traffic after the drained node is back", 100)
+}
+
+// rehome sends devices back to their home nodes, as a load balancer spreads
+// reconnects, so that every node keeps devices and traffic crosses nodes.
+func (c *cluster) rehome() {
+	for _, d := range c.devices {
+		d.rehome()
+	}
+	waitFor(c.t, "devices back on their home nodes", func() bool {
+		for _, d := range c.devices {
+			d.mu.Lock()
+			ok := d.client != nil && d.addr == c.nodes[d.home%len(c.nodes)].mqtt
+			d.mu.Unlock()
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (c *cluster) refused(code string) int {

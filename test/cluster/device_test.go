@@ -75,6 +75,22 @@ func (d *device) run(ctx context.Context) {
 		d.mu.Lock()
 		d.client = nil
 		d.mu.Unlock()
+		attempt = d.home // back home if it is up, as a load balancer would
+	}
+}
+
+// rehome ends the current connection if it is not on the home node; the
+// device then reconnects there.
+func (d *device) rehome() {
+	d.mu.Lock()
+	c, addr := d.client, d.addr
+	d.mu.Unlock()
+	if nodes := d.nodes(); c != nil && addr != nodes[d.home%len(nodes)] {
+		_ = c.Disconnect(&paho.Disconnect{})
+		select {
+		case d.lost <- struct{}{}:
+		default:
+		}
 	}
 }
 
