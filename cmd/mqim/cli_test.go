@@ -165,7 +165,9 @@ func TestCLIChat(t *testing.T) {
 		want string
 	}{
 		{"unknown user", []string{"send", "--to", "carol", "hi"}, 1, "unknown_user"},
-		{"groups", []string{"send", "--group", "g1", "hi"}, 1, "groups are not supported"},
+		{"not a group id", []string{"send", "--group", "g1", "hi"}, 1, "bad_request"},
+		{"unknown group", []string{"send", "--group", "g:1", "hi"}, 1, "unknown_group"},
+		{"both to and group", []string{"send", "--group", "g:1", "--to", "bob", "hi"}, 2, "--group"},
 		{"no recipient", []string{"send", "hi"}, 2, "--to"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"listen timeout", []string{"listen", "--count", "1", "--timeout", "1s"}, 3, "0 of 1 events"},
@@ -259,4 +261,57 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestCLIGroups: mqim group create|add|remove|info, send --group and
+// history --group against a node [IM-11].
+func TestCLIGroups(t *testing.T) {
+	bin := buildCLI(t)
+	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	server := "mqtt://" + n.MQTTAddr()
+	as := func(user string, args ...string) result {
+		t.Helper()
+		return mqim(t, bin, append(args, "--server", server, "--user", user, "--secret", cliSecret)...)
+	}
+	for _, u := range []string{"bob", "carol", "dave"} {
+		if r := as(u, "conversations"); r.code != 0 { // connecting creates the user
+			t.Fatalf("%s: %+v", u, r)
+		}
+	}
+	r := as("alice", "group", "create", "--name", "team", "--members", "bob,carol")
+	gid := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !protocol.IsGroupConv(gid) {
+		t.Fatalf("group create: %+v", r)
+	}
+	if r = as("alice", "send", "--group", gid, "hello", "team"); r.code != 0 || !strings.Contains(r.stdout, "conv="+gid+" seq=2") {
+		t.Fatalf("send --group: %+v", r)
+	}
+	if r = as("bob", "send", "--group", gid, "--mentions", "alice", "hi", "alice"); r.code != 0 {
+		t.Fatalf("send --group --mentions: %+v", r)
+	}
+	r = as("carol", "history", "--group", gid)
+	if r.code != 0 || !strings.Contains(r.stdout, "alice: hello team") || !strings.Contains(r.stdout, "bob: hi alice") {
+		t.Fatalf("history --group: %+v", r)
+	}
+	if r = as("carol", "conversations"); r.code != 0 || !strings.Contains(r.stdout, gid+`  group "team"  3 unread`) {
+		t.Fatalf("conversations: %+v", r)
+	}
+	if r = as("bob", "group", "add", gid, "dave"); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
+		t.Fatalf("group add by a member: %+v", r)
+	}
+	if r = as("alice", "group", "add", gid, "dave"); r.code != 0 || !strings.Contains(r.stdout, "event #4") {
+		t.Fatalf("group add: %+v", r)
+	}
+	if r = as("alice", "group", "remove", gid, "carol"); r.code != 0 {
+		t.Fatalf("group remove: %+v", r)
+	}
+	if r = as("carol", "history", "--group", gid); r.code != 1 || !strings.Contains(r.stderr, "not_member") {
+		t.Fatalf("history after removal: %+v", r)
+	}
+	if r = as("dave", "group", "info", gid); r.code != 0 || !strings.Contains(r.stdout, "3 members") || !strings.Contains(r.stdout, "alice owner") {
+		t.Fatalf("group info: %+v", r)
+	}
+	if r = as("dave", "group", "add", gid); r.code != 2 {
+		t.Fatalf("group add without a user: %+v", r)
+	}
 }
