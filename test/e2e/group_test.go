@@ -323,3 +323,78 @@ func TestGroupReadFanoutSwitch(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupRoles: roles, transfer, mute, settings and leave through the
+// group RPCs [IM-11.1], [IM-11.4], each an event in the timeline, and
+// malformed group requests answered with bad_request or bad_payload.
+func TestGroupRoles(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		bob := dl.dial(t, n, "bob")
+		carol := dl.dial(t, n, "carol")
+
+		g := call[protocol.GroupChangeResult](alice, protocol.MethodGroupCreate,
+			protocol.GroupRequest{Members: []string{"bob", "carol"}}).Group
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupRole, protocol.GroupRequest{Group: g, User: "bob", Role: "admin"})
+		bob.rpcErr(protocol.MethodGroupRole, protocol.GroupRequest{Group: g, User: "carol", Role: "admin"}, protocol.CodeForbidden)
+		bob.rpcErr(protocol.MethodGroupTransfer, protocol.GroupRequest{Group: g, User: "carol"}, protocol.CodeForbidden)
+		bob.rpcErr(protocol.MethodGroupMute, protocol.GroupRequest{Group: g, User: "alice"}, protocol.CodeForbidden)
+		call[protocol.GroupChangeResult](bob, protocol.MethodGroupMute, protocol.GroupRequest{Group: g, User: "carol"})
+		mark := carol.mark()
+		carol.expectRefused(mark, carol.send(gtext("c1", g, "x")), protocol.CodeMuted, "c1")
+		call[protocol.GroupChangeResult](bob, protocol.MethodGroupMute, protocol.GroupRequest{Group: g, User: "carol", Muted: ptr(false)})
+		carol.sendOK(gtext("c1", g, "x")) // the refused cmid stored nothing, so it is free
+		call[protocol.GroupChangeResult](bob, protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g, Name: ptr("renamed"), Notice: ptr("hello")})
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupTransfer, protocol.GroupRequest{Group: g, User: "bob"})
+		bob.rpcErr(protocol.MethodGroupLeave, protocol.GroupRequest{Group: g}, protocol.CodeBadRequest)
+		lv := call[protocol.GroupChangeResult](alice, protocol.MethodGroupLeave, protocol.GroupRequest{Group: g})
+		if ev := alice.waitInbox(g, lv.ConvSeq); bodyOp(ev.Msg) != "leave" {
+			t.Fatalf("alice's leave event %v", ev)
+		}
+		alice.rpcErr(protocol.MethodGroupInfo, protocol.GroupRequest{Group: g}, protocol.CodeNotMember)
+
+		info := call[protocol.GroupInfo](carol, protocol.MethodGroupInfo, protocol.GroupRequest{Group: g})
+		if info.Name != "renamed" || info.Notice != "hello" || info.MemberCount != 2 || len(info.Members) != 2 ||
+			info.Members[0].User != "bob" || info.Members[0].Role != "owner" || info.Members[1].Role != "member" || info.Members[1].Muted {
+			t.Fatalf("group.info %+v", info)
+		}
+		var ops []string
+		for _, m := range carol.historyAll(g) {
+			if op := bodyOp(&m); op != "" {
+				ops = append(ops, op)
+			}
+		}
+		if want := []string{"create", "role", "mute", "mute", "update", "transfer", "leave"}; !slices.Equal(ops, want) {
+			t.Fatalf("timeline ops %v, want %v", ops, want)
+		}
+		// Every member's devices saw the same changes on their inboxes.
+		for _, d := range []*device{bob, carol} {
+			d.waitInbox(g, lv.ConvSeq)
+		}
+
+		// Malformed requests.
+		for _, tc := range []struct {
+			method string
+			req    any
+			code   string
+		}{
+			{protocol.MethodGroupCreate, protocol.GroupRequest{Members: []string{"bad/id"}}, protocol.CodeBadRequest},
+			{protocol.MethodGroupCreate, protocol.GroupRequest{Group: "g:mine"}, protocol.CodeBadRequest},
+			{protocol.MethodGroupCreate, map[string]any{"members": "bob"}, protocol.CodeBadPayload},
+			{protocol.MethodGroupAdd, protocol.GroupRequest{Group: g}, protocol.CodeBadRequest},
+			{protocol.MethodGroupAdd, protocol.GroupRequest{Group: "d:bob:carol", Users: []string{"alice"}}, protocol.CodeBadRequest},
+			{protocol.MethodGroupRole, protocol.GroupRequest{Group: g, User: "carol", Role: "owner"}, protocol.CodeBadRequest},
+			{protocol.MethodGroupRemove, protocol.GroupRequest{Group: g}, protocol.CodeBadRequest},
+			{protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g}, protocol.CodeBadRequest},
+			{protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g, Name: ptr(string(make([]byte, 200)))}, protocol.CodeBadRequest},
+			{protocol.MethodGroupRemove, protocol.GroupRequest{Group: g, User: "bob"}, protocol.CodeBadRequest}, // oneself
+			{protocol.MethodGroupInfo, protocol.GroupRequest{Group: "nope"}, protocol.CodeBadRequest},
+		} {
+			bob.rpcErr(tc.method, tc.req, tc.code)
+		}
+		if got := call[protocol.GroupInfo](bob, protocol.MethodGroupInfo, protocol.GroupRequest{Group: g}).LastSeq; got != info.LastSeq {
+			t.Fatalf("refused requests changed the group: last seq %d, want %d", got, info.LastSeq)
+		}
+	})
+}
