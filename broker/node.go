@@ -153,6 +153,7 @@ func New(cfg Config) (*Node, error) {
 		if !cfg.Standalone {
 			if n.bus, err = bus.New(cfg.NATS, bus.Config{
 				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
+				Groups: n, EncodeGroup: fanout.EncodeGroupEvent,
 				Log: cfg.Log, Registerer: cfg.Registry,
 			}); err != nil {
 				return nil, err
@@ -366,17 +367,35 @@ func (n *Node) PublishGroup(conv string, payload []byte) {
 	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: eventContentType})
 }
 
-// Broadcast hands a committed message of a read-fan-out group to local
-// delivery on its group topic. In a cluster only the devices on this node
-// get it pushed; the others catch up with history (see spec [IM-11.3-6]).
-func (n *Node) Broadcast(msg *store.Message) { n.fanout.DeliverGroup(msg) }
+// Broadcast hands a committed message of a read-fan-out group to delivery
+// on its group topic, here and (over the bus) on the other nodes.
+func (n *Node) Broadcast(msg *store.Message) {
+	n.fanout.DeliverGroup(msg)
+	if n.bus != nil {
+		n.bus.DeliverGroup(msg)
+	}
+}
 
-// MembersChanged runs after a membership change is committed: the cached
-// answers of the group topic ACL are dropped, and the removed users'
-// devices on this node are unsubscribed from the group topic [IM-11.4-4].
+// DeliverGroupEncoded takes another node's group event for the group topic.
+func (n *Node) DeliverGroupEncoded(conv string, payload []byte) {
+	n.fanout.DeliverGroupEncoded(conv, payload)
+}
+
+// MembersChanged runs after a membership change is committed: on every
+// node, the cached answers of the group topic ACL are dropped, and the
+// removed users' devices are unsubscribed from the group topic [IM-11.4-4].
 // mochi checks the ACL again on every delivery, so nothing published after
 // this returns reaches them even if a subscription raced with it.
 func (n *Node) MembersChanged(conv string, added, removed []string) {
+	n.ForgetMembers(conv, added, removed)
+	if n.bus != nil {
+		n.bus.MembersChanged(conv, added, removed)
+	}
+}
+
+// ForgetMembers applies a membership change on this node: cached ACL
+// answers are dropped and removed users' devices unsubscribed.
+func (n *Node) ForgetMembers(conv string, added, removed []string) {
 	n.members.Forget(conv, append(slices.Clone(added), removed...)...)
 	if len(removed) == 0 {
 		return

@@ -108,6 +108,7 @@ type item struct {
 	ev      *store.InboxEvent
 	payload []byte
 	group   *store.Message // a message of a read-fan-out group; user is its conv
+	toGroup bool           // payload is a group event for the topic of conv user
 }
 
 // Deliver queues events for delivery without blocking.
@@ -122,6 +123,12 @@ func (f *Fanout) Deliver(events []store.InboxEvent) {
 // through one shard, like the events of one user.
 func (f *Fanout) DeliverGroup(msg *store.Message) {
 	f.queue(item{user: msg.Conv, group: msg})
+}
+
+// DeliverGroupEncoded queues a group event encoded by EncodeGroupEvent on
+// another node, for the group topic of conv.
+func (f *Fanout) DeliverGroupEncoded(conv string, payload []byte) {
+	f.queue(item{user: conv, payload: payload, toGroup: true})
 }
 
 // DeliverEncoded queues an event already encoded by EncodeEvent.
@@ -141,6 +148,11 @@ func (f *Fanout) queue(it item) {
 func (f *Fanout) work(ch <-chan item) {
 	defer f.wg.Done()
 	for it := range ch {
+		if it.toGroup {
+			f.pub.PublishGroup(it.user, it.payload)
+			f.delivered.Inc()
+			continue
+		}
 		if it.group != nil {
 			payload, err := EncodeGroupEvent(it.group)
 			if err != nil {

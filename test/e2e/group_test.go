@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/sync/bus"
 )
 
 // gtext builds a text send to a group [IM-11.5-1].
@@ -395,6 +397,75 @@ func TestGroupRoles(t *testing.T) {
 		}
 		if got := call[protocol.GroupInfo](bob, protocol.MethodGroupInfo, protocol.GroupRequest{Group: g}).LastSeq; got != info.LastSeq {
 			t.Fatalf("refused requests changed the group: last seq %d, want %d", got, info.LastSeq)
+		}
+	})
+}
+
+// TestGroupAcrossNodes: two nodes sharing PostgreSQL and NATS. A
+// read-fan-out group's events committed on one node reach member devices
+// on the other on the group topic, and a removal committed on one node
+// stops deliveries on the other at once [IM-11.3-6], [IM-2.2-4].
+func TestGroupAcrossNodes(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		nc, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		db := testpg.URL(t)
+		node := func(id int) *testNode {
+			return startNodeWith(t, db, func(c *broker.Config) {
+				c.NATS, c.NodeID, c.GroupReadFanout = nc.Conn, id, 2
+			})
+		}
+		n1, n2 := node(1), node(2)
+		alice := dl.dial(t, n1, "alice")
+		bob := dl.dial(t, n2, "bob")
+		carol := dl.dial(t, n2, "carol")
+
+		// The bus consumers start in the background: wait until n2 gets
+		// n1's events.
+		for i := 0; ; i++ {
+			alice.sendOK(text(fmt.Sprintf("probe%d", i), "bob", "probe"))
+			got := false
+			deadline := time.Now().Add(500 * time.Millisecond)
+			for !got && time.Now().Before(deadline) {
+				got = len(bob.events(0)) > 0
+				time.Sleep(10 * time.Millisecond) // polling the device's log
+			}
+			if got {
+				break
+			}
+			if i == 60 {
+				t.Fatal("node 2 never got node 1's events")
+			}
+		}
+
+		cr := call[protocol.GroupChangeResult](alice, protocol.MethodGroupCreate, protocol.GroupRequest{Members: []string{"bob", "carol"}})
+		if cr.Fanout != "read" {
+			t.Fatalf("create: %+v", cr)
+		}
+		g, topic := cr.Group, protocol.GroupTopic(cr.Group)
+		for _, d := range []*device{alice, bob, carol} {
+			d.waitInbox(g, 1)
+			if code := d.subscribe(topic); code >= 0x80 {
+				t.Fatalf("%s: subscribe refused %#x", d.id, code)
+			}
+		}
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g, Name: ptr("x")})
+		for _, d := range []*device{alice, bob, carol} {
+			d.waitGroup(g, 2)
+		}
+		rm := call[protocol.GroupChangeResult](alice, protocol.MethodGroupRemove, protocol.GroupRequest{Group: g, User: "carol"})
+		carol.waitInbox(g, rm.ConvSeq)
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g, Name: ptr("y")})
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupUpdate, protocol.GroupRequest{Group: g, Name: ptr("z")})
+		bob.waitGroup(g, rm.ConvSeq+2)
+		call[protocol.ConversationsResult](carol, protocol.MethodConversations, protocol.ConversationsRequest{}) // a round trip on carol's connection
+		for _, ev := range carol.groupEvents() {
+			if ev.ConvSeq > rm.ConvSeq {
+				t.Fatalf("carol got %v on node 2 after her removal on node 1", ev)
+			}
 		}
 	})
 }
