@@ -104,6 +104,8 @@ type HistoryRequest struct {
 	Before int64  `json:"before,omitempty" msgpack:"before,omitempty"`
 	After  int64  `json:"after,omitempty" msgpack:"after,omitempty"`
 	Limit  int    `json:"limit,omitempty" msgpack:"limit,omitempty"`
+	// ReadBy asks for read_by counts in a group [IM-11.7-2].
+	ReadBy bool `json:"read_by,omitempty" msgpack:"read_by,omitempty"`
 }
 
 // HistoryResult answers HistoryRequest; Messages ascend by seq.

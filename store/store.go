@@ -120,6 +120,9 @@ type HistoryQuery struct {
 	Before int64
 	After  int64
 	Limit  int
+	// ReadBy asks for Message.ReadBy in a group: it reads every member's
+	// read position, so it is opt-in.
+	ReadBy bool
 }
 
 // HistoryPage is a page of a conversation, ascending by Seq. HasMore says

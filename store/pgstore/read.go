@@ -208,7 +208,7 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 	if !ascending {
 		slices.Reverse(page.Messages)
 	}
-	if protocol.IsGroupConv(conv) {
+	if q.ReadBy && protocol.IsGroupConv(conv) {
 		// Read after the page: a count may only be higher than when the
 		// page was read, never lower.
 		if err := groupsql.ReadBy(ctx, s.db, dialect, conv, page.Messages); err != nil {

@@ -194,7 +194,7 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if protocol.IsGroupConv(conv) {
+		if q.ReadBy && protocol.IsGroupConv(conv) {
 			return groupsql.ReadBy(ctx, t.tx, dialect, conv, page.Messages)
 		}
 		return nil

@@ -268,7 +268,10 @@ func testGroupReadState(t *testing.T, e *env) {
 	if st, _, _ := e.s.MarkRead(e.ctx, "carol", g1, 99); st.ReadSeq != 3 || st.Unread != 0 {
 		t.Fatalf("MarkRead clamps: %+v", st)
 	}
-	h := e.history(t, "alice", g1, store.HistoryQuery{})
+	if h := e.history(t, "alice", g1, store.HistoryQuery{}); h.Messages[0].ReadBy != 0 {
+		t.Fatalf("read_by without asking: %+v", h.Messages[0])
+	}
+	h := e.history(t, "alice", g1, store.HistoryQuery{ReadBy: true})
 	// seq 1 (create by alice): bob and carol; 2 (a1): bob, carol; 3: carol.
 	for i, want := range []int64{2, 2, 1} {
 		if h.Messages[i].ReadBy != want {

@@ -135,7 +135,7 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n})
+	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n, ReadBy: req.ReadBy})
 	if errors.Is(err, store.ErrNotMember) && group {
 		// Never a member, or no longer: removed members read nothing more [IM-11.4-4].
 		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)

@@ -126,7 +126,7 @@ func TestGroupWriteFanout(t *testing.T) {
 
 		// History shows the membership change and the messages, with read
 		// counts [IM-11.7-2].
-		h := call[protocol.HistoryResult](carol, protocol.MethodHistory, protocol.HistoryRequest{Conv: g})
+		h := call[protocol.HistoryResult](carol, protocol.MethodHistory, protocol.HistoryRequest{Conv: g, ReadBy: true})
 		if len(h.Messages) != 3 || bodyOp(&h.Messages[0]) != "create" || h.Messages[1].Cmid != "b1" || h.Messages[2].Cmid != "c1" {
 			t.Fatalf("history: %+v", h.Messages)
 		}
