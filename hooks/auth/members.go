@@ -25,7 +25,12 @@ type Members struct {
 
 	mu      gosync.RWMutex
 	entries map[string]map[string]memberEntry // conv → user → entry
+	n       int                               // entries in all
 }
+
+// maxMemberEntries bounds the cache: when full it starts over, which costs
+// one store query per (group, user) on the next deliveries.
+const maxMemberEntries = 200_000
 
 type memberEntry struct {
 	member  bool
@@ -62,11 +67,14 @@ func (m *Members) Member(conv, user string) bool {
 		}
 	}
 	m.mu.Lock()
-	if m.entries == nil {
-		m.entries = make(map[string]map[string]memberEntry)
+	if m.entries == nil || m.n >= maxMemberEntries {
+		m.entries, m.n = make(map[string]map[string]memberEntry), 0
 	}
 	if m.entries[conv] == nil {
 		m.entries[conv] = make(map[string]memberEntry)
+	}
+	if _, ok := m.entries[conv][user]; !ok {
+		m.n++
 	}
 	m.entries[conv][user] = memberEntry{member: member, expires: now.Add(ttl)}
 	m.mu.Unlock()
@@ -79,10 +87,14 @@ func (m *Members) Forget(conv string, users ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(users) == 0 {
+		m.n -= len(m.entries[conv])
 		delete(m.entries, conv)
 		return
 	}
 	for _, u := range users {
-		delete(m.entries[conv], u)
+		if _, ok := m.entries[conv][u]; ok {
+			m.n--
+			delete(m.entries[conv], u)
+		}
 	}
 }
