@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // Usage describes the commands of this package, for the main usage text.
 const Usage = `  send           send a message:          mqim send --to USER TEXT… | --group GID TEXT…
-  listen         print inbox events:      mqim listen [--count N] [--timeout D]
+  listen         print inbox events:      mqim listen [--count N] [--timeout D] [--group GID]
   sync           print inbox events after a seq: mqim sync [--since SEQ]
   history        print a conversation:    mqim history --with USER | --group GID
   group          manage groups:           mqim group create --name NAME --members U1,U2,…  (prints the group id)
@@ -310,8 +311,13 @@ func (e *env) listen(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", 0, "exit with status 3 if --count events have not arrived by then (0: wait forever)")
 	since := fs.Int64("since", -1, "print stored events after this inbox seq first (default: only new events)")
 	cursor := fs.String("cursor", "", "keep the cursor in this file and continue from it")
+	group := fs.String("group", "", "also follow this group's topic (a group that fans out on read)")
+	groupAfter := fs.Int64("group-after", -1, "with --group: print the group's events after this conv seq (default: only new ones)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *groupAfter >= 0 && *group == "" {
+		return usageErr(errors.New("listen: --group-after needs --group"))
 	}
 	cfg := sdk.Config{SkipBacklog: true}
 	switch {
@@ -333,6 +339,20 @@ func (e *env) listen(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
+	var groupEvents <-chan sdk.Event
+	if *group != "" {
+		after := *groupAfter
+		if after < 0 {
+			info, err := c.Group(ctx, *group)
+			if err != nil {
+				return fmt.Errorf("listen: group %s: %w%s", *group, err, hint(err))
+			}
+			after = info.LastSeq
+		}
+		if groupEvents, err = c.FollowGroup(ctx, *group, after); err != nil {
+			return fmt.Errorf("listen: follow %s: %w%s", *group, err, hint(err))
+		}
+	}
 	n := 0
 	caughtUp := c.CaughtUp()
 	for *count == 0 || n < *count {
@@ -343,6 +363,21 @@ func (e *env) listen(ctx context.Context, args []string) error {
 		case ev, ok := <-c.Events():
 			if !ok {
 				return fmt.Errorf("listen: %w", c.Err())
+			}
+			if err := e.event(ev); err != nil {
+				return err
+			}
+			n++
+		case ev, ok := <-groupEvents:
+			if !ok {
+				if ctx.Err() == nil {
+					return fmt.Errorf("listen: the group stream of %s ended", *group)
+				}
+				groupEvents = nil
+				continue
+			}
+			if ev.Kind == sdk.KindError {
+				return fmt.Errorf("listen: group %s: %v", *group, ev.Error)
 			}
 			if err := e.event(ev); err != nil {
 				return err
@@ -478,7 +513,11 @@ func (e *env) event(ev sdk.Event) error {
 	var line string
 	switch ev.Kind {
 	case sdk.KindMessage:
-		line = fmt.Sprintf("[%d] %s #%d %s", ev.Seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
+		seq := strconv.FormatInt(ev.Seq, 10)
+		if ev.Seq == 0 {
+			seq = "group" // from a group topic: no inbox seq [IM-11.3-4]
+		}
+		line = fmt.Sprintf("[%s] %s #%d %s", seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
 	case sdk.KindRead:
 		line = fmt.Sprintf("[%d] %s %s read up to #%d", ev.Seq, ev.Conv, ev.User, ev.ConvSeq)
 	case sdk.KindError:

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
@@ -267,7 +268,9 @@ func closedPort(t *testing.T) string {
 // history --group against a node [IM-11].
 func TestCLIGroups(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	// Groups above 3 members fan out on read: adding dave switches it.
+	n, _ := testnode.StartWith(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		func(c *broker.Config) { c.GroupReadFanout = 3 })
 	server := "mqtt://" + n.MQTTAddr()
 	as := func(user string, args ...string) result {
 		t.Helper()
@@ -313,5 +316,25 @@ func TestCLIGroups(t *testing.T) {
 	}
 	if r = as("dave", "group", "add", gid); r.code != 2 {
 		t.Fatalf("group add without a user: %+v", r)
+	}
+
+	// listen --group follows the group topic: events after --group-after
+	// come from history, later ones live.
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	listen, out := startListen(t, ctx, bin, "listen", "--group", gid, "--group-after", "4", "--count", "2", "--timeout", "60s",
+		"--server", server, "--user", "dave", "--secret", cliSecret)
+	if r = as("bob", "send", "--group", gid, "read", "fan-out"); r.code != 0 || !strings.Contains(r.stdout, "seq=6") {
+		t.Fatalf("send to the read-fan-out group: %+v", r)
+	}
+	if err := listen.Wait(); err != nil {
+		t.Fatalf("listen --group: %v (%s)", err, out)
+	}
+	if s := out.String(); !strings.Contains(s, "[group] "+gid+" #5 ") || !strings.Contains(s, "[group] "+gid+" #6 ") ||
+		!strings.Contains(s, "bob: read fan-out") {
+		t.Fatalf("listen --group printed %q", s)
+	}
+	if r = as("carol", "listen", "--group", gid, "--count", "1", "--timeout", "5s"); r.code != 1 || !strings.Contains(r.stderr, "not_member") {
+		t.Fatalf("listen --group by a removed member: %+v", r)
 	}
 }
