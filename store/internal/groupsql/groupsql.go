@@ -631,7 +631,10 @@ func AppendGroup(ctx context.Context, db DB, d Dialect, batch []store.SendReques
 		}
 	}
 
-	// Decide each request in batch order, as Append does.
+	// Decide each request in batch order, as Append does. Two nodes
+	// storing the same (sender, cmid) at once: the second insert fails on
+	// the unique key, the batch fails as a whole, and the device's retry
+	// finds the stored message.
 	type key struct{ from, cmid string }
 	firstNew := make(map[key]int)
 	var fresh []int
