@@ -115,6 +115,25 @@ func TestGroupWriteFanout(t *testing.T) {
 		mark = bob.mark()
 		bob.expectRefused(mark, bob.send(protocol.Send{Cmid: "b4", Group: g, To: "carol", Type: "text", Body: map[string]any{"text": "x"}}),
 			protocol.CodeBadRequest, "b4")
+		many := make([]string, 101)
+		for i := range many {
+			many[i] = "bob"
+		}
+		for _, bad := range []struct {
+			payload map[string]any
+			code    string
+		}{
+			{map[string]any{"cmid": "x1", "group": 5, "type": "text", "body": map[string]any{"text": "x"}}, protocol.CodeBadPayload},
+			{map[string]any{"cmid": "x2", "group": g, "type": "text", "body": map[string]any{"text": "x"}, "mentions": "bob"}, protocol.CodeBadPayload},
+			{map[string]any{"cmid": "x3", "group": g, "type": "text", "body": map[string]any{"text": "x"}, "mentions": []string{"b/b"}}, protocol.CodeBadRequest},
+			{map[string]any{"cmid": "x4", "group": g, "type": "text", "body": map[string]any{"text": "x"}, "mentions": many}, protocol.CodeBadRequest},
+			{map[string]any{"cmid": "x5", "to": "alice", "type": "text", "body": map[string]any{"text": "x"}, "mentions": []string{"alice"}}, protocol.CodeBadRequest},
+			{map[string]any{"cmid": "x6", "group": g, "type": "group", "body": map[string]any{"op": "add"}}, protocol.CodeUnknownType},
+			{map[string]any{"cmid": "x7", "group": "g:a/b", "type": "text", "body": map[string]any{"text": "x"}}, protocol.CodeBadRequest},
+		} {
+			mark := bob.mark()
+			bob.expectRefused(mark, bob.publish(protocol.SendTopic("bob"), bob.encode(bad.payload)), bad.code, anyCmid)
+		}
 		dave.rpcErr(protocol.MethodHistory, protocol.HistoryRequest{Conv: g}, protocol.CodeNotMember)
 		dave.rpcErr(protocol.MethodRead, protocol.ReadRequest{Conv: g, Seq: 1}, protocol.CodeNotMember)
 		dave.rpcErr(protocol.MethodGroupInfo, protocol.GroupRequest{Group: g}, protocol.CodeNotMember)
