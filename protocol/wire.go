@@ -139,10 +139,24 @@ type ConversationsResult struct {
 	TotalUnread   int64          `json:"total_unread" msgpack:"total_unread"`
 }
 
-// ReadRequest marks a conversation read up to a seq [IM-7.6].
+// ReadRequest marks a conversation read up to a seq [IM-7.6], or, with
+// Reads, several at once [IM-7.6-4].
 type ReadRequest struct {
+	Conv  string     `json:"conv,omitempty" msgpack:"conv,omitempty"`
+	Seq   int64      `json:"seq" msgpack:"seq"`
+	Reads []ReadItem `json:"reads,omitempty" msgpack:"reads,omitempty"`
+}
+
+// ReadItem is one entry of a batched read.
+type ReadItem struct {
 	Conv string `json:"conv" msgpack:"conv"`
 	Seq  int64  `json:"seq" msgpack:"seq"`
+}
+
+// ReadBatchResult answers a ReadRequest with Reads: one result per
+// conversation, in the order of their first appearance.
+type ReadBatchResult struct {
+	Reads []ReadResult `json:"reads" msgpack:"reads"`
 }
 
 // ReadResult answers ReadRequest.

@@ -92,6 +92,10 @@ func TestFollowGroup(t *testing.T) {
 		t.Fatalf("live after reconnect: %+v", ev)
 	}
 
+	rs, err := bob.ReadMany(ctx(t), protocol.ReadItem{Conv: g, Seq: 3}, protocol.ReadItem{Conv: g, Seq: 7})
+	if err != nil || len(rs) != 1 || rs[0].ReadSeq != 7 || rs[0].Unread != 0 {
+		t.Fatalf("ReadMany: %+v, %v", rs, err)
+	}
 	if _, err := bob.AddToGroup(ctx(t), g, "dave"); !errors.Is(err, sdk.ErrForbidden) {
 		t.Fatalf("AddToGroup by a member: %v", err)
 	}

@@ -172,34 +172,54 @@ func sendError(err error) *protocol.Error {
 // delivered in the same order as the messages around them.
 type readOp struct {
 	user  string
-	req   protocol.ReadRequest
+	items []protocol.ReadItem // coalesced: one per conversation
+	batch bool                // answer with a ReadBatchResult
 	reply func(result any, err error)
 }
 
 func (h *Hook) commitRead(o *op) {
 	r := o.read
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
-	state, events, err := h.cfg.Store.MarkRead(ctx, r.user, r.req.Conv, r.req.Seq)
-	cancel()
+	results := make([]protocol.ReadResult, 0, len(r.items))
+	var (
+		events []store.InboxEvent
+		fail   *protocol.Error
+	)
+	for _, it := range r.items {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+		state, evs, err := h.cfg.Store.MarkRead(ctx, r.user, it.Conv, it.Seq)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrNotMember) && protocol.IsGroupConv(it.Conv):
+			fail = protocol.Errorf(protocol.CodeNotMember, "not a member of %q", it.Conv)
+		case errors.Is(err, store.ErrNotMember):
+			// The conversation names the requester (checked before), so it
+			// is a direct conversation with no message yet [IM-7.6-3].
+			results = append(results, protocol.ReadResult{Conv: it.Conv})
+		case err != nil:
+			h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", it.Conv, "error", err)
+			fail = protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")
+		default:
+			results = append(results, protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread})
+			events = append(events, evs...)
+		}
+		if fail != nil {
+			break // the reads before stay: each is monotonic, a retry is harmless
+		}
+	}
 	// The reply is written off the committer: publishing to a client that
 	// stops reading can block on its lock, and must not stall every send.
-	switch {
-	case errors.Is(err, store.ErrNotMember) && protocol.IsGroupConv(r.req.Conv):
-		h.spawn(func() { r.reply(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", r.req.Conv)) })
-	case errors.Is(err, store.ErrNotMember):
-		// The conversation names the requester (checked before), so it is
-		// a direct conversation with no message yet [IM-7.6-3].
-		h.spawn(func() { r.reply(&protocol.ReadResult{Conv: r.req.Conv}, nil) })
-	case err != nil:
-		h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", r.req.Conv, "error", err)
-		h.spawn(func() { r.reply(nil, protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")) })
-	default:
-		h.spawn(func() {
-			r.reply(&protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread}, nil)
-		})
-		if len(events) > 0 {
-			h.cfg.Deliver.Deliver(events)
+	h.spawn(func() {
+		switch {
+		case fail != nil:
+			r.reply(nil, fail)
+		case r.batch:
+			r.reply(&protocol.ReadBatchResult{Reads: results}, nil)
+		default:
+			r.reply(&results[0], nil)
 		}
+	})
+	if len(events) > 0 {
+		h.cfg.Deliver.Deliver(events)
 	}
 }
 

@@ -56,17 +56,12 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 			r.send(nil, err)
 			return
 		}
-		a, b, direct := protocol.DirectPeers(req.Conv)
-		group := protocol.IsGroupConv(req.Conv)
-		if !direct && !group || req.Seq < 0 {
-			r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "read needs a conversation id and a seq >= 0"))
+		items, err := readItems(dev.User, req)
+		if err != nil {
+			r.send(nil, err)
 			return
 		}
-		if direct && a != dev.User && b != dev.User {
-			r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
-			return
-		}
-		h.enqueue(&op{cl: cl, read: &readOp{user: dev.User, req: req, reply: r.send}})
+		h.enqueue(&op{cl: cl, read: &readOp{user: dev.User, items: items, batch: len(req.Reads) > 0, reply: r.send}})
 		return
 	}
 	if isGroupChange(method) {
@@ -233,4 +228,40 @@ func (h *Hook) parseGroupChange(user, method string, f protocol.Format, payload 
 		return store.GroupChange{}, err
 	}
 	return c, nil
+}
+
+// maxReads bounds a batched read [IM-7.6-4].
+const maxReads = 100
+
+// readItems validates a read request [IM-7.6-3] and returns its items,
+// coalesced: one per conversation, with the highest seq asked, in the order
+// of first appearance [IM-7.6-4].
+func readItems(user string, req protocol.ReadRequest) ([]protocol.ReadItem, *protocol.Error) {
+	items := req.Reads
+	switch {
+	case len(items) > 0 && (req.Conv != "" || req.Seq != 0):
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "read takes conv and seq, or reads, not both")
+	case len(items) > maxReads:
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "at most %d reads per request", maxReads)
+	case len(items) == 0:
+		items = []protocol.ReadItem{{Conv: req.Conv, Seq: req.Seq}}
+	}
+	var out []protocol.ReadItem
+	at := make(map[string]int, len(items))
+	for _, it := range items {
+		a, b, direct := protocol.DirectPeers(it.Conv)
+		if !direct && !protocol.IsGroupConv(it.Conv) || it.Seq < 0 {
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "read needs a conversation id and a seq >= 0")
+		}
+		if direct && a != user && b != user {
+			return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", it.Conv)
+		}
+		if i, ok := at[it.Conv]; ok {
+			out[i].Seq = max(out[i].Seq, it.Seq)
+			continue
+		}
+		at[it.Conv] = len(out)
+		out = append(out, it)
+	}
+	return out, nil
 }

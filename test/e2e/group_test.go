@@ -488,3 +488,48 @@ func TestGroupAcrossNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestReadBatch: a device reports reads in a batch; the server coalesces
+// entries of one conversation to the highest seq and stores one read event
+// per conversation that moved [IM-7.6-4], [IM-11.7-1].
+func TestReadBatch(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		alice2 := dl.dial(t, n, "alice")
+		bob := dl.dial(t, n, "bob")
+		g := call[protocol.GroupChangeResult](bob, protocol.MethodGroupCreate, protocol.GroupRequest{Members: []string{"alice"}}).Group
+		bob.sendOK(gtext("b1", g, "one"))
+		bob.sendOK(gtext("b2", g, "two"))
+		bob.sendOK(text("d1", "alice", "direct"))
+		alice.waitInbox("d:alice:bob", 1)
+		mark := alice2.mark()
+
+		res := call[protocol.ReadBatchResult](alice, protocol.MethodRead, protocol.ReadRequest{Reads: []protocol.ReadItem{
+			{Conv: g, Seq: 1}, {Conv: "d:alice:bob", Seq: 1}, {Conv: g, Seq: 3}, {Conv: "d:alice:carol", Seq: 5}}})
+		want := []protocol.ReadResult{{Conv: g, ReadSeq: 3}, {Conv: "d:alice:bob", ReadSeq: 1}, {Conv: "d:alice:carol"}}
+		if !slices.Equal(res.Reads, want) {
+			t.Fatalf("reads %+v, want %+v", res.Reads, want)
+		}
+		// alice's other device: one read event per conversation.
+		alice2.waitFrom(mark, "read of the direct conversation", func(e event) bool {
+			return e.Kind == protocol.KindRead && e.Conv == "d:alice:bob"
+		})
+		alice2.waitFrom(mark, "read of the group", func(e event) bool { return e.Kind == protocol.KindRead && e.Conv == g })
+		var reads []string
+		for _, ev := range alice2.events(mark) {
+			if ev.Kind == protocol.KindRead {
+				reads = append(reads, fmt.Sprintf("%s@%d", ev.Conv, ev.ConvSeq))
+			}
+		}
+		if len(reads) != 2 {
+			t.Fatalf("read events %v, want one per conversation", reads)
+		}
+		if c := call[protocol.ConversationsResult](alice, protocol.MethodConversations, protocol.ConversationsRequest{}); c.TotalUnread != 0 {
+			t.Fatalf("unread after the batch: %+v", c)
+		}
+		alice.rpcErr(protocol.MethodRead, protocol.ReadRequest{Conv: g, Seq: 1, Reads: []protocol.ReadItem{{Conv: g, Seq: 1}}}, protocol.CodeBadRequest)
+		alice.rpcErr(protocol.MethodRead, protocol.ReadRequest{Reads: []protocol.ReadItem{{Conv: "d:bob:carol", Seq: 1}}}, protocol.CodeNotMember)
+		alice.rpcErr(protocol.MethodRead, protocol.ReadRequest{Reads: make([]protocol.ReadItem, 101)}, protocol.CodeBadRequest)
+	})
+}
