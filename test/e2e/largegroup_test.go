@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -18,9 +20,9 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// Sizes of TestLargeGroup, as the issue asks.
+// Sizes of TestLargeGroup, as the issue asks. MQIM_LARGE_GROUP_MEMBERS
+// changes the number of members (e.g. 100000, to measure).
 const (
-	largeMembers   = 10_000
 	largeConnected = 1_000
 	largeMessages  = 20
 )
@@ -43,13 +45,20 @@ func TestLargeGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large group: skipped with -short")
 	}
+	largeMembers := 10_000
+	if v := os.Getenv("MQIM_LARGE_GROUP_MEMBERS"); v != "" {
+		var err error
+		if largeMembers, err = strconv.Atoi(v); err != nil || largeMembers <= largeConnected {
+			t.Fatalf("MQIM_LARGE_GROUP_MEMBERS=%q: want a number above %d", v, largeConnected)
+		}
+	}
 	n := startNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	users := make([]string, largeMembers)
 	for i := range users {
-		users[i] = fmt.Sprintf("m%05d", i)
+		users[i] = fmt.Sprintf("m%06d", i)
 	}
 	start := time.Now()
 	if err := n.store.EnsureUsers(ctx, users); err != nil {
