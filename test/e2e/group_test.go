@@ -295,6 +295,9 @@ func TestGroupReadFanoutSwitch(t *testing.T) {
 		if ev := erin.groupEvents(); len(ev) != 0 {
 			t.Fatalf("non-member got %v", ev)
 		}
+		// Nobody publishes on a group topic but the server [IM-2.2-1].
+		mark := alice.mark()
+		alice.expectRefused(mark, alice.publish(topic, alice.encode(gtext("x", g, "spoof"))), protocol.CodeNotAuthorized, "")
 		// The topic carries events in conv seq order, no inbox seq.
 		for i := 6; i <= 8; i++ {
 			send(alice, fmt.Sprintf("a%d", i), "burst")
