@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -48,6 +49,9 @@ type Config struct {
 	MaxBody        int // encoded message body limit; zero: 16 KiB
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB
 	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
+	// GroupReadFanout is the member count above which a group fans out on
+	// read [IM-11.3-1]; zero: 500.
+	GroupReadFanout int
 
 	// Cluster. With NATS nil the node runs alone: no bus, no routing table.
 	NATS            *nats.Conn
@@ -73,6 +77,7 @@ type Node struct {
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
+	members  *auth.Members
 	http     *http.Server
 	draining atomic.Bool
 
@@ -128,7 +133,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		InlineClient:           true,
@@ -148,6 +153,7 @@ func New(cfg Config) (*Node, error) {
 		if !cfg.Standalone {
 			if n.bus, err = bus.New(cfg.NATS, bus.Config{
 				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
+				Groups: n, EncodeGroup: fanout.EncodeGroupEvent,
 				Log: cfg.Log, Registerer: cfg.Registry,
 			}); err != nil {
 				return nil, err
@@ -164,20 +170,22 @@ func New(cfg Config) (*Node, error) {
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
 	n.ingest = ingest.New(ingest.Config{
-		Store:          cfg.Store,
-		Deliver:        deliver,
-		RPC:            catchup.New(cfg.Store),
-		Respond:        n,
-		Disconnect:     n.mqtt,
-		Devices:        n.devices,
-		IDs:            ids,
-		MaxBody:        cfg.MaxBody,
-		ReceiveMaximum: cfg.ReceiveMaximum,
-		Log:            cfg.Log,
-		Registerer:     cfg.Registry,
+		Store:           cfg.Store,
+		Deliver:         deliver,
+		Groups:          n,
+		RPC:             catchup.New(cfg.Store),
+		Respond:         n,
+		Disconnect:      n.mqtt,
+		Devices:         n.devices,
+		IDs:             ids,
+		MaxBody:         cfg.MaxBody,
+		ReceiveMaximum:  cfg.ReceiveMaximum,
+		GroupReadFanout: cfg.GroupReadFanout,
+		Log:             cfg.Log,
+		Registerer:      cfg.Registry,
 	})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
+		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log}),
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	)
@@ -351,6 +359,57 @@ func (n *Node) PublishInbox(user string, payload []byte) {
 // user's inbox (persistent sessions of offline devices included).
 func (n *Node) InboxSubscribed(user string) bool {
 	return len(n.mqtt.Topics.Subscribers(protocol.InboxTopic(user)).Subscriptions) > 0
+}
+
+// PublishGroup publishes an encoded group event on a group topic to the
+// member devices on this node [IM-11.3].
+func (n *Node) PublishGroup(conv string, payload []byte) {
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: eventContentType})
+}
+
+// Broadcast hands a committed message of a read-fan-out group to delivery
+// on its group topic, here and (over the bus) on the other nodes.
+func (n *Node) Broadcast(msg *store.Message) {
+	n.fanout.DeliverGroup(msg)
+	if n.bus != nil {
+		n.bus.DeliverGroup(msg)
+	}
+}
+
+// DeliverGroupEncoded takes another node's group event for the group topic.
+func (n *Node) DeliverGroupEncoded(conv string, payload []byte) {
+	n.fanout.DeliverGroupEncoded(conv, payload)
+}
+
+// MembersChanged runs after a membership change is committed: on every
+// node, the cached answers of the group topic ACL are dropped, and the
+// removed users' devices are unsubscribed from the group topic [IM-11.4-4].
+// mochi checks the ACL again on every delivery, so nothing published after
+// this returns reaches them even if a subscription raced with it.
+func (n *Node) MembersChanged(conv string, added, removed []string) {
+	n.ForgetMembers(conv, added, removed)
+	if n.bus != nil {
+		n.bus.MembersChanged(conv, added, removed)
+	}
+}
+
+// ForgetMembers applies a membership change on this node: cached ACL
+// answers are dropped and removed users' devices unsubscribed.
+func (n *Node) ForgetMembers(conv string, added, removed []string) {
+	n.members.Forget(conv, append(slices.Clone(added), removed...)...)
+	if len(removed) == 0 {
+		return
+	}
+	topic := protocol.GroupTopic(conv)
+	for _, cl := range n.mqtt.Clients.GetAll() {
+		if cl.Net.Inline || !slices.Contains(removed, string(cl.Properties.Username)) {
+			continue
+		}
+		if _, ok := cl.State.Subscriptions.Get(topic); ok {
+			n.mqtt.Topics.Unsubscribe(topic, cl.ID)
+			cl.State.Subscriptions.Delete(topic)
+		}
+	}
 }
 
 // Respond publishes an RPC response.

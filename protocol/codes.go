@@ -36,6 +36,9 @@ const (
 	CodeCmidConflict  = "cmid_conflict"  // cmid reused with a different message
 	CodeNotMember     = "not_member"     // not a member of the conversation
 	CodeUnknownMethod = "unknown_method" // RPC method not known
+	CodeUnknownGroup  = "unknown_group"  // no such group [IM-11]
+	CodeForbidden     = "forbidden"      // the member's role does not allow it [IM-11.4]
+	CodeMuted         = "muted"          // the sender is muted in the group [IM-11.5]
 	CodeUnavailable   = "unavailable"    // store down or node shutting down; retry
 	CodeOverloaded    = "overloaded"     // too many requests in flight; retry later
 	CodeInternal      = "internal"       // a bug; reported, not retried blindly
@@ -61,9 +64,9 @@ func reasonOf(code string) byte {
 	switch code {
 	case CodeBadPayload, CodeBadRequest, CodeUnknownType, CodeTooLarge:
 		return ReasonPayloadFormat
-	case CodeNotAuthorized, CodeNotMember:
+	case CodeNotAuthorized, CodeNotMember, CodeForbidden, CodeMuted:
 		return ReasonNotAuthorized
-	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod:
+	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup:
 		return ReasonImplSpecific
 	case CodeOverloaded:
 		return ReasonQuotaExceeded

@@ -124,3 +124,42 @@ func DirectPeers(conv string) (a, b string, ok bool) {
 	}
 	return a, b, true
 }
+
+// groupPrefix is the prefix of the group topics [IM-2.1-5].
+const groupPrefix = "im/v1/g/"
+
+// GroupConv is the conversation id of the group with topic-safe id gid
+// [IM-3.2-3]: "g:" and gid.
+func GroupConv(gid string) string { return "g:" + gid }
+
+// GroupID returns the gid of a group conversation id, if conv is one.
+func GroupID(conv string) (string, bool) {
+	gid, ok := strings.CutPrefix(conv, "g:")
+	if !ok || !ValidID(gid) {
+		return "", false
+	}
+	return gid, true
+}
+
+// IsGroupConv reports whether conv is a well-formed group conversation id.
+func IsGroupConv(conv string) bool {
+	_, ok := GroupID(conv)
+	return ok
+}
+
+// GroupTopic is where the server publishes the events of a group that fans
+// out on read [IM-2.1-5]; conv is the group's conversation id.
+func GroupTopic(conv string) string {
+	gid, _ := strings.CutPrefix(conv, "g:")
+	return groupPrefix + gid
+}
+
+// GroupOfFilter returns the group conversation whose topic filter is
+// exactly filter (no wildcards), if it is one [IM-2.2-4].
+func GroupOfFilter(filter string) (string, bool) {
+	gid, ok := strings.CutPrefix(filter, groupPrefix)
+	if !ok || !ValidID(gid) {
+		return "", false
+	}
+	return GroupConv(gid), true
+}

@@ -4,6 +4,9 @@ package protocol
 const (
 	TypeText   = "text"
 	TypeCustom = "custom"
+	// TypeGroup is written by the server only: a change of a group
+	// (membership, roles, settings) in its timeline [IM-11.4].
+	TypeGroup = "group"
 )
 
 // Event kinds [IM-5.1].
@@ -15,10 +18,13 @@ const (
 
 // Send is the payload a device publishes on its send topic [IM-4.1].
 type Send struct {
-	Cmid string         `json:"cmid" msgpack:"cmid"`
-	To   string         `json:"to" msgpack:"to"`
-	Type string         `json:"type" msgpack:"type"`
-	Body map[string]any `json:"body" msgpack:"body"`
+	Cmid  string         `json:"cmid" msgpack:"cmid"`
+	To    string         `json:"to,omitempty" msgpack:"to,omitempty"`
+	Group string         `json:"group,omitempty" msgpack:"group,omitempty"` // [IM-11.5]
+	Type  string         `json:"type" msgpack:"type"`
+	Body  map[string]any `json:"body" msgpack:"body"`
+	// Mentions: members of the group, or "*" for everyone [IM-11.6].
+	Mentions []string `json:"mentions,omitempty" msgpack:"mentions,omitempty"`
 }
 
 // Message is a stored message as devices see it [IM-4.3].
@@ -31,6 +37,11 @@ type Message struct {
 	Type string         `json:"type" msgpack:"type"`
 	Body map[string]any `json:"body" msgpack:"body"`
 	TS   int64          `json:"ts" msgpack:"ts"`
+	// Mentions of a group message [IM-11.6].
+	Mentions []string `json:"mentions,omitempty" msgpack:"mentions,omitempty"`
+	// ReadBy: in group history, members other than the sender who have
+	// read it [IM-11.7].
+	ReadBy int64 `json:"read_by,omitempty" msgpack:"read_by,omitempty"`
 }
 
 // Event is what the server publishes on an inbox topic [IM-5.1]. Seq is the
@@ -93,6 +104,8 @@ type HistoryRequest struct {
 	Before int64  `json:"before,omitempty" msgpack:"before,omitempty"`
 	After  int64  `json:"after,omitempty" msgpack:"after,omitempty"`
 	Limit  int    `json:"limit,omitempty" msgpack:"limit,omitempty"`
+	// ReadBy asks for read_by counts in a group [IM-11.7-2].
+	ReadBy bool `json:"read_by,omitempty" msgpack:"read_by,omitempty"`
 }
 
 // HistoryResult answers HistoryRequest; Messages ascend by seq.
@@ -112,6 +125,7 @@ type Conversation struct {
 	Conv        string   `json:"conv" msgpack:"conv"`
 	Kind        string   `json:"kind" msgpack:"kind"`
 	Peer        string   `json:"peer,omitempty" msgpack:"peer,omitempty"`
+	Name        string   `json:"name,omitempty" msgpack:"name,omitempty"`
 	LastSeq     int64    `json:"last_seq" msgpack:"last_seq"`
 	ReadSeq     int64    `json:"read_seq" msgpack:"read_seq"`
 	PeerReadSeq int64    `json:"peer_read_seq" msgpack:"peer_read_seq"`
@@ -125,10 +139,24 @@ type ConversationsResult struct {
 	TotalUnread   int64          `json:"total_unread" msgpack:"total_unread"`
 }
 
-// ReadRequest marks a conversation read up to a seq [IM-7.6].
+// ReadRequest marks a conversation read up to a seq [IM-7.6], or, with
+// Reads, several at once [IM-7.6-4].
 type ReadRequest struct {
+	Conv  string     `json:"conv,omitempty" msgpack:"conv,omitempty"`
+	Seq   int64      `json:"seq" msgpack:"seq"`
+	Reads []ReadItem `json:"reads,omitempty" msgpack:"reads,omitempty"`
+}
+
+// ReadItem is one entry of a batched read.
+type ReadItem struct {
 	Conv string `json:"conv" msgpack:"conv"`
 	Seq  int64  `json:"seq" msgpack:"seq"`
+}
+
+// ReadBatchResult answers a ReadRequest with Reads: one result per
+// conversation, in the order of their first appearance.
+type ReadBatchResult struct {
+	Reads []ReadResult `json:"reads" msgpack:"reads"`
 }
 
 // ReadResult answers ReadRequest.
@@ -136,4 +164,60 @@ type ReadResult struct {
 	Conv    string `json:"conv" msgpack:"conv"`
 	ReadSeq int64  `json:"read_seq" msgpack:"read_seq"`
 	Unread  int64  `json:"unread" msgpack:"unread"`
+}
+
+// Group RPC methods [IM-11.4].
+const (
+	MethodGroupCreate   = "group.create"
+	MethodGroupAdd      = "group.add"
+	MethodGroupRemove   = "group.remove"
+	MethodGroupLeave    = "group.leave"
+	MethodGroupRole     = "group.role"
+	MethodGroupTransfer = "group.transfer"
+	MethodGroupMute     = "group.mute"
+	MethodGroupUpdate   = "group.update"
+	MethodGroupInfo     = "group.info"
+)
+
+// GroupRequest holds the parameters of every group method; which fields a
+// method reads is in [IM-11.4].
+type GroupRequest struct {
+	Group   string   `json:"group,omitempty" msgpack:"group,omitempty"`
+	Users   []string `json:"users,omitempty" msgpack:"users,omitempty"`
+	User    string   `json:"user,omitempty" msgpack:"user,omitempty"`
+	Role    string   `json:"role,omitempty" msgpack:"role,omitempty"`
+	Muted   *bool    `json:"muted,omitempty" msgpack:"muted,omitempty"`
+	Name    *string  `json:"name,omitempty" msgpack:"name,omitempty"`
+	Avatar  *string  `json:"avatar,omitempty" msgpack:"avatar,omitempty"`
+	Notice  *string  `json:"notice,omitempty" msgpack:"notice,omitempty"`
+	Members []string `json:"members,omitempty" msgpack:"members,omitempty"` // group.create
+}
+
+// GroupChangeResult answers every group method that changes the group.
+type GroupChangeResult struct {
+	Group    string `json:"group" msgpack:"group"`
+	ConvSeq  int64  `json:"conv_seq" msgpack:"conv_seq"`
+	Fanout   string `json:"fanout" msgpack:"fanout"`
+	ReadFrom int64  `json:"read_from,omitempty" msgpack:"read_from,omitempty"`
+}
+
+// GroupMember is one member in GroupInfo.
+type GroupMember struct {
+	User    string `json:"user" msgpack:"user"`
+	Role    string `json:"role" msgpack:"role"`
+	Muted   bool   `json:"muted,omitempty" msgpack:"muted,omitempty"`
+	ReadSeq int64  `json:"read_seq" msgpack:"read_seq"`
+}
+
+// GroupInfo answers group.info.
+type GroupInfo struct {
+	Group       string        `json:"group" msgpack:"group"`
+	Name        string        `json:"name,omitempty" msgpack:"name,omitempty"`
+	Avatar      string        `json:"avatar,omitempty" msgpack:"avatar,omitempty"`
+	Notice      string        `json:"notice,omitempty" msgpack:"notice,omitempty"`
+	Fanout      string        `json:"fanout" msgpack:"fanout"`
+	ReadFrom    int64         `json:"read_from,omitempty" msgpack:"read_from,omitempty"`
+	LastSeq     int64         `json:"last_seq" msgpack:"last_seq"`
+	MemberCount int           `json:"member_count" msgpack:"member_count"`
+	Members     []GroupMember `json:"members" msgpack:"members"`
 }

@@ -39,14 +39,18 @@ const (
 // encoding of the message body; Digest identifies (To, Type, Body) so that a
 // cmid reused for a different message is told apart from a retry.
 type SendRequest struct {
-	ID     int64 // message id to use if the message is new (a snowflake)
-	From   string
-	Cmid   string
-	To     string // recipient user of a direct message
-	Type   string
-	Body   []byte
-	Digest []byte
-	TS     int64 // unix milliseconds, used if the message is new
+	ID    int64 // message id to use if the message is new (a snowflake)
+	From  string
+	Cmid  string
+	To    string // recipient user of a direct message; empty for a group
+	Group string // the group conversation of a group message (AppendGroup)
+	// Mentions are the mentioned members of a group message; "*" means
+	// everyone [IM-11.6].
+	Mentions []string
+	Type     string
+	Body     []byte
+	Digest   []byte
+	TS       int64 // unix milliseconds, used if the message is new
 }
 
 // Message is a stored message.
@@ -59,6 +63,11 @@ type Message struct {
 	Type string
 	Body []byte
 	TS   int64 // unix milliseconds
+	// Mentions of a group message ("*" = everyone); nil otherwise.
+	Mentions []string
+	// ReadBy is, for group messages returned by History, how many members
+	// other than the sender have read up to it.
+	ReadBy int64
 }
 
 // InboxEvent is one row of a user's inbox timeline. For KindMessage, Msg is
@@ -84,6 +93,9 @@ type SendResult struct {
 	Msg       Message
 	Duplicate bool
 	Events    []InboxEvent
+	// Broadcast says Msg must be published on its group's topic: the
+	// group fans out on read, and Events is empty [IM-11.3].
+	Broadcast bool
 	Err       error // ErrUnknownUser or ErrCmidConflict (wrapped); nothing stored
 }
 
@@ -108,6 +120,9 @@ type HistoryQuery struct {
 	Before int64
 	After  int64
 	Limit  int
+	// ReadBy asks for Message.ReadBy in a group: it reads every member's
+	// read position, so it is opt-in.
+	ReadBy bool
 }
 
 // HistoryPage is a page of a conversation, ascending by Seq. HasMore says
@@ -123,6 +138,7 @@ type Conversation struct {
 	Conv        string
 	Kind        string
 	Peer        string // the other user of a direct conversation
+	Name        string // a group's name
 	LastSeq     int64
 	ReadSeq     int64
 	PeerReadSeq int64
@@ -161,6 +177,26 @@ type Store interface {
 	// Conversations returns up to limit conversations of user, the one with
 	// the most recent message first.
 	Conversations(ctx context.Context, user string, limit int) ([]Conversation, error)
+
+	// EnsureUsers creates the users that are missing, in bulk.
+	EnsureUsers(ctx context.Context, users []string) error
+
+	// ChangeGroup creates or changes a group and stores the change as an
+	// event of type TypeGroup in its timeline. It fails, storing nothing,
+	// with ErrNoGroup, ErrNotMember (the actor), ErrForbidden,
+	// ErrUnknownUser or ErrBadChange (wrapped).
+	ChangeGroup(ctx context.Context, c GroupChange) (GroupResult, error)
+	// AppendGroup stores a batch of group messages (SendRequest.Group set)
+	// in one transaction, with Append's cmid semantics. Per item it fails
+	// with ErrNoGroup, ErrNotMember, ErrMuted, ErrBadMention or
+	// ErrCmidConflict. MarkRead, History and Conversations serve groups too;
+	// MarkRead in a group adds the read event to the reader's inbox only.
+	AppendGroup(ctx context.Context, batch []SendRequest) ([]SendResult, error)
+	// Group describes a group to one of its members, with at most
+	// memberLimit members listed; ErrNoGroup or ErrNotMember.
+	Group(ctx context.Context, user, group string, memberLimit int) (GroupInfo, error)
+	// IsMember reports whether user is a member of conv.
+	IsMember(ctx context.Context, conv, user string) (bool, error)
 
 	Close()
 }

@@ -16,7 +16,12 @@ func (m *Message) Wire() (protocol.Message, error) {
 			return protocol.Message{}, fmt.Errorf("decode body of message %d: %w", m.ID, err)
 		}
 	}
-	return protocol.Message{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Cmid: m.Cmid, Type: m.Type, Body: body, TS: m.TS}, nil
+	cmid := m.Cmid
+	if m.Type == TypeGroup {
+		cmid = "" // the server's, not a device's [IM-11.4-2]
+	}
+	return protocol.Message{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Cmid: cmid, Type: m.Type, Body: body, TS: m.TS,
+		Mentions: m.Mentions, ReadBy: m.ReadBy}, nil
 }
 
 // Wire returns the inbox event as devices see it [IM-5.1].

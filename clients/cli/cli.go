@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // Commands are the subcommands this package runs.
-var Commands = []string{"send", "listen", "sync", "history", "conversations"}
+var Commands = []string{"send", "listen", "sync", "history", "conversations", "group"}
 
 // Exit codes besides 0 and 1 (any other failure).
 const (
@@ -38,10 +39,12 @@ func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Usage describes the commands of this package, for the main usage text.
-const Usage = `  send           send a message:          mqim send --to USER TEXT…
-  listen         print inbox events:      mqim listen [--count N] [--timeout D]
+const Usage = `  send           send a message:          mqim send --to USER TEXT… | --group GID TEXT…
+  listen         print inbox events:      mqim listen [--count N] [--timeout D] [--group GID]
   sync           print inbox events after a seq: mqim sync [--since SEQ]
-  history        print a conversation:    mqim history --with USER
+  history        print a conversation:    mqim history --with USER | --group GID
+  group          manage groups:           mqim group create --name NAME --members U1,U2,…  (prints the group id)
+                                          mqim group add|remove GID USER;  mqim group leave|info GID
   conversations  list conversations with unread counts
 
 Global flags (before or after the command):
@@ -121,6 +124,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return e.history(ctx, rest)
 	case "conversations":
 		return e.conversations(ctx, rest)
+	case "group":
+		return e.group(ctx, rest)
 	}
 	return usageErr(fmt.Errorf("unknown command %q", cmd))
 }
@@ -220,9 +225,10 @@ func (e *env) out(v any, line string) error {
 }
 
 func (e *env) send(ctx context.Context, args []string) error {
-	fs := e.flags("send", "--to USER TEXT…")
+	fs := e.flags("send", "--to USER TEXT… | --group GID TEXT…")
 	to := fs.String("to", "", "recipient user id")
-	group := fs.String("group", "", "group id (not supported by this server yet)")
+	group := fs.String("group", "", "group id (g:…), instead of --to")
+	mentions := fs.String("mentions", "", "group messages: comma-separated members to mention, or * for everyone")
 	typ := fs.String("type", protocol.TypeText, `message type: "text", or "custom" with TEXT a JSON object body`)
 	cmid := fs.String("cmid", "", "client message id (default: a new ULID); repeat one to resend idempotently")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up if the server has not acknowledged by then")
@@ -231,10 +237,10 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case *group != "":
-		return fmt.Errorf("groups are not supported by this server yet (protocol v1 has direct conversations only): use --to USER")
-	case *to == "":
-		return usageErr(errors.New("send: give --to USER"))
+	case (*to == "") == (*group == ""):
+		return usageErr(errors.New("send: give --to USER or --group GID"))
+	case *mentions != "" && *group == "":
+		return usageErr(errors.New("send: --mentions is for --group messages"))
 	case len(pos) == 0:
 		return usageErr(errors.New("send: give the text to send"))
 	}
@@ -259,9 +265,17 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if *cmid != "" {
 		opts = append(opts, sdk.WithCmid(*cmid))
 	}
-	sent, err := c.Send(sctx, *to, *typ, body, opts...)
+	if *mentions != "" {
+		opts = append(opts, sdk.WithMentions(splitList(*mentions)...))
+	}
+	var sent sdk.Sent
+	if *group != "" {
+		sent, err = c.SendGroup(sctx, *group, *typ, body, opts...)
+	} else {
+		sent, err = c.Send(sctx, *to, *typ, body, opts...)
+	}
 	if err != nil {
-		return fmt.Errorf("send to %s: %w%s", *to, err, hint(err))
+		return fmt.Errorf("send to %s: %w%s", *to+*group, err, hint(err))
 	}
 	return e.out(struct {
 		ID   string `json:"id"`
@@ -281,6 +295,12 @@ func hint(err error) string {
 		return " (that --cmid was used for another message)"
 	case errors.Is(err, sdk.ErrNotMember):
 		return " (you are not in that conversation)"
+	case errors.Is(err, sdk.ErrUnknownGroup):
+		return " (no such group: group ids look like g:123…)"
+	case errors.Is(err, sdk.ErrForbidden):
+		return " (only the group's admins and owner may do that)"
+	case errors.Is(err, sdk.ErrMuted):
+		return " (an admin muted you in that group)"
 	}
 	return ""
 }
@@ -291,8 +311,13 @@ func (e *env) listen(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", 0, "exit with status 3 if --count events have not arrived by then (0: wait forever)")
 	since := fs.Int64("since", -1, "print stored events after this inbox seq first (default: only new events)")
 	cursor := fs.String("cursor", "", "keep the cursor in this file and continue from it")
+	group := fs.String("group", "", "also follow this group's topic (a group that fans out on read)")
+	groupAfter := fs.Int64("group-after", -1, "with --group: print the group's events after this conv seq (default: only new ones)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *groupAfter >= 0 && *group == "" {
+		return usageErr(errors.New("listen: --group-after needs --group"))
 	}
 	cfg := sdk.Config{SkipBacklog: true}
 	switch {
@@ -314,6 +339,20 @@ func (e *env) listen(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
+	var groupEvents <-chan sdk.Event
+	if *group != "" {
+		after := *groupAfter
+		if after < 0 {
+			info, err := c.Group(ctx, *group)
+			if err != nil {
+				return fmt.Errorf("listen: group %s: %w%s", *group, err, hint(err))
+			}
+			after = info.LastSeq
+		}
+		if groupEvents, err = c.FollowGroup(ctx, *group, after); err != nil {
+			return fmt.Errorf("listen: follow %s: %w%s", *group, err, hint(err))
+		}
+	}
 	n := 0
 	caughtUp := c.CaughtUp()
 	for *count == 0 || n < *count {
@@ -324,6 +363,21 @@ func (e *env) listen(ctx context.Context, args []string) error {
 		case ev, ok := <-c.Events():
 			if !ok {
 				return fmt.Errorf("listen: %w", c.Err())
+			}
+			if err := e.event(ev); err != nil {
+				return err
+			}
+			n++
+		case ev, ok := <-groupEvents:
+			if !ok {
+				if ctx.Err() == nil {
+					return fmt.Errorf("listen: the group stream of %s ended", *group)
+				}
+				groupEvents = nil
+				continue
+			}
+			if ev.Kind == sdk.KindError {
+				return fmt.Errorf("listen: group %s: %v", *group, ev.Error)
 			}
 			if err := e.event(ev); err != nil {
 				return err
@@ -381,21 +435,24 @@ func (e *env) sync(ctx context.Context, args []string) error {
 }
 
 func (e *env) history(ctx context.Context, args []string) error {
-	fs := e.flags("history", "--with USER")
+	fs := e.flags("history", "--with USER | --group GID")
 	with := fs.String("with", "", "the other user of the direct conversation")
 	conv := fs.String("conv", "", "conversation id (instead of --with)")
-	group := fs.String("group", "", "group id (not supported by this server yet)")
+	group := fs.String("group", "", "group id (g:…), instead of --with")
 	before := fs.Int64("before", 0, "only messages with a seq below this")
 	after := fs.Int64("after", 0, "only messages with a seq above this")
 	limit := fs.Int("limit", 50, "at most this many messages (1–200)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case *group != "":
-		return fmt.Errorf("groups are not supported by this server yet (protocol v1 has direct conversations only): use --with USER")
-	case (*with == "") == (*conv == ""):
-		return usageErr(errors.New("history: give --with USER or --conv ID"))
+	if *group != "" {
+		if *conv != "" {
+			return usageErr(errors.New("history: give --group or --conv, not both"))
+		}
+		*conv = *group
+	}
+	if (*with == "") == (*conv == "") {
+		return usageErr(errors.New("history: give --with USER, --group GID or --conv ID"))
 	}
 	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
 	if err != nil {
@@ -433,7 +490,11 @@ func (e *env) conversations(ctx context.Context, args []string) error {
 		return fmt.Errorf("conversations: %w", err)
 	}
 	for _, cv := range res.Conversations {
-		line := fmt.Sprintf("%s  %s  %d unread  last #%d", cv.Conv, cv.Peer, cv.Unread, cv.LastSeq)
+		who := cv.Peer
+		if cv.Kind == "group" {
+			who = fmt.Sprintf("group %q", cv.Name)
+		}
+		line := fmt.Sprintf("%s  %s  %d unread  last #%d", cv.Conv, who, cv.Unread, cv.LastSeq)
 		if cv.Last != nil {
 			line += "  " + formatMessage(cv.Last)
 		}
@@ -452,7 +513,11 @@ func (e *env) event(ev sdk.Event) error {
 	var line string
 	switch ev.Kind {
 	case sdk.KindMessage:
-		line = fmt.Sprintf("[%d] %s #%d %s", ev.Seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
+		seq := strconv.FormatInt(ev.Seq, 10)
+		if ev.Seq == 0 {
+			seq = "group" // from a group topic: no inbox seq [IM-11.3-4]
+		}
+		line = fmt.Sprintf("[%s] %s #%d %s", seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
 	case sdk.KindRead:
 		line = fmt.Sprintf("[%d] %s %s read up to #%d", ev.Seq, ev.Conv, ev.User, ev.ConvSeq)
 	case sdk.KindError:
@@ -475,4 +540,77 @@ func formatMessage(m *sdk.Message) string {
 	}
 	b, _ := json.Marshal(m.Body)
 	return fmt.Sprintf("%s %s: [%s] %s", ts, m.From, m.Type, b)
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// group runs "mqim group create|add|remove|leave|info".
+func (e *env) group(ctx context.Context, args []string) error {
+	const use = "create --name NAME --members U1,U2,… | add GID USER | remove GID USER | leave GID | info GID"
+	fs := e.flags("group", use)
+	name := fs.String("name", "", "create: the group's name")
+	members := fs.String("members", "", "create: comma-separated user ids of the other members")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr(errors.New("group: give create, add, remove, leave or info"))
+	}
+	want := map[string]int{"create": 1, "add": 3, "remove": 3, "leave": 2, "info": 2}
+	n, ok := want[pos[0]]
+	switch {
+	case !ok:
+		return usageErr(fmt.Errorf("group: unknown subcommand %q (want create, add, remove, leave or info)", pos[0]))
+	case len(pos) != n:
+		return usageErr(fmt.Errorf("group %s: usage: mqim group %s", pos[0], use))
+	case pos[0] != "create" && (*name != "" || *members != ""):
+		return usageErr(fmt.Errorf("group %s: --name and --members are for create", pos[0]))
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var res sdk.GroupChangeResult
+	switch pos[0] {
+	case "create":
+		res, err = c.CreateGroup(ctx, *name, splitList(*members))
+		if err == nil {
+			// The id alone on stdout, for scripts: GID=$(mqim group create …).
+			return e.out(res, res.Group)
+		}
+	case "add":
+		res, err = c.AddToGroup(ctx, pos[1], pos[2])
+	case "remove":
+		res, err = c.RemoveFromGroup(ctx, pos[1], pos[2])
+	case "leave":
+		res, err = c.LeaveGroup(ctx, pos[1])
+	case "info":
+		var info sdk.GroupInfo
+		if info, err = c.Group(ctx, pos[1]); err != nil {
+			break
+		}
+		line := fmt.Sprintf("%s %q  %d members  fan-out %s  last #%d", info.Group, info.Name, info.MemberCount, info.Fanout, info.LastSeq)
+		for _, m := range info.Members {
+			line += fmt.Sprintf("\n  %s %s read #%d", m.User, m.Role, m.ReadSeq)
+			if m.Muted {
+				line += " (muted)"
+			}
+		}
+		return e.out(info, line)
+	}
+	if err != nil {
+		return fmt.Errorf("group %s: %w%s", pos[0], err, hint(err))
+	}
+	return e.out(res, fmt.Sprintf("%s %s: event #%d (fan-out %s)", pos[0], res.Group, res.ConvSeq, res.Fanout))
 }

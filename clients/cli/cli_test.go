@@ -38,6 +38,11 @@ func TestUsageErrors(t *testing.T) {
 		{"history", "--user", "a", "--token", "t"},                                      // neither --with nor --conv
 		{"send", "--user", "a", "--token", "t", "--type", "custom", "--to", "b", "[1]"}, // not an object
 		{"sync", "--user", "a", "--token", "t", "--server", "http://x:1"},
+		{"group", "--user", "a", "--token", "t"},                                      // no subcommand
+		{"group", "frob", "--user", "a", "--token", "t"},                              // unknown subcommand
+		{"group", "remove", "g:1", "--user", "a", "--token", "t"},                     // no user
+		{"group", "add", "g:1", "b", "--name", "x", "--user", "a", "--token", "t"},    // --name is for create
+		{"send", "--user", "a", "--token", "t", "--to", "b", "--mentions", "c", "hi"}, // mentions without --group
 	} {
 		var out, errOut bytes.Buffer
 		err := Run(context.Background(), args, &out, &errOut)

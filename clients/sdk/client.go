@@ -103,6 +103,9 @@ type Client struct {
 	upOnce   sync.Once
 	events   chan Event
 	cursor   cursorView
+
+	fmu    sync.Mutex
+	follow map[string]*follower // by group topic (FollowGroup)
 }
 
 // conn is one MQTT connection; ctx is cancelled when it goes down.
@@ -367,6 +370,10 @@ func (c *Client) setup(cn *conn) {
 	select {
 	case c.upSig <- struct{}{}:
 	default:
+	}
+	// Followed groups: subscribe, then each pulls history [IM-11.3-5].
+	if err := c.subscribeGroups(cn.ctx, c.followers()); err != nil {
+		c.log.Debug("mqim: subscribe group topics failed", "error", err)
 	}
 }
 

@@ -65,6 +65,9 @@ var (
 	ErrCmidConflict  = &Error{Code: protocol.CodeCmidConflict}
 	ErrNotMember     = &Error{Code: protocol.CodeNotMember}
 	ErrUnknownMethod = &Error{Code: protocol.CodeUnknownMethod}
+	ErrUnknownGroup  = &Error{Code: protocol.CodeUnknownGroup}
+	ErrForbidden     = &Error{Code: protocol.CodeForbidden}
+	ErrMuted         = &Error{Code: protocol.CodeMuted}
 	ErrUnavailable   = &Error{Code: protocol.CodeUnavailable}
 	ErrOverloaded    = &Error{Code: protocol.CodeOverloaded}
 	ErrInternal      = &Error{Code: protocol.CodeInternal}

@@ -105,6 +105,10 @@ func (c *Client) onPublish(pr paho.PublishReceived) (bool, error) {
 		return true, nil
 	case protocol.InboxTopic(c.cfg.User):
 	default:
+		if isGroupTopic(p.Topic) {
+			c.onGroupPublish(p)
+			return true, nil
+		}
 		return false, nil
 	}
 	if c.cfg.NoEvents {

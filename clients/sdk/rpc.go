@@ -48,6 +48,14 @@ func (c *Client) Read(ctx context.Context, conv string, seq int64) (ReadResult, 
 	return call[ReadResult](ctx, c, protocol.MethodRead, protocol.ReadRequest{Conv: conv, Seq: seq})
 }
 
+// ReadMany reports several read positions in one request [IM-7.6-4]; the
+// server coalesces entries of one conversation. One result per
+// conversation, in the order of first appearance.
+func (c *Client) ReadMany(ctx context.Context, reads ...protocol.ReadItem) ([]ReadResult, error) {
+	res, err := call[protocol.ReadBatchResult](ctx, c, protocol.MethodRead, protocol.ReadRequest{Reads: reads})
+	return res.Reads, err
+}
+
 // response is an RPC response with its result decoded as T [IM-7.2-1].
 type response[T any] struct {
 	ID     string          `json:"id" msgpack:"id"`

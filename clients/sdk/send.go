@@ -29,7 +29,14 @@ type Sent struct {
 // SendOption changes one send.
 type SendOption func(*sendOpts)
 
-type sendOpts struct{ cmid string }
+type sendOpts struct {
+	cmid     string
+	mentions []string
+}
+
+// WithMentions marks members of a group as mentioned in a group message
+// (user ids, or "*" for everyone) [IM-11.6].
+func WithMentions(users ...string) SendOption { return func(o *sendOpts) { o.mentions = users } }
 
 // WithCmid sends with the given cmid instead of a fresh one: for an
 // application that stores its outgoing messages and sends them again after
@@ -53,6 +60,16 @@ const maxInternalRetries = 3
 // the spec's code; ctx ending returns ctx's error wrapped, and the message
 // may or may not be stored (send it again WithCmid to find out).
 func (c *Client) Send(ctx context.Context, to, typ string, body map[string]any, opts ...SendOption) (Sent, error) {
+	return c.send(ctx, protocol.Send{To: to, Type: typ, Body: body}, opts)
+}
+
+// SendGroup sends a message to a group the user is a member of [IM-11.5],
+// like Send.
+func (c *Client) SendGroup(ctx context.Context, group, typ string, body map[string]any, opts ...SendOption) (Sent, error) {
+	return c.send(ctx, protocol.Send{Group: group, Type: typ, Body: body}, opts)
+}
+
+func (c *Client) send(ctx context.Context, msg protocol.Send, opts []SendOption) (Sent, error) {
 	var o sendOpts
 	for _, f := range opts {
 		f(&o)
@@ -60,11 +77,12 @@ func (c *Client) Send(ctx context.Context, to, typ string, body map[string]any, 
 	if o.cmid == "" {
 		o.cmid = NewCmid()
 	}
-	if body == nil {
-		body = map[string]any{}
+	if msg.Body == nil {
+		msg.Body = map[string]any{}
 	}
+	msg.Cmid, msg.Mentions = o.cmid, o.mentions
 	// Encoded once: a retry resends the identical payload [IM-4.5-3].
-	payload, err := protocol.Encode(protocol.MsgPack, protocol.Send{Cmid: o.cmid, To: to, Type: typ, Body: body})
+	payload, err := protocol.Encode(protocol.MsgPack, msg)
 	if err != nil {
 		return Sent{}, fmt.Errorf("mqim: send: %w", err)
 	}

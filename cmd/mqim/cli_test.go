@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
@@ -165,7 +166,9 @@ func TestCLIChat(t *testing.T) {
 		want string
 	}{
 		{"unknown user", []string{"send", "--to", "carol", "hi"}, 1, "unknown_user"},
-		{"groups", []string{"send", "--group", "g1", "hi"}, 1, "groups are not supported"},
+		{"not a group id", []string{"send", "--group", "g1", "hi"}, 1, "bad_request"},
+		{"unknown group", []string{"send", "--group", "g:1", "hi"}, 1, "unknown_group"},
+		{"both to and group", []string{"send", "--group", "g:1", "--to", "bob", "hi"}, 2, "--group"},
 		{"no recipient", []string{"send", "hi"}, 2, "--to"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"listen timeout", []string{"listen", "--count", "1", "--timeout", "1s"}, 3, "0 of 1 events"},
@@ -259,4 +262,79 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestCLIGroups: mqim group create|add|remove|info, send --group and
+// history --group against a node [IM-11].
+func TestCLIGroups(t *testing.T) {
+	bin := buildCLI(t)
+	// Groups above 3 members fan out on read: adding dave switches it.
+	n, _ := testnode.StartWith(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		func(c *broker.Config) { c.GroupReadFanout = 3 })
+	server := "mqtt://" + n.MQTTAddr()
+	as := func(user string, args ...string) result {
+		t.Helper()
+		return mqim(t, bin, append(args, "--server", server, "--user", user, "--secret", cliSecret)...)
+	}
+	for _, u := range []string{"bob", "carol", "dave"} {
+		if r := as(u, "conversations"); r.code != 0 { // connecting creates the user
+			t.Fatalf("%s: %+v", u, r)
+		}
+	}
+	r := as("alice", "group", "create", "--name", "team", "--members", "bob,carol")
+	gid := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !protocol.IsGroupConv(gid) {
+		t.Fatalf("group create: %+v", r)
+	}
+	if r = as("alice", "send", "--group", gid, "hello", "team"); r.code != 0 || !strings.Contains(r.stdout, "conv="+gid+" seq=2") {
+		t.Fatalf("send --group: %+v", r)
+	}
+	if r = as("bob", "send", "--group", gid, "--mentions", "alice", "hi", "alice"); r.code != 0 {
+		t.Fatalf("send --group --mentions: %+v", r)
+	}
+	r = as("carol", "history", "--group", gid)
+	if r.code != 0 || !strings.Contains(r.stdout, "alice: hello team") || !strings.Contains(r.stdout, "bob: hi alice") {
+		t.Fatalf("history --group: %+v", r)
+	}
+	if r = as("carol", "conversations"); r.code != 0 || !strings.Contains(r.stdout, gid+`  group "team"  3 unread`) {
+		t.Fatalf("conversations: %+v", r)
+	}
+	if r = as("bob", "group", "add", gid, "dave"); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
+		t.Fatalf("group add by a member: %+v", r)
+	}
+	if r = as("alice", "group", "add", gid, "dave"); r.code != 0 || !strings.Contains(r.stdout, "event #4") {
+		t.Fatalf("group add: %+v", r)
+	}
+	if r = as("alice", "group", "remove", gid, "carol"); r.code != 0 {
+		t.Fatalf("group remove: %+v", r)
+	}
+	if r = as("carol", "history", "--group", gid); r.code != 1 || !strings.Contains(r.stderr, "not_member") {
+		t.Fatalf("history after removal: %+v", r)
+	}
+	if r = as("dave", "group", "info", gid); r.code != 0 || !strings.Contains(r.stdout, "3 members") || !strings.Contains(r.stdout, "alice owner") {
+		t.Fatalf("group info: %+v", r)
+	}
+	if r = as("dave", "group", "add", gid); r.code != 2 {
+		t.Fatalf("group add without a user: %+v", r)
+	}
+
+	// listen --group follows the group topic: events after --group-after
+	// come from history, later ones live.
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	listen, out := startListen(t, ctx, bin, "listen", "--group", gid, "--group-after", "4", "--count", "2", "--timeout", "60s",
+		"--server", server, "--user", "dave", "--secret", cliSecret)
+	if r = as("bob", "send", "--group", gid, "read", "fan-out"); r.code != 0 || !strings.Contains(r.stdout, "seq=6") {
+		t.Fatalf("send to the read-fan-out group: %+v", r)
+	}
+	if err := listen.Wait(); err != nil {
+		t.Fatalf("listen --group: %v (%s)", err, out)
+	}
+	if s := out.String(); !strings.Contains(s, "[group] "+gid+" #5 ") || !strings.Contains(s, "[group] "+gid+" #6 ") ||
+		!strings.Contains(s, "bob: read fan-out") {
+		t.Fatalf("listen --group printed %q", s)
+	}
+	if r = as("carol", "listen", "--group", gid, "--count", "1", "--timeout", "5s"); r.code != 1 || !strings.Contains(r.stderr, "not_member") {
+		t.Fatalf("listen --group by a removed member: %+v", r)
+	}
 }

@@ -38,6 +38,7 @@ type options struct {
 	storeURL, dataDir          string
 	secret                     string
 	nodeID, maxBody            int
+	groupReadFanout            int
 	logLevel                   string
 
 	natsURL, natsListen, natsClusterAddr, natsRoutes string
@@ -57,6 +58,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 secret for tokens; empty: read or create <data-dir>/jwt-secret")
 	fs.IntVar(&o.nodeID, "node-id", 0, "node id 0..1023, unique per node (part of message ids)")
 	fs.IntVar(&o.maxBody, "max-body", 16<<10, "largest encoded message body in bytes")
+	fs.IntVar(&o.groupReadFanout, "group-read-fanout", 500, "groups with more members fan out on read (group topic)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS URL(s) of an external JetStream cluster, comma-separated; empty: run an embedded NATS server in <data-dir>/nats")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "embedded NATS: expose its client port on this address, so other nodes can use --nats nats://ADDR")
@@ -142,7 +144,7 @@ func run(args []string) error {
 
 	node, err := broker.New(broker.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
-		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, Log: log,
+		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 	})

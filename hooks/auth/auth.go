@@ -28,6 +28,7 @@ type Config struct {
 	Secret  []byte
 	Users   UserEnsurer
 	Devices *device.Registry
+	Members *Members      // group membership for the group topic ACL; nil: no group topics
 	Log     *slog.Logger  // zero: slog.Default()
 	Timeout time.Duration // per store call; zero: 5s
 }
@@ -159,12 +160,18 @@ func outputFormat(cl *mqtt.Client, claims *Claims) protocol.Format {
 
 // OnACLCheck allows every write (the send pipeline checks publishes, see
 // the package doc) and reads only of the device's own inbox and reply
-// topics [IM-2.2-2]. mochi also calls it for each delivery.
+// topics [IM-2.2-2], and of the topics of its user's groups [IM-2.2-4].
+// mochi also calls it for each delivery, which is what stops a removed
+// member's deliveries at once even before its subscription is dropped.
 func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return true
 	}
-	return protocol.SubscribeAllowed(string(cl.Properties.Username), topic)
+	user := string(cl.Properties.Username)
+	if conv, ok := protocol.GroupOfFilter(topic); ok {
+		return h.cfg.Members != nil && h.cfg.Members.Member(conv, user)
+	}
+	return protocol.SubscribeAllowed(user, topic)
 }
 
 // OnDisconnect forgets the device, unless a newer connection with the same

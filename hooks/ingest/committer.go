@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mqim/mqim/protocol"
@@ -39,32 +40,59 @@ func (h *Hook) commitLoop() {
 	}
 }
 
-// process runs a batch in queue order: runs of sends are committed
-// together; reads, which are rare, one by one between them.
+// Kinds of op, for process.
+const (
+	opDirect = iota
+	opGroup
+	opOther
+)
+
+func (o *op) kind() int {
+	switch {
+	case o.send == nil:
+		return opOther
+	case o.send.Group != "":
+		return opGroup
+	}
+	return opDirect
+}
+
+// process runs a batch in queue order: runs of direct sends are committed
+// together, and runs of group sends; reads and group changes, which are
+// rare, one by one between them.
 func (h *Hook) process(batch []*op) {
 	for len(batch) > 0 {
-		n := 0
-		for n < len(batch) && batch[n].send != nil {
+		k := batch[0].kind()
+		n := 1
+		for n < len(batch) && batch[n].kind() == k {
 			n++
 		}
-		if n > 0 {
-			h.commitSends(batch[:n])
+		switch {
+		case k != opOther:
+			h.commitSends(batch[:n], k == opGroup)
 			batch = batch[n:]
-			continue
+		case batch[0].read != nil:
+			h.commitRead(batch[0])
+			batch = batch[1:]
+		default:
+			h.commitChange(batch[0])
+			batch = batch[1:]
 		}
-		h.commitRead(batch[0])
-		batch = batch[1:]
 	}
 }
 
-func (h *Hook) commitSends(ops []*op) {
+func (h *Hook) commitSends(ops []*op, group bool) {
 	reqs := make([]store.SendRequest, len(ops))
 	for i, o := range ops {
 		reqs[i] = *o.send
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	start := time.Now()
-	results, err := h.cfg.Store.Append(ctx, reqs)
+	appendFn := h.cfg.Store.Append
+	if group {
+		appendFn = h.cfg.Store.AppendGroup
+	}
+	results, err := appendFn(ctx, reqs)
 	cancel()
 	h.m.commitSeconds.Observe(time.Since(start).Seconds())
 	h.m.batchSize.Observe(float64(len(ops)))
@@ -80,7 +108,10 @@ func (h *Hook) commitSends(ops []*op) {
 		}
 		return
 	}
-	var events []store.InboxEvent
+	var (
+		events    []store.InboxEvent
+		broadcast []*store.Message
+	)
 	for i, o := range ops {
 		r := &results[i]
 		if r.Err != nil {
@@ -105,11 +136,17 @@ func (h *Hook) commitSends(ops []*op) {
 		}
 		h.ack(o.cl, o.slot, successProps(&r.Msg, inboxSeq))
 		events = append(events, r.Events...)
+		if r.Broadcast {
+			broadcast = append(broadcast, &r.Msg)
+		}
 	}
 	// Delivery after the PUBACKs are handed to the writers: nothing is
 	// delivered that is not committed [IM-5.2-1].
 	if len(events) > 0 {
 		h.cfg.Deliver.Deliver(events)
+	}
+	for _, m := range broadcast {
+		h.cfg.Groups.Broadcast(m)
 	}
 }
 
@@ -119,6 +156,14 @@ func sendError(err error) *protocol.Error {
 		return protocol.Errorf(protocol.CodeUnknownUser, "the recipient does not exist")
 	case errors.Is(err, store.ErrCmidConflict):
 		return protocol.Errorf(protocol.CodeCmidConflict, "this cmid was already used for a different message")
+	case errors.Is(err, store.ErrNoGroup):
+		return protocol.Errorf(protocol.CodeUnknownGroup, "the group does not exist")
+	case errors.Is(err, store.ErrNotMember):
+		return protocol.Errorf(protocol.CodeNotMember, "not a member of the group")
+	case errors.Is(err, store.ErrMuted):
+		return protocol.Errorf(protocol.CodeMuted, "muted in the group")
+	case errors.Is(err, store.ErrBadMention):
+		return protocol.Errorf(protocol.CodeBadRequest, "a mentioned user is not a member of the group")
 	}
 	return protocol.Errorf(protocol.CodeInternal, "message not stored")
 }
@@ -127,31 +172,109 @@ func sendError(err error) *protocol.Error {
 // delivered in the same order as the messages around them.
 type readOp struct {
 	user  string
-	req   protocol.ReadRequest
+	items []protocol.ReadItem // coalesced: one per conversation
+	batch bool                // answer with a ReadBatchResult
 	reply func(result any, err error)
 }
 
 func (h *Hook) commitRead(o *op) {
 	r := o.read
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
-	state, events, err := h.cfg.Store.MarkRead(ctx, r.user, r.req.Conv, r.req.Seq)
-	cancel()
-	// The reply is written off the committer: publishing to a client that
-	// stops reading can block on its lock, and must not stall every send.
-	switch {
-	case errors.Is(err, store.ErrNotMember):
-		// The conversation names the requester (checked before), so it is
-		// a direct conversation with no message yet [IM-7.6-3].
-		h.spawn(func() { r.reply(&protocol.ReadResult{Conv: r.req.Conv}, nil) })
-	case err != nil:
-		h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", r.req.Conv, "error", err)
-		h.spawn(func() { r.reply(nil, protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")) })
-	default:
-		h.spawn(func() {
-			r.reply(&protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread}, nil)
-		})
-		if len(events) > 0 {
-			h.cfg.Deliver.Deliver(events)
+	results := make([]protocol.ReadResult, 0, len(r.items))
+	var (
+		events []store.InboxEvent
+		fail   *protocol.Error
+	)
+	for _, it := range r.items {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+		state, evs, err := h.cfg.Store.MarkRead(ctx, r.user, it.Conv, it.Seq)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrNotMember) && protocol.IsGroupConv(it.Conv):
+			fail = protocol.Errorf(protocol.CodeNotMember, "not a member of %q", it.Conv)
+		case errors.Is(err, store.ErrNotMember):
+			// The conversation names the requester (checked before), so it
+			// is a direct conversation with no message yet [IM-7.6-3].
+			results = append(results, protocol.ReadResult{Conv: it.Conv})
+		case err != nil:
+			h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", it.Conv, "error", err)
+			fail = protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")
+		default:
+			results = append(results, protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread})
+			events = append(events, evs...)
+		}
+		if fail != nil {
+			break // the reads before stay: each is monotonic, a retry is harmless
 		}
 	}
+	// The reply is written off the committer: publishing to a client that
+	// stops reading can block on its lock, and must not stall every send.
+	h.spawn(func() {
+		switch {
+		case fail != nil:
+			r.reply(nil, fail)
+		case r.batch:
+			r.reply(&protocol.ReadBatchResult{Reads: results}, nil)
+		default:
+			r.reply(&results[0], nil)
+		}
+	})
+	if len(events) > 0 {
+		h.cfg.Deliver.Deliver(events)
+	}
+}
+
+// changeOp is a group change RPC, run by the committer like reads, so that
+// its events are delivered in commit order with the messages around it.
+type changeOp struct {
+	change store.GroupChange
+	reply  func(result any, err error)
+}
+
+func (h *Hook) commitChange(o *op) {
+	c := o.change
+	c.change.ID = h.cfg.IDs.Next()
+	c.change.TS = time.Now().UnixMilli()
+	c.change.Threshold = h.cfg.GroupReadFanout
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+	res, err := h.cfg.Store.ChangeGroup(ctx, c.change)
+	cancel()
+	if err != nil {
+		pe := changeError(err)
+		if pe.Code == protocol.CodeUnavailable {
+			h.cfg.Log.Warn("group change failed", "group", c.change.Group, "op", c.change.Op, "error", err)
+		}
+		h.spawn(func() { c.reply(nil, pe) })
+		return
+	}
+	// Before delivering anything: removed members stop receiving the group
+	// topic now, added ones may subscribe [IM-11.4-4].
+	var added []string
+	if c.change.Op == store.OpCreate || c.change.Op == store.OpAdd {
+		added = c.change.Users
+	}
+	h.cfg.Groups.MembersChanged(c.change.Group, added, res.Removed)
+	result := &protocol.GroupChangeResult{Group: c.change.Group, ConvSeq: res.Msg.Seq, Fanout: res.Fanout, ReadFrom: res.ReadFrom}
+	h.spawn(func() { c.reply(result, nil) })
+	if len(res.Events) > 0 {
+		h.cfg.Deliver.Deliver(res.Events)
+	}
+	if res.Broadcast {
+		h.cfg.Groups.Broadcast(&res.Msg)
+	}
+}
+
+func changeError(err error) *protocol.Error {
+	switch {
+	case errors.Is(err, store.ErrNoGroup):
+		return protocol.Errorf(protocol.CodeUnknownGroup, "the group does not exist")
+	case errors.Is(err, store.ErrNotMember):
+		return protocol.Errorf(protocol.CodeNotMember, "not a member of the group")
+	case errors.Is(err, store.ErrForbidden):
+		return protocol.Errorf(protocol.CodeForbidden, "your role in the group does not allow it")
+	case errors.Is(err, store.ErrUnknownUser):
+		return protocol.Errorf(protocol.CodeUnknownUser, "a user does not exist")
+	case errors.Is(err, store.ErrBadChange):
+		return protocol.Errorf(protocol.CodeBadRequest, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBadChange.Error()))
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "group not changed, retry")
 }

@@ -41,7 +41,19 @@ import (
 // Appender is the part of the store the pipeline writes through.
 type Appender interface {
 	Append(ctx context.Context, batch []store.SendRequest) ([]store.SendResult, error)
+	AppendGroup(ctx context.Context, batch []store.SendRequest) ([]store.SendResult, error)
+	ChangeGroup(ctx context.Context, c store.GroupChange) (store.GroupResult, error)
 	MarkRead(ctx context.Context, user, conv string, seq int64) (store.ReadState, []store.InboxEvent, error)
+}
+
+// Groups takes what group changes and read-fan-out messages need beyond
+// inbox events [IM-11.3]: Broadcast publishes a committed message on its
+// group's topic; MembersChanged runs right after a membership change is
+// committed and before anything later is delivered, so that a removed
+// member's devices stop receiving the group at once.
+type Groups interface {
+	Broadcast(msg *store.Message)
+	MembersChanged(conv string, added, removed []string)
 }
 
 // Deliverer takes committed events, in commit order, for delivery.
@@ -70,6 +82,7 @@ type Disconnecter interface {
 type Config struct {
 	Store      Appender
 	Deliver    Deliverer
+	Groups     Groups
 	RPC        Handler
 	Respond    Responder
 	Disconnect Disconnecter
@@ -82,8 +95,11 @@ type Config struct {
 	ReceiveMaximum int           // pending QoS 1 publishes per MQTT 5 connection; zero: 256
 	RPCWorkers     int           // concurrent RPCs; zero: 64
 	Timeout        time.Duration // per store call; zero: 10s
-	Log            *slog.Logger
-	Registerer     prometheus.Registerer // nil: metrics not registered
+	// GroupReadFanout is the member count above which a group fans out on
+	// read [IM-11.3-1]; zero: store.DefaultReadFanout.
+	GroupReadFanout int
+	Log             *slog.Logger
+	Registerer      prometheus.Registerer // nil: metrics not registered
 }
 
 // Hook implements mqtt.Hook.
@@ -294,10 +310,11 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 
 // op is one unit of work for the committer.
 type op struct {
-	cl   *mqtt.Client
-	slot *slot
-	send *store.SendRequest
-	read *readOp
+	cl     *mqtt.Client
+	slot   *slot
+	send   *store.SendRequest
+	read   *readOp
+	change *changeOp
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
@@ -320,14 +337,22 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 		errors.As(err, &pe)
 		return store.SendRequest{}, pe
 	}
-	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Type: msg.Type}
+	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Group: msg.Group, Type: msg.Type}
 	switch {
 	case !validCmid(msg.Cmid):
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cmid must be 1 to 64 printable characters")
-	case !protocol.ValidID(msg.To):
+	case msg.Group != "" && msg.To != "":
+		return req, protocol.Errorf(protocol.CodeBadRequest, "a send has either to or group, not both") // [IM-11.5-1]
+	case msg.Group != "" && !protocol.IsGroupConv(msg.Group):
+		return req, protocol.Errorf(protocol.CodeBadRequest, "group must be a group id (g:…)")
+	case msg.Group == "" && !protocol.ValidID(msg.To):
 		return req, protocol.Errorf(protocol.CodeBadRequest, "to must be a user id")
 	case msg.To == user:
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cannot send to yourself")
+	case len(msg.Mentions) > 0 && msg.Group == "":
+		return req, protocol.Errorf(protocol.CodeBadRequest, "mentions are for group messages")
+	case len(msg.Mentions) > maxMentions:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "at most %d mentions", maxMentions)
 	case msg.Body == nil:
 		return req, protocol.Errorf(protocol.CodeBadRequest, "body must be an object")
 	case msg.Type == "":
@@ -352,16 +377,34 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	if len(body) > h.cfg.MaxBody {
 		return req, protocol.Errorf(protocol.CodeTooLarge, "body is %d bytes, the limit is %d", len(body), h.cfg.MaxBody)
 	}
+	for _, m := range msg.Mentions {
+		if m != "*" && !protocol.ValidID(m) {
+			return req, protocol.Errorf(protocol.CodeBadRequest, "mention %q is not a user id or \"*\"", m)
+		}
+	}
+	req.Mentions = msg.Mentions
+	// The digest covers what makes the message: a retry must repeat it all.
 	d := sha256.New()
-	for _, part := range [][]byte{[]byte(msg.To), []byte(msg.Type), body} {
+	target := msg.To
+	if msg.Group != "" {
+		target = msg.Group
+	}
+	for _, part := range [][]byte{[]byte(target), []byte(msg.Type), body} {
 		d.Write(part)
 		d.Write([]byte{0})
+	}
+	for _, m := range msg.Mentions {
+		d.Write([]byte(m))
+		d.Write([]byte{1})
 	}
 	req.Body, req.Digest = body, d.Sum(nil)
 	req.ID = h.cfg.IDs.Next()
 	req.TS = time.Now().UnixMilli()
 	return req, nil
 }
+
+// maxMentions bounds the mentions of one message [IM-11.6-1].
+const maxMentions = 100
 
 // maxDepth bounds body nesting [IM-4.2-4], so that no client's decoder
 // hits its own recursion limit on a body the server accepted.
@@ -417,9 +460,12 @@ func (h *Hook) enqueue(o *op) {
 	defer h.intake.RUnlock()
 	if h.stopped {
 		err := protocol.Errorf(protocol.CodeUnavailable, "node is shutting down")
-		if o.read != nil {
+		switch {
+		case o.read != nil:
 			o.read.reply(nil, err)
-		} else {
+		case o.change != nil:
+			o.change.reply(nil, err)
+		default:
 			h.fail(o.cl, o.slot, o.send.Cmid, err)
 		}
 		return

@@ -17,16 +17,27 @@ import (
 // a test may stop it earlier) and closes the store.
 func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger) (*broker.Node, *pgstore.Store) {
 	tb.Helper()
+	return StartWith(tb, dbURL, secret, log, nil)
+}
+
+// StartWith is Start with the node's Config changed by mod (if not nil)
+// before the node is built.
+func StartWith(tb testing.TB, dbURL string, secret []byte, log *slog.Logger, mod func(*broker.Config)) (*broker.Node, *pgstore.Store) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := pgstore.Open(ctx, dbURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n, err := broker.New(broker.Config{
+	cfg := broker.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	n, err := broker.New(cfg)
 	if err != nil {
 		st.Close()
 		tb.Fatal(err)

@@ -12,6 +12,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mqim/mqim/store"
 )
@@ -28,6 +30,7 @@ import (
 // Store is a store.Store on PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
+	db   *sql.DB // the same pool through database/sql, for the shared group code
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,11 +104,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres schema: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() { s.pool.Close() }
+func (s *Store) Close() {
+	s.db.Close()
+	s.pool.Close()
+}
 
 // connectError says in one line that the database could not be reached; pgx
 // puts the error of each address tried on a line of its own.

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/store/internal/groupsql"
 )
 
 // Page size limits.
@@ -28,6 +31,9 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 		st     store.ReadState
 		events []store.InboxEvent
 	)
+	if protocol.IsGroupConv(conv) {
+		return s.markReadGroup(ctx, user, conv, seq)
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
 			lastSeq int64
@@ -107,7 +113,7 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 	b := &pgx.Batch{}
 	if limit > 0 {
 		b.Queue(`SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
-				m.id, m.sender, m.cmid, m.type, m.body, m.ts
+				m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 			FROM inbox i
 			LEFT JOIN messages m ON i.kind = $4 AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
 			WHERE i.user_id = $1 AND i.seq > $2
@@ -120,7 +126,7 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 					m    nullMessage
 				)
 				_, err := pgx.ForEachRow(rows, []any{&e.Seq, &kind, &e.Conv, &e.ConvSeq, &e.Actor, &e.TS,
-					&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts}, func() error {
+					&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions}, func() error {
 					ev := store.InboxEvent{User: user, Seq: e.Seq, Kind: kindName(kind), Conv: e.Conv,
 						ConvSeq: e.ConvSeq, Actor: e.Actor, TS: e.TS, Msg: m.message(e.Conv, e.ConvSeq)}
 					page.Events = append(page.Events, ev)
@@ -160,11 +166,15 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 	b := &pgx.Batch{}
 	b.Queue(`SELECT EXISTS (SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2)`, conv, user).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&member) })
-	const cols = `SELECT id, conv_id, seq, sender, cmid, type, body, ts FROM messages `
+	const cols = `SELECT id, conv_id, seq, sender, cmid, type, body, ts, mentions FROM messages `
 	collect := func(rows pgx.Rows) error {
-		var m store.Message
-		_, err := pgx.ForEachRow(rows, []any{&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS},
+		var (
+			m     store.Message
+			ments string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments},
 			func() error {
+				m.Mentions = mentions(ments)
 				page.Messages = append(page.Messages, m)
 				m = store.Message{}
 				return nil
@@ -198,6 +208,13 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 	if !ascending {
 		slices.Reverse(page.Messages)
 	}
+	if q.ReadBy && protocol.IsGroupConv(conv) {
+		// Read after the page: a count may only be higher than when the
+		// page was read, never lower.
+		if err := groupsql.ReadBy(ctx, s.db, dialect, conv, page.Messages); err != nil {
+			return store.HistoryPage{}, fmt.Errorf("read counts of %q: %w", conv, err)
+		}
+	}
 	return page, nil
 }
 
@@ -209,10 +226,11 @@ func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]st
 	}
 	limit = min(limit, maxConversation)
 	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.kind, c.last_seq, me.read_seq,
-			coalesce(p.user_id, ''), coalesce(p.read_seq, 0),
-			m.id, m.sender, m.cmid, m.type, m.body, m.ts
+			coalesce(p.user_id, ''), coalesce(p.read_seq, 0), coalesce(g.name, ''),
+			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 		FROM members me
 		JOIN conversations c ON c.id = me.conv_id
+		LEFT JOIN groups g ON g.id = c.id
 		LEFT JOIN members p ON c.kind = $3 AND p.conv_id = c.id AND p.user_id <> me.user_id
 		LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq
 		WHERE me.user_id = $1
@@ -223,8 +241,8 @@ func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]st
 		m    nullMessage
 		list []store.Conversation
 	)
-	_, err := pgx.ForEachRow(rows, []any{&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq,
-		&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq, &c.Name,
+		&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions}, func() error {
 		c.Unread = max(0, c.LastSeq-c.ReadSeq)
 		c.Last = m.message(c.Conv, c.LastSeq)
 		list = append(list, c)
@@ -243,6 +261,15 @@ type nullMessage struct {
 	from, cmid, typ *string
 	body            []byte
 	ts              *int64
+	mentions        *string
+}
+
+// mentions splits the stored mentions column.
+func mentions(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }
 
 func (n *nullMessage) message(conv string, seq int64) *store.Message {
@@ -250,5 +277,12 @@ func (n *nullMessage) message(conv string, seq int64) *store.Message {
 		return nil
 	}
 	return &store.Message{ID: *n.id, Conv: conv, Seq: seq, From: *n.from, Cmid: *n.cmid, Type: *n.typ,
-		Body: n.body, TS: *n.ts}
+		Body: n.body, TS: *n.ts, Mentions: mentions(deref(n.mentions))}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/store/internal/groupsql"
 )
 
 // Page size limits, as in pgstore.
@@ -29,6 +32,9 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 		st     store.ReadState
 		events []store.InboxEvent
 	)
+	if protocol.IsGroupConv(conv) {
+		return s.markReadGroup(ctx, user, conv, seq)
+	}
 	err := s.write(ctx, func(t *txn) error {
 		var lastSeq int64
 		err := t.queryRow(qLastSeq, conv).Scan(&lastSeq)
@@ -109,7 +115,7 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 					m    nullMessage
 				)
 				if err := rows.Scan(&e.Seq, &kind, &e.Conv, &e.ConvSeq, &e.Actor, &e.TS,
-					&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts); err != nil {
+					&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions); err != nil {
 					return err
 				}
 				e.User, e.Kind, e.Msg = user, kindName(kind), m.message(e.Conv, e.ConvSeq)
@@ -175,13 +181,23 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var m store.Message
-			if err := rows.Scan(&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS); err != nil {
+			var (
+				m     store.Message
+				ments string
+			)
+			if err := rows.Scan(&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments); err != nil {
 				return err
 			}
+			m.Mentions = mentions(ments)
 			page.Messages = append(page.Messages, m)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if q.ReadBy && protocol.IsGroupConv(conv) {
+			return groupsql.ReadBy(ctx, t.tx, dialect, conv, page.Messages)
+		}
+		return nil
 	})
 	if err != nil {
 		return store.HistoryPage{}, fmt.Errorf("history of %q: %w", conv, err)
@@ -225,8 +241,8 @@ func (s *Store) conversations(ctx context.Context, user string, limit int) ([]st
 			c store.Conversation
 			m nullMessage
 		)
-		if err := rows.Scan(&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq,
-			&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts); err != nil {
+		if err := rows.Scan(&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq, &c.Name,
+			&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions); err != nil {
 			return nil, err
 		}
 		c.Unread = max(0, c.LastSeq-c.ReadSeq)
@@ -243,6 +259,15 @@ type nullMessage struct {
 	from, cmid, typ sql.NullString
 	body            []byte
 	ts              sql.NullInt64
+	mentions        sql.NullString
+}
+
+// mentions splits the stored mentions column.
+func mentions(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }
 
 func (n *nullMessage) message(conv string, seq int64) *store.Message {
@@ -250,5 +275,5 @@ func (n *nullMessage) message(conv string, seq int64) *store.Message {
 		return nil
 	}
 	return &store.Message{ID: n.id.Int64, Conv: conv, Seq: seq, From: n.from.String, Cmid: n.cmid.String,
-		Type: n.typ.String, Body: n.body, TS: n.ts.Int64}
+		Type: n.typ.String, Body: n.body, TS: n.ts.Int64, Mentions: mentions(n.mentions.String)}
 }

@@ -30,21 +30,22 @@ const (
 	qMembers     = `SELECT user_id, read_seq FROM members WHERE conv_id = ? ORDER BY user_id`
 	qSetRead     = `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ?`
 	qSyncEvents  = `SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
-			m.id, m.sender, m.cmid, m.type, m.body, m.ts
+			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 		FROM inbox i
 		LEFT JOIN messages m ON i.kind = ? AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
 		WHERE i.user_id = ? AND i.seq > ?
 		ORDER BY i.seq
 		LIMIT ?`
 	qLatest        = `SELECT coalesce((SELECT inbox_seq FROM users WHERE id = ?), 0)`
-	historyCols    = `SELECT id, conv_id, seq, sender, cmid, type, body, ts FROM messages `
+	historyCols    = `SELECT id, conv_id, seq, sender, cmid, type, body, ts, mentions FROM messages `
 	qHistoryAfter  = historyCols + `WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`
 	qHistoryBefore = historyCols + `WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`
 	qConversations = `SELECT c.id, c.kind, c.last_seq, me.read_seq,
-			coalesce(p.user_id, ''), coalesce(p.read_seq, 0),
-			m.id, m.sender, m.cmid, m.type, m.body, m.ts
+			coalesce(p.user_id, ''), coalesce(p.read_seq, 0), coalesce(g.name, ''),
+			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 		FROM members me
 		JOIN conversations c ON c.id = me.conv_id
+		LEFT JOIN groups g ON g.id = c.id
 		LEFT JOIN members p ON c.kind = '` + store.ConvDirect + `' AND p.conv_id = c.id AND p.user_id <> me.user_id
 		LEFT JOIN messages m ON m.conv_id = c.id AND m.seq = c.last_seq
 		WHERE me.user_id = ?

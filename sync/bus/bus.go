@@ -12,6 +12,11 @@
 // subscribing ([IM-5.2-4]). A routing table read on the sending node could be
 // stale by the time the event is published.
 //
+// Groups [IM-11.3]: the bus also carries the events of read-fan-out groups
+// (for the group topic on every node) and membership changes (so that every
+// node drops its cached membership answers and a removed member's
+// subscriptions at once), in commit order with the inbox events.
+//
 // Push stays best effort: if NATS is unreachable, events are dropped
 // (counted) and devices recover them by sync; a node that reconnects resumes
 // the stream where it left off.
@@ -52,15 +57,29 @@ type Local interface {
 // Encoder encodes an inbox event in the form devices receive.
 type Encoder func(*store.InboxEvent) ([]byte, error)
 
+// GroupLocal takes the group traffic of other nodes on this node.
+type GroupLocal interface {
+	// DeliverGroupEncoded publishes an encoded group event on the group
+	// topic of conv to the devices on this node.
+	DeliverGroupEncoded(conv string, payload []byte)
+	// ForgetMembers applies a membership change committed elsewhere.
+	ForgetMembers(conv string, added, removed []string)
+}
+
+// GroupEncoder encodes a read-fan-out group message for its group topic.
+type GroupEncoder func(*store.Message) ([]byte, error)
+
 // Config configures a Bus. Zero values mean the defaults noted.
 type Config struct {
-	Local      Local
-	Encode     Encoder
-	Replicas   int           // stream replicas; zero: 1
-	MaxAge     time.Duration // how long the stream keeps events; zero: 2 minutes
-	Queue      int           // commit batches waiting to be published; zero: 1024
-	Log        *slog.Logger
-	Registerer prometheus.Registerer
+	Local       Local
+	Encode      Encoder
+	Groups      GroupLocal    // nil: group traffic of other nodes is dropped
+	EncodeGroup GroupEncoder  // required with Groups
+	Replicas    int           // stream replicas; zero: 1
+	MaxAge      time.Duration // how long the stream keeps events; zero: 2 minutes
+	Queue       int           // commit batches waiting to be published; zero: 1024
+	Log         *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // Bus publishes this node's committed events and delivers other nodes'.
@@ -71,7 +90,7 @@ type Bus struct {
 	origin string
 	log    *slog.Logger
 
-	queue  chan []store.InboxEvent
+	queue  chan item
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     gosync.WaitGroup
@@ -83,16 +102,31 @@ type Bus struct {
 }
 
 // wireEvent is one event in a bus message: the user it is for and its
-// encoding.
+// encoding; or, with Group set, a group event (Payload) or a membership
+// change (Added, Removed) of that group.
 type wireEvent struct {
-	User    string `msgpack:"u"`
-	Payload []byte `msgpack:"p"`
+	User    string   `msgpack:"u"`
+	Payload []byte   `msgpack:"p"`
+	Group   string   `msgpack:"g,omitempty"`
+	Added   []string `msgpack:"a,omitempty"`
+	Removed []string `msgpack:"r,omitempty"`
+}
+
+// item is one unit of the publish queue: a commit batch's inbox events, a
+// group message, or a membership change.
+type item struct {
+	events []store.InboxEvent
+	group  *store.Message
+	change *wireEvent
 }
 
 // New returns a Bus on nc; Start starts it.
 func New(nc *nats.Conn, cfg Config) (*Bus, error) {
 	if cfg.Local == nil || cfg.Encode == nil {
 		return nil, errors.New("bus: Local and Encode are required")
+	}
+	if cfg.Groups != nil && cfg.EncodeGroup == nil {
+		return nil, errors.New("bus: EncodeGroup is required with Groups")
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -110,7 +144,7 @@ func New(nc *nats.Conn, cfg Config) (*Bus, error) {
 	_, _ = rand.Read(id[:])
 	b := &Bus{
 		cfg: cfg, nc: nc, origin: hex.EncodeToString(id[:]), log: cfg.Log,
-		queue:  make(chan []store.InboxEvent, cfg.Queue),
+		queue:  make(chan item, cfg.Queue),
 		resync: make(chan struct{}, 1),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqim_bus_published_total", Help: "Inbox events published to other nodes."}),
@@ -183,17 +217,47 @@ func (b *Bus) Deliver(events []store.InboxEvent) {
 	if len(events) == 0 {
 		return
 	}
+	b.enqueue(item{events: events}, len(events))
+}
+
+// DeliverGroup queues a committed read-fan-out group message for the group
+// topic on the other nodes.
+// Without Config.EncodeGroup it does nothing.
+func (b *Bus) DeliverGroup(msg *store.Message) {
+	if b.cfg.EncodeGroup != nil {
+		b.enqueue(item{group: msg}, 1)
+	}
+}
+
+// MembersChanged queues a committed membership change for the other nodes.
+func (b *Bus) MembersChanged(conv string, added, removed []string) {
+	b.enqueue(item{change: &wireEvent{Group: conv, Added: added, Removed: removed}}, 1)
+}
+
+func (b *Bus) enqueue(it item, n int) {
 	select {
-	case b.queue <- events:
+	case b.queue <- it:
 	default:
-		b.dropped.Add(float64(len(events)))
+		b.dropped.Add(float64(n))
 	}
 }
 
 func (b *Bus) publishLoop() {
 	defer b.wg.Done()
-	for events := range b.queue {
-		b.publish(events)
+	for it := range b.queue {
+		switch {
+		case it.group != nil:
+			p, err := b.cfg.EncodeGroup(it.group)
+			if err != nil {
+				b.log.Error("encode group event", "group", it.group.Conv, "seq", it.group.Seq, "error", err)
+				continue
+			}
+			b.sendOne(wireEvent{Group: it.group.Conv, Payload: p})
+		case it.change != nil:
+			b.sendOne(*it.change)
+		default:
+			b.publish(it.events)
+		}
 	}
 	// Wait for outstanding acknowledgements, bounded by Stop's deadline.
 	select {
@@ -232,6 +296,15 @@ func (b *Bus) publish(events []store.InboxEvent) {
 		size += len(p) + len(events[i].User) + 8
 	}
 	flush()
+}
+
+func (b *Bus) sendOne(ev wireEvent) {
+	if err := b.send([]wireEvent{ev}); err != nil {
+		b.dropped.Inc()
+		b.log.Warn("publish group traffic to the cluster", "group", ev.Group, "error", err)
+		return
+	}
+	b.published.Inc()
 }
 
 func (b *Bus) send(batch []wireEvent) error {
@@ -348,7 +421,15 @@ func (b *Bus) receive(msg jetstream.Msg) {
 		return
 	}
 	for _, ev := range batch {
-		b.cfg.Local.DeliverEncoded(ev.User, ev.Payload)
+		switch {
+		case ev.Group == "":
+			b.cfg.Local.DeliverEncoded(ev.User, ev.Payload)
+		case b.cfg.Groups == nil:
+		case ev.Payload != nil:
+			b.cfg.Groups.DeliverGroupEncoded(ev.Group, ev.Payload)
+		default:
+			b.cfg.Groups.ForgetMembers(ev.Group, ev.Added, ev.Removed)
+		}
 	}
 	b.received.Add(float64(len(batch)))
 }

@@ -18,6 +18,7 @@ type Reader interface {
 	Sync(ctx context.Context, user string, after int64, limit int) (store.SyncPage, error)
 	History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error)
 	Conversations(ctx context.Context, user string, limit int) ([]store.Conversation, error)
+	Group(ctx context.Context, user, group string, memberLimit int) (store.GroupInfo, error)
 }
 
 // Limits of the RPCs [IM-7.3], [IM-7.4], [IM-7.5].
@@ -60,6 +61,12 @@ func (h *Handler) Handle(ctx context.Context, user, method string, f protocol.Fo
 			return nil, err
 		}
 		return h.conversations(ctx, user, req)
+	case protocol.MethodGroupInfo:
+		var req protocol.GroupRequest
+		if err := protocol.Decode(f, payload, &req); err != nil {
+			return nil, err
+		}
+		return h.groupInfo(ctx, user, req)
 	}
 	return nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", method)
 }
@@ -114,10 +121,11 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 		conv = protocol.DirectConv(user, req.With)
 	}
 	a, b, direct := protocol.DirectPeers(conv)
-	if !direct {
+	group := protocol.IsGroupConv(conv)
+	if !direct && !group {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "malformed conversation id %q", conv)
 	}
-	if a != user && b != user {
+	if direct && a != user && b != user {
 		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)
 	}
 	if req.Before < 0 || req.After < 0 {
@@ -127,7 +135,11 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n})
+	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n, ReadBy: req.ReadBy})
+	if errors.Is(err, store.ErrNotMember) && group {
+		// Never a member, or no longer: removed members read nothing more [IM-11.4-4].
+		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)
+	}
 	if errors.Is(err, store.ErrNotMember) {
 		// A direct conversation of the requester with no message yet [IM-7.4-3].
 		return &protocol.HistoryResult{Conv: conv, Messages: []protocol.Message{}}, nil
@@ -157,7 +169,7 @@ func (h *Handler) conversations(ctx context.Context, user string, req protocol.C
 	}
 	res := &protocol.ConversationsResult{Conversations: make([]protocol.Conversation, 0, len(convs))}
 	for _, c := range convs {
-		wc := protocol.Conversation{Conv: c.Conv, Kind: c.Kind, Peer: c.Peer, LastSeq: c.LastSeq,
+		wc := protocol.Conversation{Conv: c.Conv, Kind: c.Kind, Peer: c.Peer, Name: c.Name, LastSeq: c.LastSeq,
 			ReadSeq: c.ReadSeq, PeerReadSeq: c.PeerReadSeq, Unread: c.Unread}
 		if c.Last != nil {
 			m, err := c.Last.Wire()
@@ -168,6 +180,31 @@ func (h *Handler) conversations(ctx context.Context, user string, req protocol.C
 		}
 		res.TotalUnread += c.Unread
 		res.Conversations = append(res.Conversations, wc)
+	}
+	return res, nil
+}
+
+// GroupInfoMembers is the most members group.info lists [IM-11.4-3].
+const GroupInfoMembers = 500
+
+func (h *Handler) groupInfo(ctx context.Context, user string, req protocol.GroupRequest) (*protocol.GroupInfo, error) {
+	if !protocol.IsGroupConv(req.Group) {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "group must be a group id (g:…)")
+	}
+	info, err := h.store.Group(ctx, user, req.Group, GroupInfoMembers)
+	switch {
+	case errors.Is(err, store.ErrNoGroup):
+		return nil, protocol.Errorf(protocol.CodeUnknownGroup, "no group %q", req.Group)
+	case errors.Is(err, store.ErrNotMember):
+		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Group)
+	case err != nil:
+		return nil, unavailable("group.info", err)
+	}
+	res := &protocol.GroupInfo{Group: info.ID, Name: info.Name, Avatar: info.Avatar, Notice: info.Notice,
+		Fanout: info.Fanout, ReadFrom: info.ReadFrom, LastSeq: info.LastSeq, MemberCount: info.MemberCount,
+		Members: make([]protocol.GroupMember, 0, len(info.Members))}
+	for _, m := range info.Members {
+		res.Members = append(res.Members, protocol.GroupMember{User: m.User, Role: m.Role, Muted: m.Muted, ReadSeq: m.ReadSeq})
 	}
 	return res, nil
 }

@@ -27,6 +27,9 @@ import (
 type Publisher interface {
 	PublishInbox(user string, payload []byte)
 	InboxSubscribed(user string) bool
+	// PublishGroup publishes an encoded group event on the topic of group
+	// conv to the member devices on this node [IM-11.3].
+	PublishGroup(conv string, payload []byte)
 }
 
 // Config configures a Fanout. Zero values mean the defaults noted.
@@ -104,6 +107,8 @@ type item struct {
 	user    string
 	ev      *store.InboxEvent
 	payload []byte
+	group   *store.Message // a message of a read-fan-out group; user is its conv
+	toGroup bool           // payload is a group event for the topic of conv user
 }
 
 // Deliver queues events for delivery without blocking.
@@ -111,6 +116,19 @@ func (f *Fanout) Deliver(events []store.InboxEvent) {
 	for i := range events {
 		f.queue(item{user: events[i].User, ev: &events[i]})
 	}
+}
+
+// DeliverGroup queues a committed message of a group that fans out on read,
+// for its group topic. Messages of one group keep their order: they go
+// through one shard, like the events of one user.
+func (f *Fanout) DeliverGroup(msg *store.Message) {
+	f.queue(item{user: msg.Conv, group: msg})
+}
+
+// DeliverGroupEncoded queues a group event encoded by EncodeGroupEvent on
+// another node, for the group topic of conv.
+func (f *Fanout) DeliverGroupEncoded(conv string, payload []byte) {
+	f.queue(item{user: conv, payload: payload, toGroup: true})
 }
 
 // DeliverEncoded queues an event already encoded by EncodeEvent.
@@ -130,6 +148,21 @@ func (f *Fanout) queue(it item) {
 func (f *Fanout) work(ch <-chan item) {
 	defer f.wg.Done()
 	for it := range ch {
+		if it.toGroup {
+			f.pub.PublishGroup(it.user, it.payload)
+			f.delivered.Inc()
+			continue
+		}
+		if it.group != nil {
+			payload, err := EncodeGroupEvent(it.group)
+			if err != nil {
+				f.log.Error("encode group event", "group", it.user, "seq", it.group.Seq, "error", err)
+				continue
+			}
+			f.pub.PublishGroup(it.user, payload)
+			f.delivered.Inc()
+			continue
+		}
 		if !f.pub.InboxSubscribed(it.user) {
 			continue
 		}
@@ -154,4 +187,15 @@ func EncodeEvent(ev *store.InboxEvent) ([]byte, error) {
 		return nil, err
 	}
 	return protocol.Encode(protocol.MsgPack, &w)
+}
+
+// EncodeGroupEvent encodes the event of a read-fan-out group message as it
+// goes out on the group topic [IM-11.3-4]: a message event with conv_seq and
+// no inbox seq, as MessagePack.
+func EncodeGroupEvent(m *store.Message) ([]byte, error) {
+	w, err := m.Wire()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Encode(protocol.MsgPack, &protocol.Event{Kind: protocol.KindMessage, Conv: m.Conv, ConvSeq: m.Seq, Msg: &w, TS: m.TS})
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store/pgstore"
 )
 
 var secret = []byte("e2e-test-secret")
@@ -60,6 +61,7 @@ const waitTimeout = 30 * time.Second
 type testNode struct {
 	*broker.Node
 	dbURL string
+	store *pgstore.Store
 }
 
 func startNode(t *testing.T) *testNode {
@@ -70,13 +72,19 @@ func startNode(t *testing.T) *testNode {
 // startNodeOn starts a node on an existing database (to restart a node).
 func startNodeOn(t *testing.T, dbURL string) *testNode {
 	t.Helper()
+	return startNodeWith(t, dbURL, nil)
+}
+
+// startNodeWith starts a node whose Config is changed by mod first.
+func startNodeWith(t *testing.T, dbURL string, mod func(*broker.Config)) *testNode {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
-	n, _ := testnode.Start(t, dbURL, secret, slog.New(logs))
-	tn := &testNode{Node: n, dbURL: dbURL}
+	n, st := testnode.StartWith(t, dbURL, secret, slog.New(logs), mod)
+	tn := &testNode{Node: n, dbURL: dbURL, store: st}
 	t.Cleanup(func() {
 		tn.stop(t) // before testnode's cleanup, so that shutdown's logs are checked
 		// The server logs at ERROR only for its own faults.
@@ -336,7 +344,8 @@ type device struct {
 
 	mu         gosync.Mutex
 	log        []event
-	grew       chan struct{} // closed and replaced whenever log or stray grows
+	glog       []event       // events received on group topics [IM-11.3]
+	grew       chan struct{} // closed and replaced whenever log, glog or stray grows
 	cursor     int
 	waiters    map[string]chan inbound
 	stray      []inbound // responses nobody waited for
@@ -424,6 +433,11 @@ func (d *device) receive(in inbound) {
 		ev.In = in
 		ev.Err = protocol.Decode(in.format(), in.Payload, &ev.Event)
 		d.log = append(d.log, ev)
+	case strings.HasPrefix(in.Topic, "im/v1/g/"):
+		var ev event
+		ev.In = in
+		ev.Err = protocol.Decode(in.format(), in.Payload, &ev.Event)
+		d.glog = append(d.glog, ev)
 	case strings.HasPrefix(in.Topic, protocol.ReplyPrefix(d.user)):
 		key := d.responseKey(in)
 		if ch, ok := d.waiters[key]; ok {

@@ -1,0 +1,77 @@
+package auth
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/store/sqlitestore"
+)
+
+// counting counts the membership queries that reach the store.
+type counting struct {
+	*sqlitestore.Store
+	queries atomic.Int64
+}
+
+func (c *counting) IsMember(ctx context.Context, conv, user string) (bool, error) {
+	c.queries.Add(1)
+	return c.Store.IsMember(ctx, conv, user)
+}
+
+// TestMembersCache, on a real (embedded) store: answers are cached, Forget
+// drops them at once, a store failure refuses and is not cached
+// [IM-2.2-4].
+func TestMembersCache(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureUsers(ctx, []string{"alice", "bob", "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	change := func(c store.GroupChange) {
+		t.Helper()
+		c.Group, c.ID, c.TS = "g:1", time.Now().UnixNano(), time.Now().UnixMilli()
+		if _, err := st.ChangeGroup(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(store.GroupChange{Actor: "alice", Op: store.OpCreate, Users: []string{"carol"}})
+
+	cs := &counting{Store: st}
+	m := &Members{Store: cs, NegativeTTL: time.Hour}
+	for range 3 {
+		if !m.Member("g:1", "alice") || m.Member("g:1", "bob") || !m.Member("g:1", "carol") {
+			t.Fatal("wrong answer")
+		}
+	}
+	if q := cs.queries.Load(); q != 3 {
+		t.Fatalf("%d store queries, want 3 (cached)", q)
+	}
+	change(store.GroupChange{Actor: "alice", Op: store.OpAdd, Users: []string{"bob"}})
+	change(store.GroupChange{Actor: "alice", Op: store.OpRemove, Users: []string{"carol"}})
+	if !m.Member("g:1", "carol") || m.Member("g:1", "bob") {
+		t.Fatal("cached answers not used")
+	}
+	m.Forget("g:1", "bob", "carol")
+	if !m.Member("g:1", "bob") || m.Member("g:1", "carol") {
+		t.Fatal("Forget did not drop the answers")
+	}
+	m.Forget("g:1")
+	if m.n != 0 {
+		t.Fatalf("%d entries counted after Forget, want 0", m.n)
+	}
+	st.Close() // the store fails from now on
+	if m.Member("g:1", "bob") {
+		t.Fatal("a store failure allowed the subscription")
+	}
+	if m.n != 0 {
+		t.Fatal("a store failure was cached")
+	}
+}
