@@ -28,6 +28,7 @@ import (
 	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
@@ -60,6 +61,9 @@ type Config struct {
 
 	Log      *slog.Logger         // zero: slog.Default()
 	Registry *prometheus.Registry // zero: a new registry
+
+	Media        Media         // attachments [IM-11.2]
+	RecallWindow time.Duration // how long a sender may recall a message [IM-13.1]; zero: 2 minutes
 }
 
 // Node is one running mqim server.
@@ -73,6 +77,7 @@ type Node struct {
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
+	media    *media.Handler // nil: attachments disabled
 	http     *http.Server
 	draining atomic.Bool
 
@@ -185,6 +190,9 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)
 		}
+	}
+	if n.media, err = newMedia(cfg); err != nil {
+		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil

@@ -61,9 +61,9 @@ func reasonOf(code string) byte {
 	switch code {
 	case CodeBadPayload, CodeBadRequest, CodeUnknownType, CodeTooLarge:
 		return ReasonPayloadFormat
-	case CodeNotAuthorized, CodeNotMember:
+	case CodeNotAuthorized, CodeNotMember, CodeBlocked, CodeNotAllowed:
 		return ReasonNotAuthorized
-	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod:
+	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeNotFound:
 		return ReasonImplSpecific
 	case CodeOverloaded:
 		return ReasonQuotaExceeded

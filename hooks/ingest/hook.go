@@ -333,14 +333,8 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	case msg.Type == "":
 		return req, protocol.Errorf(protocol.CodeBadRequest, "type is required") // [IM-4.1-3]
 	}
-	switch msg.Type {
-	case protocol.TypeText:
-		if text, _ := msg.Body["text"].(string); text == "" {
-			return req, protocol.Errorf(protocol.CodeBadRequest, "a text message needs a non-empty body.text string")
-		}
-	case protocol.TypeCustom:
-	default:
-		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
+	if err := protocol.CheckBody(msg.Type, msg.Body); err != nil { // [IM-4.2], [IM-11.1]
+		return req, err
 	}
 	if err := checkBody(msg.Body, maxDepth); err != nil {
 		return req, err

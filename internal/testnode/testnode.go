@@ -26,6 +26,7 @@ func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger) (*broke
 	n, err := broker.New(broker.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
+		Media: broker.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
 	})
 	if err != nil {
 		st.Close()
