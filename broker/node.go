@@ -176,6 +176,7 @@ func New(cfg Config) (*Node, error) {
 		Disconnect:     n.mqtt,
 		Devices:        n.devices,
 		IDs:            ids,
+		Ext:            cfg.Store,
 		MaxBody:        cfg.MaxBody,
 		ReceiveMaximum: cfg.ReceiveMaximum,
 		Log:            cfg.Log,

@@ -132,6 +132,9 @@ type Conversation struct {
 
 // Store is what the server needs from storage.
 type Store interface {
+	ContactStore // contacts.go
+	ExtStore     // ext.go
+
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent.
 	EnsureUser(ctx context.Context, user, device string) error

@@ -43,6 +43,7 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   sync           print inbox events after a seq: mqim sync [--since SEQ]
   history        print a conversation:    mqim history --with USER
   conversations  list conversations with unread counts
+  contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
 
 Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
@@ -121,6 +122,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return e.history(ctx, rest)
 	case "conversations":
 		return e.conversations(ctx, rest)
+	}
+	if f, ok := extCommands[cmd]; ok { // ext.go
+		return f(e, ctx, rest)
 	}
 	return usageErr(fmt.Errorf("unknown command %q", cmd))
 }
@@ -281,6 +285,8 @@ func hint(err error) string {
 		return " (that --cmid was used for another message)"
 	case errors.Is(err, sdk.ErrNotMember):
 		return " (you are not in that conversation)"
+	case errors.Is(err, sdk.ErrBlocked):
+		return " (the recipient blocked you)"
 	}
 	return ""
 }

@@ -52,12 +52,19 @@ func (h *Hook) process(batch []*op) {
 			batch = batch[n:]
 			continue
 		}
-		h.commitRead(batch[0])
+		if batch[0].ext != nil {
+			h.runExt(batch[0].ext)
+		} else {
+			h.commitRead(batch[0])
+		}
 		batch = batch[1:]
 	}
 }
 
 func (h *Hook) commitSends(ops []*op) {
+	if ops = h.refuseBlocked(ops); len(ops) == 0 { // ext.go
+		return
+	}
 	reqs := make([]store.SendRequest, len(ops))
 	for i, o := range ops {
 		reqs[i] = *o.send

@@ -75,6 +75,7 @@ type Config struct {
 	Disconnect Disconnecter
 	Devices    *device.Registry
 	IDs        *snowflake.Generator
+	Ext        Ext // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
 
 	MaxBody        int           // encoded body bytes; zero: 16 KiB
 	MaxBatch       int           // sends per commit; zero: 512
@@ -298,6 +299,7 @@ type op struct {
 	slot *slot
 	send *store.SendRequest
 	read *readOp
+	ext  *extOp // other work ordered with sends (ext.go)
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
@@ -413,6 +415,8 @@ func (h *Hook) enqueue(o *op) {
 		err := protocol.Errorf(protocol.CodeUnavailable, "node is shutting down")
 		if o.read != nil {
 			o.read.reply(nil, err)
+		} else if o.ext != nil {
+			o.ext.reply(nil, err)
 		} else {
 			h.fail(o.cl, o.slot, o.send.Cmid, err)
 		}

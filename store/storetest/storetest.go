@@ -66,6 +66,7 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"Conversations", testConversations},
 		{"ConversationsSameTime", testConversationsSameTime},
 	}
+	tests = append(tests, extTests...) // contacts.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

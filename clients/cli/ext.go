@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mqim/mqim/clients/sdk"
+)
+
+// extCommands are the commands of spec §11–§15.
+var extCommands = map[string]func(e *env, ctx context.Context, args []string) error{
+	"contact": (*env).contact,
+}
+
+func init() {
+	for name := range extCommands {
+		Commands = append(Commands, name)
+	}
+}
+
+func (e *env) contact(ctx context.Context, args []string) error {
+	fs := e.flags("contact", "add|remove|block|unblock USER | list")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr(errors.New("contact: give add, remove, block, unblock or list"))
+	}
+	op := pos[0]
+	switch {
+	case op == "list" && len(pos) == 1:
+	case (op == "add" || op == "remove" || op == "block" || op == "unblock") && len(pos) == 2:
+	default:
+		return usageErr(fmt.Errorf("contact: want add|remove|block|unblock USER or list, got %q", strings.Join(pos, " ")))
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if op == "list" {
+		list, err := c.Contacts(ctx)
+		if err != nil {
+			return fmt.Errorf("contact list: %w", err)
+		}
+		for _, ct := range list {
+			if err := e.out(ct, contactLine(ct)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	f := map[string]func(context.Context, string) (sdk.Contact, error){
+		"add": c.AddContact, "remove": c.RemoveContact, "block": c.Block, "unblock": c.Unblock,
+	}[op]
+	ct, err := f(ctx, pos[1])
+	if err != nil {
+		return fmt.Errorf("contact %s %s: %w%s", op, pos[1], err, hint(err))
+	}
+	return e.out(ct, contactLine(ct))
+}
+
+func contactLine(c sdk.Contact) string {
+	var state []string
+	if c.Contact {
+		state = append(state, "contact")
+	}
+	if c.Blocked {
+		state = append(state, "blocked")
+	}
+	if len(state) == 0 {
+		state = append(state, "none")
+	}
+	return c.User + " " + strings.Join(state, ",")
+}

@@ -1,0 +1,43 @@
+package sdk
+
+import (
+	"context"
+
+	"github.com/mqim/mqim/protocol"
+)
+
+// Wire types of spec §12–§15.
+type Contact = protocol.Contact
+
+// Errors of spec §11–§13, to compare with errors.Is.
+var (
+	ErrBlocked    = &Error{Code: protocol.CodeBlocked}
+	ErrNotFound   = &Error{Code: protocol.CodeNotFound}
+	ErrNotAllowed = &Error{Code: protocol.CodeNotAllowed}
+)
+
+// AddContact adds user to the contact list [IM-12.1].
+func (c *Client) AddContact(ctx context.Context, user string) (Contact, error) {
+	return call[Contact](ctx, c, protocol.MethodContactAdd, protocol.ContactRequest{User: user})
+}
+
+// RemoveContact removes user from the contact list [IM-12.1].
+func (c *Client) RemoveContact(ctx context.Context, user string) (Contact, error) {
+	return call[Contact](ctx, c, protocol.MethodContactRemove, protocol.ContactRequest{User: user})
+}
+
+// Block refuses user's messages from now on [IM-12.2].
+func (c *Client) Block(ctx context.Context, user string) (Contact, error) {
+	return call[Contact](ctx, c, protocol.MethodContactBlock, protocol.ContactRequest{User: user})
+}
+
+// Unblock accepts user's messages again [IM-12.2].
+func (c *Client) Unblock(ctx context.Context, user string) (Contact, error) {
+	return call[Contact](ctx, c, protocol.MethodContactUnblock, protocol.ContactRequest{User: user})
+}
+
+// Contacts lists the contacts and blocked users [IM-12.1-3].
+func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	res, err := call[protocol.ContactsResult](ctx, c, protocol.MethodContactList, struct{}{})
+	return res.Contacts, err
+}
