@@ -177,6 +177,7 @@ func New(cfg Config) (*Node, error) {
 		Devices:        n.devices,
 		IDs:            ids,
 		Ext:            cfg.Store,
+		RecallWindow:   cfg.RecallWindow,
 		MaxBody:        cfg.MaxBody,
 		ReceiveMaximum: cfg.ReceiveMaximum,
 		Log:            cfg.Log,

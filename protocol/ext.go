@@ -26,3 +26,33 @@ type Contact struct {
 type ContactsResult struct {
 	Contacts []Contact `json:"contacts" msgpack:"contacts"`
 }
+
+// RPC methods of spec §13.
+const (
+	MethodRecall = "recall"
+	MethodEdit   = "edit"
+	MethodDelete = "delete"
+)
+
+// Event kinds of spec §13 [IM-13.4].
+const (
+	KindRecall = "recall"
+	KindEdit   = "edit"
+	KindDelete = "delete"
+)
+
+// TypeRecalled is the type of a recalled message [IM-13.1-2].
+const TypeRecalled = "recalled"
+
+// MessageRequest names a message by id for recall, edit and delete
+// [IM-13]. Body is the new body of an edit.
+type MessageRequest struct {
+	MsgID int64          `json:"msg_id,string" msgpack:"msg_id"`
+	Body  map[string]any `json:"body,omitempty" msgpack:"body,omitempty"`
+}
+
+// MessageResult answers recall, edit and delete: the message after the
+// change [IM-13].
+type MessageResult struct {
+	Msg *Message `json:"msg" msgpack:"msg"`
+}

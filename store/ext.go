@@ -1,6 +1,47 @@
 package store
 
-// ExtStore holds the operations of spec §13 (recall, edit, delete for me)
-// and §15 (conversation settings).
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotAllowed: the user may not change the message (not its sender,
+// recall window passed, or already recalled).
+var ErrNotAllowed = errors.New("not allowed")
+
+// Inbox event kinds of spec §13. Their events carry the message as it is
+// after the change (InboxEvent.Msg); Actor is the user who made it.
+const (
+	KindRecall = "recall"
+	KindEdit   = "edit"
+	KindDelete = "delete"
+)
+
+// TypeRecalled is the type a recalled message gets; its body is emptied.
+const TypeRecalled = "recalled"
+
+// EditBody returns the canonical body that replaces a message of type typ,
+// or an error to refuse the edit with.
+type EditBody func(typ string) ([]byte, error)
+
+// ExtStore holds the operations of spec §13: recall, edit, delete for me.
+// Each finds the message by id; a message that does not exist or whose
+// conversation user is not a member of is ErrNotFound.
 type ExtStore interface {
+	// Recall replaces the message by a recalled marker (type
+	// TypeRecalled, empty body) and adds a KindRecall event to the inbox
+	// of every member. Only the sender may, and only until window after
+	// the message's time: otherwise ErrNotAllowed. Recalling a recalled
+	// message changes nothing and returns no event.
+	Recall(ctx context.Context, user string, id int64, ts int64, window time.Duration) (Message, []InboxEvent, error)
+	// Edit replaces the body of the message by body(type) and adds a
+	// KindEdit event to the inbox of every member. Only the sender may,
+	// and not once recalled: otherwise ErrNotAllowed. An error of body
+	// is returned as is and changes nothing.
+	Edit(ctx context.Context, user string, id int64, ts int64, body EditBody) (Message, []InboxEvent, error)
+	// DeleteForMe hides the message from user's history and adds a
+	// KindDelete event to user's inbox only. Deleting it again changes
+	// nothing and returns no event.
+	DeleteForMe(ctx context.Context, user string, id int64, ts int64) (Message, []InboxEvent, error)
 }

@@ -34,6 +34,15 @@ func (e *InboxEvent) Wire() (protocol.Event, error) {
 		ev.Msg = &m
 	case KindRead:
 		ev.User = e.Actor
+	case KindRecall, KindEdit, KindDelete: // ext.go
+		ev.User = e.Actor
+		if e.Msg != nil {
+			m, err := e.Msg.Wire()
+			if err != nil {
+				return ev, err
+			}
+			ev.Msg = &m
+		}
 	}
 	return ev, nil
 }

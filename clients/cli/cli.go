@@ -44,6 +44,7 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   history        print a conversation:    mqim history --with USER
   conversations  list conversations with unread counts
   contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
+  recall         recall a sent message:   mqim recall MSGID
 
 Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
@@ -287,6 +288,10 @@ func hint(err error) string {
 		return " (you are not in that conversation)"
 	case errors.Is(err, sdk.ErrBlocked):
 		return " (the recipient blocked you)"
+	case errors.Is(err, sdk.ErrNotAllowed):
+		return " (only the sender may, within the recall window)"
+	case errors.Is(err, sdk.ErrNotFound):
+		return " (no such message in your conversations)"
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mqim/mqim/clients/sdk"
@@ -12,6 +13,7 @@ import (
 // extCommands are the commands of spec §11–§15.
 var extCommands = map[string]func(e *env, ctx context.Context, args []string) error{
 	"contact": (*env).contact,
+	"recall":  (*env).recall,
 }
 
 func init() {
@@ -75,4 +77,33 @@ func contactLine(c sdk.Contact) string {
 		state = append(state, "none")
 	}
 	return c.User + " " + strings.Join(state, ",")
+}
+
+func (e *env) recall(ctx context.Context, args []string) error {
+	fs := e.flags("recall", "MSGID")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr(errors.New("recall: give one message id"))
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return usageErr(fmt.Errorf("recall: %q is not a message id", pos[0]))
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m, err := c.Recall(ctx, id)
+	if err != nil {
+		return fmt.Errorf("recall %d: %w%s", id, err, hint(err))
+	}
+	return e.out(struct {
+		ID   string `json:"id"`
+		Conv string `json:"conv"`
+		Seq  int64  `json:"seq"`
+	}{strconv.FormatInt(m.ID, 10), m.Conv, m.Seq}, fmt.Sprintf("recalled id=%d conv=%s seq=%d", m.ID, m.Conv, m.Seq))
 }

@@ -41,3 +41,29 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 	res, err := call[protocol.ContactsResult](ctx, c, protocol.MethodContactList, struct{}{})
 	return res.Contacts, err
 }
+
+// Recall recalls a message the user sent, within the server's recall window
+// [IM-13.1]. It returns the message as recalled.
+func (c *Client) Recall(ctx context.Context, id int64) (Message, error) {
+	res, err := call[protocol.MessageResult](ctx, c, protocol.MethodRecall, protocol.MessageRequest{MsgID: id})
+	return derefMsg(res.Msg), err
+}
+
+// Edit replaces the body of a message the user sent [IM-13.2].
+func (c *Client) Edit(ctx context.Context, id int64, body map[string]any) (Message, error) {
+	res, err := call[protocol.MessageResult](ctx, c, protocol.MethodEdit, protocol.MessageRequest{MsgID: id, Body: body})
+	return derefMsg(res.Msg), err
+}
+
+// DeleteForMe hides a message from the user's own history [IM-13.3].
+func (c *Client) DeleteForMe(ctx context.Context, id int64) (Message, error) {
+	res, err := call[protocol.MessageResult](ctx, c, protocol.MethodDelete, protocol.MessageRequest{MsgID: id})
+	return derefMsg(res.Msg), err
+}
+
+func derefMsg(m *Message) Message {
+	if m == nil {
+		return Message{}
+	}
+	return *m
+}

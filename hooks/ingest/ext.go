@@ -16,6 +16,7 @@ import (
 // Ext is the part of the store the features of spec §12–§15 use.
 type Ext interface {
 	store.ContactStore
+	store.ExtStore
 }
 
 // extOp is a request run by the committer, so that its effect is ordered
@@ -95,6 +96,9 @@ func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.
 			return wireContact(c), nil, nil
 		}}})
 		return true
+	case protocol.MethodRecall, protocol.MethodEdit, protocol.MethodDelete:
+		h.messageRPC(cl, dev, r, f, payload, method)
+		return true
 	case protocol.MethodContactList:
 		h.async(r, func(ctx context.Context) (any, error) {
 			list, err := h.cfg.Ext.Contacts(ctx, dev.User)
@@ -152,4 +156,76 @@ func (h *Hook) refuseBlocked(ops []*op) []*op {
 		keep = append(keep, o)
 	}
 	return keep
+}
+
+// messageRPC serves recall, edit and delete [IM-13] on the committer, so
+// that their events follow the message's own in every inbox.
+func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) {
+	var req protocol.MessageRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		r.send(nil, err)
+		return
+	}
+	if req.MsgID <= 0 {
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "msg_id must be a message id"))
+		return
+	}
+	if method == protocol.MethodEdit && req.Body == nil {
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "edit needs a body object"))
+		return
+	}
+	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		now := time.Now().UnixMilli()
+		var (
+			m      store.Message
+			events []store.InboxEvent
+			err    error
+		)
+		switch method {
+		case protocol.MethodRecall:
+			m, events, err = h.cfg.Ext.Recall(ctx, dev.User, req.MsgID, now, h.cfg.RecallWindow)
+		case protocol.MethodEdit:
+			m, events, err = h.cfg.Ext.Edit(ctx, dev.User, req.MsgID, now, func(typ string) ([]byte, error) {
+				return h.editBody(typ, req.Body)
+			})
+		default:
+			m, events, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, now)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, nil, protocol.Errorf(protocol.CodeNotFound, "no message %d in your conversations", req.MsgID)
+		case errors.Is(err, store.ErrNotAllowed):
+			why := "only its sender may, within the recall window"
+			if method == protocol.MethodEdit {
+				why = "only its sender may, and not once recalled"
+			}
+			return nil, nil, protocol.Errorf(protocol.CodeNotAllowed, "cannot %s message %d: %s", method, req.MsgID, why)
+		case err != nil:
+			return nil, nil, storeFailed(method, err)
+		}
+		w, err := m.Wire()
+		if err != nil {
+			return nil, nil, err
+		}
+		return &protocol.MessageResult{Msg: &w}, events, nil
+	}}})
+}
+
+// editBody validates and encodes the new body of a message of type typ as
+// a send's body is [IM-13.2-1].
+func (h *Hook) editBody(typ string, body map[string]any) ([]byte, error) {
+	if err := protocol.CheckBody(typ, body); err != nil {
+		return nil, err
+	}
+	if err := checkBody(body, maxDepth); err != nil {
+		return nil, err
+	}
+	b, err := protocol.Encode(protocol.MsgPack, body)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeBadPayload, "body cannot be encoded: %v", err)
+	}
+	if len(b) > h.cfg.MaxBody {
+		return nil, protocol.Errorf(protocol.CodeTooLarge, "body is %d bytes, the limit is %d", len(b), h.cfg.MaxBody)
+	}
+	return b, nil
 }

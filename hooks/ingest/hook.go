@@ -76,6 +76,8 @@ type Config struct {
 	Devices    *device.Registry
 	IDs        *snowflake.Generator
 	Ext        Ext // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
+	// RecallWindow is how long after sending a sender may recall [IM-13.1-1]; zero: 2 minutes.
+	RecallWindow time.Duration
 
 	MaxBody        int           // encoded body bytes; zero: 16 KiB
 	MaxBatch       int           // sends per commit; zero: 512
@@ -126,6 +128,9 @@ func New(cfg Config) *Hook {
 	}
 	if cfg.ReceiveMaximum <= 0 {
 		cfg.ReceiveMaximum = 256
+	}
+	if cfg.RecallWindow <= 0 {
+		cfg.RecallWindow = 2 * time.Minute
 	}
 	if cfg.RPCWorkers <= 0 {
 		cfg.RPCWorkers = 64

@@ -15,7 +15,8 @@ import (
 // Start opens the store at dbURL and starts a node on 127.0.0.1 with free
 // ports. The test's cleanup shuts the node down (Shutdown is idempotent, so
 // a test may stop it earlier) and closes the store.
-func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger) (*broker.Node, *pgstore.Store) {
+// Each opt may change the node's configuration before it is built.
+func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger, opts ...func(*broker.Config)) (*broker.Node, *pgstore.Store) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -23,11 +24,15 @@ func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger) (*broke
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n, err := broker.New(broker.Config{
+	cfg := broker.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
 		Media: broker.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := broker.New(cfg)
 	if err != nil {
 		st.Close()
 		tb.Fatal(err)

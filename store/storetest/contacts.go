@@ -7,11 +7,14 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// extTests are the subtests of the features in spec §11–§15.
-var extTests = []struct {
+// extTest is a subtest; an alias, so that extTests appends to Run's list.
+type extTest = struct {
 	name string
 	fn   func(*testing.T, *env)
-}{
+}
+
+// extTests are the subtests of the features in spec §11–§15.
+var extTests = []extTest{
 	{"Contacts", testContacts},
 	{"ContactUnknownPeer", testContactUnknownPeer},
 	{"Relations", testRelations},

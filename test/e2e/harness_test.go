@@ -68,14 +68,14 @@ func startNode(t *testing.T) *testNode {
 }
 
 // startNodeOn starts a node on an existing database (to restart a node).
-func startNodeOn(t *testing.T, dbURL string) *testNode {
+func startNodeOn(t *testing.T, dbURL string, opts ...func(*broker.Config)) *testNode {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
-	n, _ := testnode.Start(t, dbURL, secret, slog.New(logs))
+	n, _ := testnode.Start(t, dbURL, secret, slog.New(logs), opts...)
 	tn := &testNode{Node: n, dbURL: dbURL}
 	t.Cleanup(func() {
 		tn.stop(t) // before testnode's cleanup, so that shutdown's logs are checked

@@ -8,3 +8,16 @@ CREATE TABLE contacts (
     updated_at bigint  NOT NULL, -- unix ms
     PRIMARY KEY (owner_id, peer_id)
 );
+
+-- Recall and edit [IM-13]: when, 0 for never. A recalled message keeps its
+-- row (its seq stays taken) with type 'recalled' and an empty body.
+ALTER TABLE messages ADD COLUMN recalled_at bigint NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_at bigint NOT NULL DEFAULT 0;
+
+-- Messages a user deleted for itself [IM-13.3]; history skips them.
+CREATE TABLE hidden (
+    user_id text   NOT NULL,
+    conv_id text   NOT NULL,
+    seq     bigint NOT NULL,
+    PRIMARY KEY (user_id, conv_id, seq)
+);

@@ -7,3 +7,13 @@ CREATE TABLE contacts (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (owner_id, peer_id)
 ) STRICT, WITHOUT ROWID;
+
+ALTER TABLE messages ADD COLUMN recalled_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE hidden (
+    user_id TEXT    NOT NULL,
+    conv_id TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, conv_id, seq)
+) STRICT, WITHOUT ROWID;
