@@ -78,6 +78,7 @@ type Node struct {
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	media    *media.Handler // nil: attachments disabled
+	signals  signals        // signal.go
 	http     *http.Server
 	draining atomic.Bool
 
@@ -178,6 +179,7 @@ func New(cfg Config) (*Node, error) {
 		IDs:            ids,
 		Ext:            cfg.Store,
 		RecallWindow:   cfg.RecallWindow,
+		Signal:         n,
 		MaxBody:        cfg.MaxBody,
 		ReceiveMaximum: cfg.ReceiveMaximum,
 		Log:            cfg.Log,
@@ -229,6 +231,9 @@ func (n *Node) Start() error {
 	if n.table != nil {
 		n.table.Start()
 	}
+	if err := n.subscribeSignals(); err != nil {
+		return fmt.Errorf("subscribe to signals: %w", err)
+	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
@@ -271,6 +276,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.ingest.Shutdown(ctx)
+		n.stopSignals() // before fanout stops: signal.go
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the

@@ -1,5 +1,7 @@
 package protocol
 
+import "strings"
+
 // RPC methods of spec §12–§15.
 const (
 	MethodContactAdd     = "contact.add"
@@ -55,4 +57,35 @@ type MessageRequest struct {
 // change [IM-13].
 type MessageResult struct {
 	Msg *Message `json:"msg" msgpack:"msg"`
+}
+
+// Typing signals [IM-14.1].
+const (
+	KindTyping   = "typing"
+	StateTyping  = "typing"
+	StatePaused  = "paused"
+	typingLeaf   = "typing"
+	presenceLeaf = "presence"
+)
+
+// TypingTopic is where user uid's devices publish typing signals [IM-14.1-1].
+func TypingTopic(uid string) string { return userPrefix + uid + "/" + typingLeaf }
+
+// ParseTypingTopic returns the user of a topic im/v1/u/{uid}/typing.
+func ParseTypingTopic(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, userPrefix)
+	if !ok {
+		return "", false
+	}
+	uid, leaf, ok := strings.Cut(rest, "/")
+	if !ok || leaf != typingLeaf || !ValidID(uid) {
+		return "", false
+	}
+	return uid, true
+}
+
+// Typing is the payload of a typing signal [IM-14.1-1].
+type Typing struct {
+	To    string `json:"to" msgpack:"to"`
+	State string `json:"state,omitempty" msgpack:"state,omitempty"`
 }

@@ -46,6 +46,7 @@ type Event struct {
 	Cmid    string   `json:"cmid,omitempty" msgpack:"cmid,omitempty"`
 	Error   *Error   `json:"error,omitempty" msgpack:"error,omitempty"`
 	TS      int64    `json:"ts,omitempty" msgpack:"ts,omitempty"`
+	State   string   `json:"state,omitempty" msgpack:"state,omitempty"` // typing [IM-14.1-2]
 }
 
 // RPC methods [IM-7].

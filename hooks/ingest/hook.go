@@ -76,6 +76,7 @@ type Config struct {
 	Devices    *device.Registry
 	IDs        *snowflake.Generator
 	Ext        Ext // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
+	Signal     Signaler // relays typing signals (typing.go); nil: the typing topic is refused
 	// RecallWindow is how long after sending a sender may recall [IM-13.1-1]; zero: 2 minutes.
 	RecallWindow time.Duration
 
@@ -110,7 +111,8 @@ type Hook struct {
 	wmu     gosync.Mutex
 	waiting bool
 
-	m metrics
+	m      metrics
+	typing limiter // typing.go
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -216,6 +218,7 @@ func (h *Hook) Shutdown(ctx context.Context) error {
 // no longer be written, and the client resends those publishes.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.drop(cl)
+	h.typing.forget(cl)
 }
 
 // OnPacketRead works around mochi's packet-id collision (BROKER-NOTES.md):
@@ -286,6 +289,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	dev := h.cfg.Devices.Get(cl)
 	t := protocol.ParseTopic(pk.TopicName)
 	switch {
+	case dev != nil && h.extTopic(cl, dev, s, pk): // typing.go
 	case dev == nil || t.User != dev.User:
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	case t.Kind == protocol.TopicSend:
