@@ -180,6 +180,7 @@ func New(cfg Config) (*Node, error) {
 		Ext:            cfg.Store,
 		RecallWindow:   cfg.RecallWindow,
 		Signal:         n,
+		Online:         n.userOnline,
 		MaxBody:        cfg.MaxBody,
 		ReceiveMaximum: cfg.ReceiveMaximum,
 		Log:            cfg.Log,

@@ -85,3 +85,17 @@ func (n *Node) deliverSignal(user string, payload []byte) {
 		n.fanout.DeliverEncoded(user, payload)
 	}
 }
+
+// userOnline reports whether a device of user is connected [IM-14.2-2]: to
+// any node by the routing table, or, on a node without NATS, to this one.
+func (n *Node) userOnline(user string) bool {
+	if n.table != nil {
+		return n.table.UserOnline(user)
+	}
+	for _, cl := range n.mqtt.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() && string(cl.Properties.Username) == user {
+			return true
+		}
+	}
+	return false
+}

@@ -89,3 +89,27 @@ type Typing struct {
 	To    string `json:"to" msgpack:"to"`
 	State string `json:"state,omitempty" msgpack:"state,omitempty"`
 }
+
+// Presence [IM-14.2].
+const (
+	MethodPresence  = "presence"
+	MaxPresenceUser = 100
+)
+
+// PresenceRequest asks for the presence of users [IM-14.2-1].
+type PresenceRequest struct {
+	Users []string `json:"users" msgpack:"users"`
+}
+
+// Presence is one user's presence, or the error that hides it [IM-14.2-2].
+type Presence struct {
+	User     string `json:"user" msgpack:"user"`
+	Online   bool   `json:"online" msgpack:"online"`
+	LastSeen int64  `json:"last_seen,omitempty" msgpack:"last_seen,omitempty"`
+	Error    *Error `json:"error,omitempty" msgpack:"error,omitempty"`
+}
+
+// PresenceResult answers PresenceRequest, in the order of the request.
+type PresenceResult struct {
+	Presence []Presence `json:"presence" msgpack:"presence"`
+}

@@ -44,4 +44,8 @@ type ExtStore interface {
 	// KindDelete event to user's inbox only. Deleting it again changes
 	// nothing and returns no event.
 	DeleteForMe(ctx context.Context, user string, id int64, ts int64) (Message, []InboxEvent, error)
+
+	// LastSeen returns, for each user, the latest time (unix ms) one of
+	// its devices was seen (EnsureUser with that device), or 0.
+	LastSeen(ctx context.Context, users []string) ([]int64, error)
 }

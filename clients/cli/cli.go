@@ -45,6 +45,7 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   conversations  list conversations with unread counts
   contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
   recall         recall a sent message:   mqim recall MSGID
+  presence       who is online:           mqim presence USER…
 
 Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)

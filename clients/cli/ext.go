@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mqim/mqim/clients/sdk"
+	"github.com/mqim/mqim/protocol"
 )
 
 // extCommands are the commands of spec §11–§15.
 var extCommands = map[string]func(e *env, ctx context.Context, args []string) error{
-	"contact": (*env).contact,
-	"recall":  (*env).recall,
+	"contact":  (*env).contact,
+	"recall":   (*env).recall,
+	"presence": (*env).presence,
 }
 
 func init() {
@@ -106,4 +109,46 @@ func (e *env) recall(ctx context.Context, args []string) error {
 		Conv string `json:"conv"`
 		Seq  int64  `json:"seq"`
 	}{strconv.FormatInt(m.ID, 10), m.Conv, m.Seq}, fmt.Sprintf("recalled id=%d conv=%s seq=%d", m.ID, m.Conv, m.Seq))
+}
+
+func (e *env) presence(ctx context.Context, args []string) error {
+	fs := e.flags("presence", "USER…")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || len(pos) > protocol.MaxPresenceUser {
+		return usageErr(fmt.Errorf("presence: give 1 to %d users", protocol.MaxPresenceUser))
+	}
+	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	list, err := c.Presence(ctx, pos...)
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	hidden := 0
+	for _, p := range list {
+		var line string
+		switch {
+		case p.Error != nil:
+			hidden++
+			line = fmt.Sprintf("%s unknown (%s: not shared with you)", p.User, p.Error.Code)
+		case p.Online:
+			line = p.User + " online"
+		case p.LastSeen > 0:
+			line = fmt.Sprintf("%s offline (last seen %s)", p.User, time.UnixMilli(p.LastSeen).UTC().Format(time.RFC3339))
+		default:
+			line = p.User + " offline (never seen)"
+		}
+		if err := e.out(p, line); err != nil {
+			return err
+		}
+	}
+	if hidden > 0 {
+		return fmt.Errorf("presence of %d of %d users is not visible to you", hidden, len(list))
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -66,4 +68,29 @@ func derefMsg(m *Message) Message {
 		return Message{}
 	}
 	return *m
+}
+
+// Presence is one user's presence [IM-14.2].
+type Presence = protocol.Presence
+
+// Presence returns the presence of up to 100 users, in order; a user who
+// has not shared it with this user has Error set (not_allowed) [IM-14.2].
+func (c *Client) Presence(ctx context.Context, users ...string) ([]Presence, error) {
+	res, err := call[protocol.PresenceResult](ctx, c, protocol.MethodPresence, protocol.PresenceRequest{Users: users})
+	return res.Presence, err
+}
+
+// Typing tells peer that the user is typing (state "typing") or stopped
+// ("paused") [IM-14.1]. It is fire and forget (QoS 0).
+func (c *Client) Typing(ctx context.Context, peer, state string) error {
+	payload, err := protocol.Encode(protocol.MsgPack, protocol.Typing{To: peer, State: state})
+	if err != nil {
+		return err
+	}
+	if _, err := c.awaitConn(ctx); err != nil {
+		return err
+	}
+	_, err = c.cm.Publish(ctx, &paho.Publish{Topic: protocol.TypingTopic(c.cfg.User), QoS: 0, Payload: payload,
+		Properties: &paho.PublishProperties{ContentType: protocol.ContentTypeMsgPack}})
+	return err
 }

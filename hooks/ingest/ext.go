@@ -17,6 +17,7 @@ import (
 type Ext interface {
 	store.ContactStore
 	store.ExtStore
+	EnsureUser(ctx context.Context, user, device string) error
 }
 
 // extOp is a request run by the committer, so that its effect is ordered
@@ -98,6 +99,9 @@ func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.
 		return true
 	case protocol.MethodRecall, protocol.MethodEdit, protocol.MethodDelete:
 		h.messageRPC(cl, dev, r, f, payload, method)
+		return true
+	case protocol.MethodPresence:
+		h.presence(dev, r, f, payload)
 		return true
 	case protocol.MethodContactList:
 		h.async(r, func(ctx context.Context) (any, error) {

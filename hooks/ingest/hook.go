@@ -77,6 +77,7 @@ type Config struct {
 	IDs        *snowflake.Generator
 	Ext        Ext // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
 	Signal     Signaler // relays typing signals (typing.go); nil: the typing topic is refused
+	Online     func(user string) bool // whether a device of user is connected to any node (presence.go)
 	// RecallWindow is how long after sending a sender may recall [IM-13.1-1]; zero: 2 minutes.
 	RecallWindow time.Duration
 
@@ -219,6 +220,7 @@ func (h *Hook) Shutdown(ctx context.Context) error {
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.drop(cl)
 	h.typing.forget(cl)
+	h.lastSeen(cl) // presence.go
 }
 
 // OnPacketRead works around mochi's packet-id collision (BROKER-NOTES.md):
