@@ -232,6 +232,8 @@ func (e *env) send(ctx context.Context, args []string) error {
 	typ := fs.String("type", protocol.TypeText, `message type: "text", or "custom" with TEXT a JSON object body`)
 	cmid := fs.String("cmid", "", "client message id (default: a new ULID); repeat one to resend idempotently")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up if the server has not acknowledged by then")
+	file := fs.String("file", "", "send this file as an attachment (uploaded first; TEXT, if any, is its caption)")
+	httpBase := fs.String("http", os.Getenv("MQIM_HTTP"), "with --file: the server's HTTP API (env MQIM_HTTP; default http://<server host>:8080)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -241,13 +243,15 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return fmt.Errorf("groups are not supported by this server yet (protocol v1 has direct conversations only): use --to USER")
 	case *to == "":
 		return usageErr(errors.New("send: give --to USER"))
-	case len(pos) == 0:
+	case len(pos) == 0 && *file == "":
 		return usageErr(errors.New("send: give the text to send"))
 	}
 	text := strings.Join(pos, " ")
 	var body map[string]any
-	switch *typ {
-	case protocol.TypeText:
+	switch {
+	case *file != "":
+		// Built after dialling, once the file is uploaded: ext.go.
+	case *typ == protocol.TypeText:
 		body = map[string]any{"text": text}
 	default:
 		if err := json.Unmarshal([]byte(text), &body); err != nil || body == nil {
@@ -261,6 +265,11 @@ func (e *env) send(ctx context.Context, args []string) error {
 	defer c.Close()
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *file != "" {
+		if *typ, body, err = e.attachment(sctx, c, *file, *httpBase, text); err != nil {
+			return err
+		}
+	}
 	var opts []sdk.SendOption
 	if *cmid != "" {
 		opts = append(opts, sdk.WithCmid(*cmid))

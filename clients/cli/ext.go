@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
+	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -151,4 +155,42 @@ func (e *env) presence(ctx context.Context, args []string) error {
 		return fmt.Errorf("presence of %d of %d users is not visible to you", hidden, len(list))
 	}
 	return nil
+}
+
+// attachment uploads path and returns the message to send for it
+// [IM-11.1]: image or video by its media type, else file.
+func (e *env) attachment(ctx context.Context, c *sdk.Client, path, base, caption string) (string, map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("send --file: %w", err)
+	}
+	defer f.Close()
+	if base == "" {
+		u, err := sdk.ParseServer(e.g.server)
+		if err != nil {
+			return "", nil, usageErr(err)
+		}
+		base = "http://" + net.JoinHostPort(u.Hostname(), "8080")
+	}
+	name := filepath.Base(path)
+	mt := mime.TypeByExtension(filepath.Ext(name))
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i] // the charset parameter of text types
+	}
+	up, err := c.Upload(ctx, base, name, mt, f)
+	if err != nil {
+		return "", nil, fmt.Errorf("upload %s to %s: %w", path, base, err)
+	}
+	typ := protocol.TypeFile
+	switch major, _, _ := strings.Cut(up.Mime, "/"); major {
+	case "image":
+		typ = protocol.TypeImage
+	case "video":
+		typ = protocol.TypeVideo
+	}
+	body := map[string]any{"url": up.URL, "mime": up.Mime, "size": up.Size, "sha256": up.SHA256, "name": name}
+	if caption != "" {
+		body["caption"] = caption
+	}
+	return typ, body, nil
 }
