@@ -75,8 +75,8 @@ type Config struct {
 	Disconnect Disconnecter
 	Devices    *device.Registry
 	IDs        *snowflake.Generator
-	Ext        Ext // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
-	Signal     Signaler // relays typing signals (typing.go); nil: the typing topic is refused
+	Ext        Ext                    // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
+	Signal     Signaler               // relays typing signals (typing.go); nil: the typing topic is refused
 	Online     func(user string) bool // whether a device of user is connected to any node (presence.go)
 	// RecallWindow is how long after sending a sender may recall [IM-13.1-1]; zero: 2 minutes.
 	RecallWindow time.Duration
