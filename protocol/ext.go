@@ -113,3 +113,34 @@ type Presence struct {
 type PresenceResult struct {
 	Presence []Presence `json:"presence" msgpack:"presence"`
 }
+
+// Conversation settings [IM-15].
+const (
+	MethodSettings = "settings"
+	KindSettings   = "settings"
+	MaxDraft       = 4096
+)
+
+// ConvSettings are a user's own settings of a conversation [IM-15.1].
+type ConvSettings struct {
+	Pinned   bool   `json:"pinned" msgpack:"pinned"`
+	Muted    bool   `json:"muted" msgpack:"muted"`
+	Archived bool   `json:"archived" msgpack:"archived"`
+	Draft    string `json:"draft" msgpack:"draft"`
+	TS       int64  `json:"ts,omitempty" msgpack:"ts,omitempty"`
+}
+
+// SettingsRequest changes the settings given; absent ones stay [IM-15.2].
+type SettingsRequest struct {
+	Conv     string  `json:"conv" msgpack:"conv"`
+	Pinned   *bool   `json:"pinned,omitempty" msgpack:"pinned,omitempty"`
+	Muted    *bool   `json:"muted,omitempty" msgpack:"muted,omitempty"`
+	Archived *bool   `json:"archived,omitempty" msgpack:"archived,omitempty"`
+	Draft    *string `json:"draft,omitempty" msgpack:"draft,omitempty"`
+}
+
+// SettingsResult answers SettingsRequest.
+type SettingsResult struct {
+	Conv     string        `json:"conv" msgpack:"conv"`
+	Settings *ConvSettings `json:"settings" msgpack:"settings"`
+}

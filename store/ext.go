@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mqim/mqim/protocol"
 )
 
 // ErrNotAllowed: the user may not change the message (not its sender,
@@ -48,4 +50,41 @@ type ExtStore interface {
 	// LastSeen returns, for each user, the latest time (unix ms) one of
 	// its devices was seen (EnsureUser with that device), or 0.
 	LastSeen(ctx context.Context, users []string) ([]int64, error)
+}
+
+// KindSettings is the inbox event of a change of a user's conversation
+// settings [IM-15]. It goes to that user's inbox only; ConvSeq is 0.
+// Settings is filled by UpdateSettings, and by readers of Sync (Settings).
+const KindSettings = "settings"
+
+// Settings are a user's own settings of a conversation [IM-15].
+type Settings struct {
+	Conv     string
+	Pinned   bool
+	Muted    bool
+	Archived bool
+	Draft    string
+	TS       int64 // unix ms of the last change; 0: never set
+}
+
+// SettingsChange changes some settings; nil fields stay.
+type SettingsChange struct {
+	Pinned, Muted, Archived *bool
+	Draft                   *string
+}
+
+// SettingsStore keeps conversation settings [IM-15].
+type SettingsStore interface {
+	// UpdateSettings applies ch to user's settings of conv at ts and
+	// returns them. If they changed, a KindSettings event is added to the
+	// user's inbox and returned.
+	UpdateSettings(ctx context.Context, user, conv string, ch SettingsChange, ts int64) (Settings, []InboxEvent, error)
+	// Settings returns user's settings of each conv, in order (the zero
+	// Settings with Conv set for one never set).
+	Settings(ctx context.Context, user string, convs []string) ([]Settings, error)
+}
+
+// Wire returns the settings as devices see them [IM-15.1].
+func (s *Settings) Wire() *protocol.ConvSettings {
+	return &protocol.ConvSettings{Pinned: s.Pinned, Muted: s.Muted, Archived: s.Archived, Draft: s.Draft, TS: s.TS}
 }

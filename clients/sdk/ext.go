@@ -148,3 +148,16 @@ func (c *Client) Upload(ctx context.Context, base, name, mime string, body io.Re
 	}
 	return out.Upload, nil
 }
+
+// ConvSettings are the user's own settings of a conversation [IM-15].
+type ConvSettings = protocol.ConvSettings
+
+// UpdateSettings changes the user's settings of a conversation; nil fields
+// stay. Every device of the user gets a settings event [IM-15.2].
+func (c *Client) UpdateSettings(ctx context.Context, req protocol.SettingsRequest) (ConvSettings, error) {
+	res, err := call[protocol.SettingsResult](ctx, c, protocol.MethodSettings, req)
+	if err != nil || res.Settings == nil {
+		return ConvSettings{}, err
+	}
+	return *res.Settings, nil
+}

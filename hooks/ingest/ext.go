@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
@@ -17,6 +18,7 @@ import (
 type Ext interface {
 	store.ContactStore
 	store.ExtStore
+	store.SettingsStore
 	EnsureUser(ctx context.Context, user, device string) error
 }
 
@@ -99,6 +101,9 @@ func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.
 		return true
 	case protocol.MethodRecall, protocol.MethodEdit, protocol.MethodDelete:
 		h.messageRPC(cl, dev, r, f, payload, method)
+		return true
+	case protocol.MethodSettings:
+		h.settings(cl, dev, r, f, payload)
 		return true
 	case protocol.MethodPresence:
 		h.presence(dev, r, f, payload)
@@ -232,4 +237,37 @@ func (h *Hook) editBody(typ string, body map[string]any) ([]byte, error) {
 		return nil, protocol.Errorf(protocol.CodeTooLarge, "body is %d bytes, the limit is %d", len(b), h.cfg.MaxBody)
 	}
 	return b, nil
+}
+
+// settings serves the settings RPC [IM-15.2] on the committer, so that a
+// device's settings events are in the order of its requests.
+func (h *Hook) settings(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte) {
+	var req protocol.SettingsRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		r.send(nil, err)
+		return
+	}
+	a, b, direct := protocol.DirectPeers(req.Conv)
+	switch {
+	case !direct:
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "conv must be a conversation id"))
+		return
+	case a != dev.User && b != dev.User:
+		r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
+		return
+	case req.Pinned == nil && req.Muted == nil && req.Archived == nil && req.Draft == nil:
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "give at least one of pinned, muted, archived, draft"))
+		return
+	case req.Draft != nil && (len(*req.Draft) > protocol.MaxDraft || !utf8.ValidString(*req.Draft)):
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "draft must be UTF-8 of at most %d bytes", protocol.MaxDraft))
+		return
+	}
+	ch := store.SettingsChange{Pinned: req.Pinned, Muted: req.Muted, Archived: req.Archived, Draft: req.Draft}
+	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		st, events, err := h.cfg.Ext.UpdateSettings(ctx, dev.User, req.Conv, ch, time.Now().UnixMilli())
+		if err != nil {
+			return nil, nil, storeFailed("settings", err)
+		}
+		return &protocol.SettingsResult{Conv: req.Conv, Settings: st.Wire()}, events, nil
+	}}})
 }

@@ -21,3 +21,15 @@ CREATE TABLE hidden (
     seq     bigint NOT NULL,
     PRIMARY KEY (user_id, conv_id, seq)
 );
+
+-- A user's own settings of a conversation [IM-15].
+CREATE TABLE conv_settings (
+    user_id    text    NOT NULL,
+    conv_id    text    NOT NULL,
+    pinned     boolean NOT NULL DEFAULT false,
+    muted      boolean NOT NULL DEFAULT false,
+    archived   boolean NOT NULL DEFAULT false,
+    draft      text    NOT NULL DEFAULT '',
+    updated_at bigint  NOT NULL,
+    PRIMARY KEY (user_id, conv_id)
+);

@@ -17,3 +17,14 @@ CREATE TABLE hidden (
     seq     INTEGER NOT NULL,
     PRIMARY KEY (user_id, conv_id, seq)
 ) STRICT, WITHOUT ROWID;
+
+CREATE TABLE conv_settings (
+    user_id    TEXT    NOT NULL,
+    conv_id    TEXT    NOT NULL,
+    pinned     INTEGER NOT NULL DEFAULT 0,
+    muted      INTEGER NOT NULL DEFAULT 0,
+    archived   INTEGER NOT NULL DEFAULT 0,
+    draft      TEXT    NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, conv_id)
+) STRICT, WITHOUT ROWID;
