@@ -98,19 +98,29 @@ func (h *Hook) extTopic(cl *mqtt.Client, dev *device.Device, s *slot, pk packets
 		h.ack(cl, s, nil) // over the rate: dropped [IM-14.1-3]
 		return true
 	}
-	// On the committer, after the block changes before it [IM-12.2-3].
-	// Queued before the PUBACK, so a device that has the PUBACK knows the
-	// signal is ordered before its next request.
-	h.enqueue(&op{cl: cl, ext: &extOp{reply: func(any, error) {}, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
-		if h.cfg.Ext != nil {
-			rels, err := h.cfg.Ext.Relations(ctx, []store.Pair{{Owner: t.To, Peer: dev.User}})
-			if err != nil || len(rels) != 1 || rels[0].Blocked {
-				return nil, nil, nil // dropped: best effort
-			}
-		}
+	// The block check runs here, on the publisher's read goroutine: it
+	// costs only this (rate-limited) connection a short wait, keeps the
+	// committer free for sends, and orders the signal after every block
+	// change answered before it was read [IM-12.2-3].
+	if h.allowedSignal(dev.User, t.To) {
 		h.cfg.Signal.Signal(t.To, ev)
-		return nil, nil, nil
-	}}})
+	}
 	h.ack(cl, s, nil)
 	return true
+}
+
+// typingTimeout bounds the block check of a typing signal; on a slow store
+// the signal is dropped rather than the connection stalled.
+const typingTimeout = 2 * time.Second
+
+// allowedSignal reports whether to may receive from's signals: to has not
+// blocked from, as far as the store can tell in time.
+func (h *Hook) allowedSignal(from, to string) bool {
+	if h.cfg.Ext == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(typingTimeout, h.cfg.Timeout))
+	defer cancel()
+	rels, err := h.cfg.Ext.Relations(ctx, []store.Pair{{Owner: to, Peer: from}})
+	return err == nil && len(rels) == 1 && !rels[0].Blocked
 }

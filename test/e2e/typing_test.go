@@ -44,8 +44,8 @@ func TestTyping(t *testing.T) {
 		mark := alice.mark()
 		alice.expectRefused(mark, alice.publish(protocol.TypingTopic("bob"), alice.encode(protocol.Typing{To: "alice"})), protocol.CodeNotAuthorized, "")
 
-		// Blocked: dropped. The PUBACK of the dropped signal comes after it
-		// is queued, so the unblock is ordered after it.
+		// Blocked: dropped. The PUBACK of a signal comes after its block
+		// check, so the unblock is ordered after it.
 		call[protocol.Contact](bob1, protocol.MethodContactBlock, protocol.ContactRequest{User: "alice"})
 		from := bob1.mark()
 		if r := typing(alice, "bob", protocol.StateTyping); r.Err != nil || r.Code != 0 {
@@ -77,8 +77,8 @@ func TestTypingRateLimit(t *testing.T) {
 			t.Fatalf("PUBACK %#x", r.Code)
 		}
 	}
-	// A message after the signals arrives after every relayed one (both go
-	// through the committer in order).
+	// A message after the signals arrives after every relayed one: each
+	// signal is in bob's delivery queue before its PUBACK.
 	took := time.Since(start)
 	alice.sendOK(text("after", "bob", "done"))
 	bob.waitFrom(0, "message", func(e event) bool { return e.Kind == protocol.KindMessage })
