@@ -162,7 +162,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
-			TakenOver: n.takenOver,
+			TakenOver: n.takenOver, Changed: n.presenceChanged,
 		}); err != nil {
 			return nil, err
 		}
@@ -187,7 +187,8 @@ func New(cfg Config) (*Node, error) {
 		Registerer:     cfg.Registry,
 	})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log}),
+		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Log: cfg.Log,
+			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	)

@@ -144,3 +144,21 @@ type SettingsResult struct {
 	Conv     string        `json:"conv" msgpack:"conv"`
 	Settings *ConvSettings `json:"settings" msgpack:"settings"`
 }
+
+// PresenceTopic is the retained topic of user uid's live presence
+// [IM-14.3-1].
+func PresenceTopic(uid string) string { return userPrefix + uid + "/" + presenceLeaf }
+
+// ParsePresenceTopic returns the user of a topic (or filter without
+// wildcards) im/v1/u/{uid}/presence.
+func ParsePresenceTopic(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, userPrefix)
+	if !ok {
+		return "", false
+	}
+	uid, leaf, ok := strings.Cut(rest, "/")
+	if !ok || leaf != presenceLeaf || !ValidID(uid) {
+		return "", false
+	}
+	return uid, true
+}

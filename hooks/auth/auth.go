@@ -30,6 +30,9 @@ type Config struct {
 	Devices *device.Registry
 	Log     *slog.Logger  // zero: slog.Default()
 	Timeout time.Duration // per store call; zero: 5s
+	// PresenceAllowed reports whether viewer may read user's live presence
+	// topic [IM-14.3-2]; nil: nobody but user.
+	PresenceAllowed func(viewer, user string) bool
 }
 
 // Hook implements mqtt.Hook.
@@ -164,7 +167,11 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return true
 	}
-	return protocol.SubscribeAllowed(string(cl.Properties.Username), topic)
+	viewer := string(cl.Properties.Username)
+	if user, ok := protocol.ParsePresenceTopic(topic); ok {
+		return user == viewer || h.cfg.PresenceAllowed != nil && h.cfg.PresenceAllowed(viewer, user)
+	}
+	return protocol.SubscribeAllowed(viewer, topic)
 }
 
 // OnDisconnect forgets the device, unless a newer connection with the same

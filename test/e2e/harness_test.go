@@ -342,6 +342,7 @@ type device struct {
 	stray      []inbound // responses nobody waited for
 	unexpected []string  // publishes on topics a device must never receive
 	serverDisc chan byte // MQTT 5 DISCONNECT reason codes from the server
+	presence   []inbound // live presence publishes (presence_test.go)
 }
 
 // dial connects a device of user to n, subscribes it to its inbox and its
@@ -436,6 +437,8 @@ func (d *device) receive(in inbound) {
 			return
 		}
 		d.stray = append(d.stray, in)
+	case isPresenceTopic(in.Topic):
+		d.presence = append(d.presence, in)
 	default:
 		d.unexpected = append(d.unexpected, fmt.Sprintf("%s %q", in.Topic, in.Payload))
 		return

@@ -122,3 +122,86 @@ func TestPresenceAndTypingAcrossNodes(t *testing.T) {
 		return !p.Online && p.LastSeen > 0
 	})
 }
+
+func isPresenceTopic(topic string) bool {
+	_, ok := protocol.ParsePresenceTopic(topic)
+	return ok
+}
+
+// waitPresence waits for a live presence publish at or after position from
+// that satisfies pred.
+func (d *device) waitPresence(from int, what string, pred func(protocol.Presence) bool) (protocol.Presence, int) {
+	d.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		d.mu.Lock()
+		for i := from; i < len(d.presence); i++ {
+			var p protocol.Presence
+			if err := protocol.Decode(d.presence[i].format(), d.presence[i].Payload, &p); err != nil {
+				d.mu.Unlock()
+				d.t.Fatalf("%s: undecodable presence %q: %v", d.id, d.presence[i].Payload, err)
+			}
+			if pred(p) {
+				d.mu.Unlock()
+				return p, i + 1
+			}
+		}
+		from = max(from, len(d.presence))
+		grew := d.grew
+		d.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline:
+			d.t.Fatalf("%s: no live presence %s within %v", d.id, what, waitTimeout)
+		}
+	}
+}
+
+// TestLivePresence: the retained presence topic follows the routing table
+// [IM-14.3-1] and may be read by the user and its contacts only
+// [IM-14.3-2].
+func TestLivePresence(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		n := startNodeOn(t, testpg.URL(t), func(c *broker.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
+		bob := dl.dial(t, n, "bob")
+		alice := dl.dial(t, n, "alice")
+		carol := dl.dial(t, n, "carol")
+		call[protocol.Contact](bob, protocol.MethodContactAdd, protocol.ContactRequest{User: "alice"})
+
+		if code := carol.subscribe(protocol.PresenceTopic("bob")); code < 0x80 {
+			t.Fatalf("carol (not bob's contact) subscribed to his presence: %#x", code)
+		}
+		for _, f := range []string{"im/v1/u/+/presence", "im/v1/u/bob/+"} {
+			if code := alice.subscribe(f); code < 0x80 {
+				t.Fatalf("alice subscribed to %s: %#x", f, code)
+			}
+		}
+		if code := alice.subscribe(protocol.PresenceTopic("bob")); code >= 0x80 {
+			t.Fatalf("alice may not subscribe to bob's presence: %#x", code)
+		}
+		// The retained state (bob is connected) arrives on subscribe.
+		p, next := alice.waitPresence(0, "bob online", func(p protocol.Presence) bool { return p.User == "bob" && p.Online })
+		if p.LastSeen == 0 {
+			t.Fatalf("presence %+v", p)
+		}
+		bob.closeAbruptly()
+		alice.waitPresence(next, "bob offline", func(p protocol.Presence) bool { return p.User == "bob" && !p.Online && p.LastSeen > 0 })
+		dl.dial(t, n, "bob")
+		alice.waitPresence(next, "bob back online", func(p protocol.Presence) bool { return p.User == "bob" && p.Online })
+		// A device publishing on a presence topic is refused.
+		mark := alice.mark()
+		alice.expectRefused(mark, alice.publish(protocol.PresenceTopic("alice"), alice.encode(protocol.Presence{User: "alice", Online: true})), protocol.CodeNotAuthorized, "")
+		carol.mu.Lock()
+		defer carol.mu.Unlock()
+		if len(carol.presence) != 0 {
+			t.Fatalf("carol got presence %v", carol.presence)
+		}
+	})
+}
