@@ -38,7 +38,7 @@ func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Usage describes the commands of this package, for the main usage text.
-const Usage = `  send           send a message:          mqim send --to USER TEXT…
+const Usage = `  send           send a message:          mqim send --to USER TEXT… | --file PATH [CAPTION…]
   listen         print inbox events:      mqim listen [--count N] [--timeout D]
   sync           print inbox events after a seq: mqim sync [--since SEQ]
   history        print a conversation:    mqim history --with USER
