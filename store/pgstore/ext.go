@@ -11,11 +11,12 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// Inbox kinds of spec §13 as stored in inbox.kind.
+// Inbox kinds of spec §13 as stored in inbox.kind, from 10 up so that
+// other features may take the small numbers.
 const (
-	kindRecall int16 = 3
-	kindEdit   int16 = 4
-	kindDelete int16 = 5
+	kindRecall int16 = 10
+	kindEdit   int16 = 11
+	kindDelete int16 = 12
 )
 
 var extKinds = map[int16]string{kindRecall: store.KindRecall, kindEdit: store.KindEdit, kindDelete: store.KindDelete}

@@ -10,7 +10,7 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-const kindSettings int16 = 6
+const kindSettings int16 = 13
 
 func init() { extKinds[kindSettings] = store.KindSettings }
 

@@ -11,11 +11,12 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// Inbox kinds of spec §13 as stored in inbox.kind (as in pgstore).
+// Inbox kinds of spec §13 as stored in inbox.kind, from 10 up so that
+// other features may take the small numbers (as in pgstore).
 const (
-	kindRecall int64 = 3
-	kindEdit   int64 = 4
-	kindDelete int64 = 5
+	kindRecall int64 = 10
+	kindEdit   int64 = 11
+	kindDelete int64 = 12
 )
 
 var extKinds = map[int64]string{kindRecall: store.KindRecall, kindEdit: store.KindEdit, kindDelete: store.KindDelete}

@@ -9,7 +9,7 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-const kindSettings int64 = 6
+const kindSettings int64 = 13
 
 const (
 	qGetSettings = `SELECT pinned, muted, archived, draft, updated_at FROM conv_settings WHERE user_id = ? AND conv_id = ?`
