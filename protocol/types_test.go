@@ -41,3 +41,25 @@ func TestExtErrorReasons(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckBody: no body, however odd, makes the validator panic, and a
+// body it accepts for a type with a url has a valid one [IM-11.1].
+func FuzzCheckBody(f *testing.F) {
+	for _, s := range []string{`{"url":"https://x/a","width":3}`, `{"lat":1,"lon":2}`, `{"url":"/v1/media/ab","duration":-0}`,
+		`{"url":5}`, `{"name":"","url":"http://h"}`, `{"text":"hi"}`, `{}`} {
+		for _, typ := range []string{TypeText, TypeImage, TypeVoice, TypeVideo, TypeFile, TypeLocation, TypeCustom, "x"} {
+			f.Add(typ, []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ string, payload []byte) {
+		var body map[string]any
+		if Decode(Detect(payload, ""), payload, &body) != nil || body == nil {
+			return
+		}
+		if err := CheckBody(typ, body); err == nil && typ != TypeCustom && typ != TypeText && typ != TypeLocation {
+			if u, _ := body["url"].(string); !ValidMediaURL(u) {
+				t.Fatalf("accepted %s body %v with url %q", typ, body, u)
+			}
+		}
+	})
+}

@@ -113,3 +113,18 @@ func TestMessageTypes(t *testing.T) {
 		}
 	})
 }
+
+// TestHugeDeclaredMap: a 40-byte send whose body declares 2^32 map entries
+// is refused as bad_payload at once; it used to make the node allocate
+// gigabytes [IM-6.1-3].
+func TestHugeDeclaredMap(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		dl.dial(t, n, "bob")
+		p := []byte("\x84\xa4cmid\xa2c1\xa2to\xa3bob\xa4type\xa4text\xa4body\xdf\xff\xff\xff\xff")
+		mark := alice.mark()
+		alice.expectRefused(mark, alice.publish(protocol.SendTopic("alice"), p), protocol.CodeBadPayload, anyCmid)
+		alice.sendOK(text("c2", "bob", "still here"))
+	})
+}
