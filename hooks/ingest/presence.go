@@ -20,6 +20,15 @@ func (h *Hook) lastSeen(cl *mqtt.Client) {
 	if h.cfg.Ext == nil || cl.Net.Inline || !protocol.ValidID(user) {
 		return
 	}
+	// A node that is shutting down disconnects every device; the store may
+	// close before such a write ends, and the devices reconnect elsewhere.
+	// Their last seen stays that of their connect.
+	h.intake.RLock()
+	stopped := h.stopped
+	h.intake.RUnlock()
+	if stopped {
+		return
+	}
 	h.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		defer cancel()
