@@ -161,3 +161,12 @@ func (c *Client) UpdateSettings(ctx context.Context, req protocol.SettingsReques
 	}
 	return *res.Settings, nil
 }
+
+// Event kinds of spec §13–§15.
+const (
+	KindRecall   = protocol.KindRecall   // stored: a message was recalled; Msg is it now
+	KindEdit     = protocol.KindEdit     // stored: a message was edited; Msg is it now
+	KindDelete   = protocol.KindDelete   // stored: the user deleted a message for itself
+	KindSettings = protocol.KindSettings // stored: the user's conversation settings changed
+	KindTyping   = protocol.KindTyping   // ephemeral (Seq 0): User is typing in Conv
+)
