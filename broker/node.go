@@ -29,6 +29,7 @@ import (
 	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
@@ -64,6 +65,9 @@ type Config struct {
 
 	Log      *slog.Logger         // zero: slog.Default()
 	Registry *prometheus.Registry // zero: a new registry
+
+	Media        Media         // attachments [IM-12.2]
+	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
 }
 
 // Node is one running mqim server.
@@ -78,6 +82,8 @@ type Node struct {
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	members  *auth.Members
+	media    *media.Handler // nil: attachments disabled
+	signals  signals        // signal.go
 	http     *http.Server
 	draining atomic.Bool
 
@@ -162,7 +168,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
-			TakenOver: n.takenOver,
+			TakenOver: n.takenOver, Changed: n.presenceChanged,
 		}); err != nil {
 			return nil, err
 		}
@@ -178,6 +184,10 @@ func New(cfg Config) (*Node, error) {
 		Disconnect:      n.mqtt,
 		Devices:         n.devices,
 		IDs:             ids,
+		Ext:             cfg.Store,
+		RecallWindow:    cfg.RecallWindow,
+		Signal:          n,
+		Online:          n.userOnline,
 		MaxBody:         cfg.MaxBody,
 		ReceiveMaximum:  cfg.ReceiveMaximum,
 		GroupReadFanout: cfg.GroupReadFanout,
@@ -185,7 +195,8 @@ func New(cfg Config) (*Node, error) {
 		Registerer:      cfg.Registry,
 	})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log}),
+		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	)
@@ -193,6 +204,9 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)
 		}
+	}
+	if n.media, err = newMedia(cfg); err != nil {
+		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
@@ -226,6 +240,9 @@ func (n *Node) Start() error {
 	}
 	if n.table != nil {
 		n.table.Start()
+	}
+	if err := n.subscribeSignals(); err != nil {
+		return fmt.Errorf("subscribe to signals: %w", err)
 	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -269,6 +286,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.ingest.Shutdown(ctx)
+		n.stopSignals() // before fanout stops: signal.go
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the

@@ -38,6 +38,9 @@ func (o *outbound) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 		pk.Properties.MaximumPacketSize = o.maxPacket
 		return pk
 	}
+	if pk.FixedHeader.Type == packets.Publish && pk.Properties.ContentType == presenceContentType {
+		return o.transcode(cl, pk, &protocol.Presence{}) // presence.go
+	}
 	if pk.FixedHeader.Type != packets.Publish || pk.Properties.ContentType != eventContentType {
 		return pk
 	}

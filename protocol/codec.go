@@ -72,7 +72,7 @@ func Decode(f Format, payload []byte, v any) error {
 	var err error
 	if f == JSON {
 		err = json.Unmarshal(payload, v)
-	} else {
+	} else if err = checkMsgPackSizes(payload); err == nil { // guard.go
 		err = msgpack.Unmarshal(payload, v)
 	}
 	if err != nil {

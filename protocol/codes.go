@@ -64,9 +64,9 @@ func reasonOf(code string) byte {
 	switch code {
 	case CodeBadPayload, CodeBadRequest, CodeUnknownType, CodeTooLarge:
 		return ReasonPayloadFormat
-	case CodeNotAuthorized, CodeNotMember, CodeForbidden, CodeMuted:
+	case CodeNotAuthorized, CodeNotMember, CodeForbidden, CodeMuted, CodeBlocked, CodeNotAllowed:
 		return ReasonNotAuthorized
-	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup:
+	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup, CodeNotFound:
 		return ReasonImplSpecific
 	case CodeOverloaded:
 		return ReasonQuotaExceeded

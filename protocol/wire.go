@@ -57,6 +57,9 @@ type Event struct {
 	Cmid    string   `json:"cmid,omitempty" msgpack:"cmid,omitempty"`
 	Error   *Error   `json:"error,omitempty" msgpack:"error,omitempty"`
 	TS      int64    `json:"ts,omitempty" msgpack:"ts,omitempty"`
+	State   string   `json:"state,omitempty" msgpack:"state,omitempty"` // typing [IM-15.1-2]
+	// Settings of a settings event [IM-16.2].
+	Settings *ConvSettings `json:"settings,omitempty" msgpack:"settings,omitempty"`
 }
 
 // RPC methods [IM-7].
@@ -131,6 +134,8 @@ type Conversation struct {
 	PeerReadSeq int64    `json:"peer_read_seq" msgpack:"peer_read_seq"`
 	Unread      int64    `json:"unread" msgpack:"unread"`
 	Last        *Message `json:"last,omitempty" msgpack:"last,omitempty"`
+	// Settings are the requester's own settings, absent if never set [IM-16.3].
+	Settings *ConvSettings `json:"settings,omitempty" msgpack:"settings,omitempty"`
 }
 
 // ConversationsResult answers ConversationsRequest, most recent first.

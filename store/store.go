@@ -74,14 +74,15 @@ type Message struct {
 // the message at (Conv, ConvSeq). For KindRead, Actor has read Conv up to
 // ConvSeq.
 type InboxEvent struct {
-	User    string
-	Seq     int64
-	Kind    string
-	Conv    string
-	ConvSeq int64
-	Actor   string
-	TS      int64
-	Msg     *Message
+	User     string
+	Seq      int64
+	Kind     string
+	Conv     string
+	ConvSeq  int64
+	Actor    string
+	TS       int64
+	Msg      *Message
+	Settings *Settings // KindSettings (ext.go)
 }
 
 // SendResult is the outcome of one SendRequest. If Err is nil, Msg is the
@@ -148,6 +149,10 @@ type Conversation struct {
 
 // Store is what the server needs from storage.
 type Store interface {
+	ContactStore  // contacts.go
+	ExtStore      // ext.go
+	SettingsStore // ext.go
+
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent.
 	EnsureUser(ctx context.Context, user, device string) error

@@ -39,6 +39,19 @@ func (e *InboxEvent) Wire() (protocol.Event, error) {
 		ev.Msg = &m
 	case KindRead:
 		ev.User = e.Actor
+	case KindSettings: // ext.go
+		if e.Settings != nil {
+			ev.Settings = e.Settings.Wire()
+		}
+	case KindRecall, KindEdit, KindDelete: // ext.go
+		ev.User = e.Actor
+		if e.Msg != nil {
+			m, err := e.Msg.Wire()
+			if err != nil {
+				return ev, err
+			}
+			ev.Msg = &m
+		}
 	}
 	return ev, nil
 }

@@ -39,13 +39,16 @@ func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Usage describes the commands of this package, for the main usage text.
-const Usage = `  send           send a message:          mqim send --to USER TEXT… | --group GID TEXT…
+const Usage = `  send           send a message:          mqim send --to USER TEXT… | --group GID TEXT… | --to USER --file PATH [CAPTION…]
   listen         print inbox events:      mqim listen [--count N] [--timeout D] [--group GID]
   sync           print inbox events after a seq: mqim sync [--since SEQ]
   history        print a conversation:    mqim history --with USER | --group GID
   group          manage groups:           mqim group create --name NAME --members U1,U2,…  (prints the group id)
                                           mqim group add|remove GID USER;  mqim group leave|info GID
   conversations  list conversations with unread counts
+  contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
+  recall         recall a sent message:   mqim recall MSGID
+  presence       who is online:           mqim presence USER…
 
 Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
@@ -126,6 +129,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return e.conversations(ctx, rest)
 	case "group":
 		return e.group(ctx, rest)
+	}
+	if f, ok := extCommands[cmd]; ok { // ext.go
+		return f(e, ctx, rest)
 	}
 	return usageErr(fmt.Errorf("unknown command %q", cmd))
 }
@@ -225,13 +231,15 @@ func (e *env) out(v any, line string) error {
 }
 
 func (e *env) send(ctx context.Context, args []string) error {
-	fs := e.flags("send", "--to USER TEXT… | --group GID TEXT…")
+	fs := e.flags("send", "--to USER TEXT… | --group GID TEXT… | --to USER --file PATH [CAPTION…]")
 	to := fs.String("to", "", "recipient user id")
 	group := fs.String("group", "", "group id (g:…), instead of --to")
 	mentions := fs.String("mentions", "", "group messages: comma-separated members to mention, or * for everyone")
 	typ := fs.String("type", protocol.TypeText, `message type: "text", or "custom" with TEXT a JSON object body`)
 	cmid := fs.String("cmid", "", "client message id (default: a new ULID); repeat one to resend idempotently")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up if the server has not acknowledged by then")
+	file := fs.String("file", "", "send this file as an attachment (uploaded first; TEXT, if any, is its caption)")
+	httpBase := fs.String("http", os.Getenv("MQIM_HTTP"), "with --file: the server's HTTP API (env MQIM_HTTP; default http://<server host>:8080)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -241,13 +249,15 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return usageErr(errors.New("send: give --to USER or --group GID"))
 	case *mentions != "" && *group == "":
 		return usageErr(errors.New("send: --mentions is for --group messages"))
-	case len(pos) == 0:
+	case len(pos) == 0 && *file == "":
 		return usageErr(errors.New("send: give the text to send"))
 	}
 	text := strings.Join(pos, " ")
 	var body map[string]any
-	switch *typ {
-	case protocol.TypeText:
+	switch {
+	case *file != "":
+		// Built after dialling, once the file is uploaded: ext.go.
+	case *typ == protocol.TypeText:
 		body = map[string]any{"text": text}
 	default:
 		if err := json.Unmarshal([]byte(text), &body); err != nil || body == nil {
@@ -261,6 +271,11 @@ func (e *env) send(ctx context.Context, args []string) error {
 	defer c.Close()
 	sctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *file != "" {
+		if *typ, body, err = e.attachment(sctx, c, *file, *httpBase, text); err != nil {
+			return err
+		}
+	}
 	var opts []sdk.SendOption
 	if *cmid != "" {
 		opts = append(opts, sdk.WithCmid(*cmid))
@@ -301,6 +316,12 @@ func hint(err error) string {
 		return " (only the group's admins and owner may do that)"
 	case errors.Is(err, sdk.ErrMuted):
 		return " (an admin muted you in that group)"
+	case errors.Is(err, sdk.ErrBlocked):
+		return " (the recipient blocked you)"
+	case errors.Is(err, sdk.ErrNotAllowed):
+		return " (only the sender may, within the recall window)"
+	case errors.Is(err, sdk.ErrNotFound):
+		return " (no such message in your conversations)"
 	}
 	return ""
 }

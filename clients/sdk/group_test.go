@@ -34,7 +34,7 @@ func next(t *testing.T, ch <-chan sdk.Event) sdk.Event {
 // from history); a non-member is refused; a removed member's stream ends
 // with not_member.
 func TestFollowGroup(t *testing.T) {
-	n, _ := testnode.StartWith(t, testpg.URL(t), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	n, _ := testnode.Start(t, testpg.URL(t), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, p.Addr(), "bob")

@@ -269,7 +269,7 @@ func closedPort(t *testing.T) string {
 func TestCLIGroups(t *testing.T) {
 	bin := buildCLI(t)
 	// Groups above 3 members fan out on read: adding dave switches it.
-	n, _ := testnode.StartWith(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		func(c *broker.Config) { c.GroupReadFanout = 3 })
 	server := "mqtt://" + n.MQTTAddr()
 	as := func(user string, args ...string) result {

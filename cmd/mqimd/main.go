@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"
@@ -45,6 +46,10 @@ type options struct {
 	nodeName, advertise, serverReference             string
 	natsReplicas                                     int
 	routeTTL                                         time.Duration
+
+	mediaDir, mediaTypes string
+	mediaMaxBytes        int64
+	recallWindow         time.Duration
 }
 
 func parse(args []string) (*options, error) {
@@ -69,6 +74,10 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.nodeName, "node-name", "", "name of this node in the cluster; empty: node-<node-id>")
 	fs.StringVar(&o.advertise, "advertise", "", "host:port where MQTT clients reach this node; other nodes send draining clients here")
 	fs.StringVar(&o.serverReference, "server-reference", "", "where this node sends MQTT 5 clients when it drains (e.g. the load balancer); empty: another live node's --advertise")
+	fs.StringVar(&o.mediaDir, "media-dir", "", "directory of uploaded attachments; empty: <data-dir>/media")
+	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
+	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
+	fs.DurationVar(&o.recallWindow, "recall-window", 2*time.Minute, "how long after sending a sender may recall a message")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -142,11 +151,17 @@ func run(args []string) error {
 	}
 	defer nc.Close()
 
+	mediaDir := o.mediaDir
+	if mediaDir == "" {
+		mediaDir = filepath.Join(o.dataDir, "media")
+	}
 	node, err := broker.New(broker.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
+		Media:        broker.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
+		RecallWindow: o.recallWindow,
 	})
 	if err != nil {
 		return err

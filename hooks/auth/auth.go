@@ -31,6 +31,9 @@ type Config struct {
 	Members *Members      // group membership for the group topic ACL; nil: no group topics
 	Log     *slog.Logger  // zero: slog.Default()
 	Timeout time.Duration // per store call; zero: 5s
+	// PresenceAllowed reports whether viewer may read user's live presence
+	// topic [IM-15.3-2]; nil: nobody but user.
+	PresenceAllowed func(viewer, user string) bool
 }
 
 // Hook implements mqtt.Hook.
@@ -167,11 +170,14 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return true
 	}
-	user := string(cl.Properties.Username)
+	viewer := string(cl.Properties.Username)
 	if conv, ok := protocol.GroupOfFilter(topic); ok {
-		return h.cfg.Members != nil && h.cfg.Members.Member(conv, user)
+		return h.cfg.Members != nil && h.cfg.Members.Member(conv, viewer)
 	}
-	return protocol.SubscribeAllowed(user, topic)
+	if user, ok := protocol.ParsePresenceTopic(topic); ok {
+		return user == viewer || h.cfg.PresenceAllowed != nil && h.cfg.PresenceAllowed(viewer, user)
+	}
+	return protocol.SubscribeAllowed(viewer, topic)
 }
 
 // OnDisconnect forgets the device, unless a newer connection with the same

@@ -74,6 +74,9 @@ func (h *Hook) process(batch []*op) {
 		case batch[0].read != nil:
 			h.commitRead(batch[0])
 			batch = batch[1:]
+		case batch[0].ext != nil:
+			h.runExt(batch[0].ext)
+			batch = batch[1:]
 		default:
 			h.commitChange(batch[0])
 			batch = batch[1:]
@@ -82,6 +85,11 @@ func (h *Hook) process(batch []*op) {
 }
 
 func (h *Hook) commitSends(ops []*op, group bool) {
+	if !group { // blocks are between two users (ext.go)
+		if ops = h.refuseBlocked(ops); len(ops) == 0 {
+			return
+		}
+	}
 	reqs := make([]store.SendRequest, len(ops))
 	for i, o := range ops {
 		reqs[i] = *o.send

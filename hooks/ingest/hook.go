@@ -88,6 +88,11 @@ type Config struct {
 	Disconnect Disconnecter
 	Devices    *device.Registry
 	IDs        *snowflake.Generator
+	Ext        Ext                    // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
+	Signal     Signaler               // relays typing signals (typing.go); nil: the typing topic is refused
+	Online     func(user string) bool // whether a device of user is connected to any node (presence.go)
+	// RecallWindow is how long after sending a sender may recall [IM-14.1-1]; zero: 2 minutes.
+	RecallWindow time.Duration
 
 	MaxBody        int           // encoded body bytes; zero: 16 KiB
 	MaxBatch       int           // sends per commit; zero: 512
@@ -123,7 +128,8 @@ type Hook struct {
 	wmu     gosync.Mutex
 	waiting bool
 
-	m metrics
+	m      metrics
+	typing limiter // typing.go
 }
 
 var _ mqtt.Hook = (*Hook)(nil)
@@ -141,6 +147,9 @@ func New(cfg Config) *Hook {
 	}
 	if cfg.ReceiveMaximum <= 0 {
 		cfg.ReceiveMaximum = 256
+	}
+	if cfg.RecallWindow <= 0 {
+		cfg.RecallWindow = 2 * time.Minute
 	}
 	if cfg.RPCWorkers <= 0 {
 		cfg.RPCWorkers = 64
@@ -226,6 +235,8 @@ func (h *Hook) Shutdown(ctx context.Context) error {
 // no longer be written, and the client resends those publishes.
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.conns.drop(cl)
+	h.typing.forget(cl)
+	h.lastSeen(cl) // presence.go
 }
 
 // OnPacketRead works around mochi's packet-id collision (BROKER-NOTES.md):
@@ -296,6 +307,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	dev := h.cfg.Devices.Get(cl)
 	t := protocol.ParseTopic(pk.TopicName)
 	switch {
+	case dev != nil && h.extTopic(cl, dev, s, pk): // typing.go
 	case dev == nil || t.User != dev.User:
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	case t.Kind == protocol.TopicSend:
@@ -315,6 +327,7 @@ type op struct {
 	send   *store.SendRequest
 	read   *readOp
 	change *changeOp
+	ext    *extOp // other work ordered with sends (ext.go)
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
@@ -358,14 +371,8 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	case msg.Type == "":
 		return req, protocol.Errorf(protocol.CodeBadRequest, "type is required") // [IM-4.1-3]
 	}
-	switch msg.Type {
-	case protocol.TypeText:
-		if text, _ := msg.Body["text"].(string); text == "" {
-			return req, protocol.Errorf(protocol.CodeBadRequest, "a text message needs a non-empty body.text string")
-		}
-	case protocol.TypeCustom:
-	default:
-		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
+	if err := protocol.CheckBody(msg.Type, msg.Body); err != nil { // [IM-4.2], [IM-12.1]
+		return req, err
 	}
 	if err := checkBody(msg.Body, maxDepth); err != nil {
 		return req, err
@@ -465,6 +472,8 @@ func (h *Hook) enqueue(o *op) {
 			o.read.reply(nil, err)
 		case o.change != nil:
 			o.change.reply(nil, err)
+		case o.ext != nil:
+			o.ext.reply(nil, err)
 		default:
 			h.fail(o.cl, o.slot, o.send.Cmid, err)
 		}

@@ -50,6 +50,9 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "id must be at most 64 bytes")) // [IM-1.3]
 		return
 	}
+	if h.extRPC(cl, dev, r, f, pk.Payload, method) { // ext.go
+		return
+	}
 	if method == protocol.MethodRead {
 		var req protocol.ReadRequest
 		if err := protocol.Decode(f, pk.Payload, &req); err != nil {

@@ -14,15 +14,9 @@ import (
 
 // Start opens the store at dbURL and starts a node on 127.0.0.1 with free
 // ports. The test's cleanup shuts the node down (Shutdown is idempotent, so
-// a test may stop it earlier) and closes the store.
-func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger) (*broker.Node, *pgstore.Store) {
-	tb.Helper()
-	return StartWith(tb, dbURL, secret, log, nil)
-}
-
-// StartWith is Start with the node's Config changed by mod (if not nil)
-// before the node is built.
-func StartWith(tb testing.TB, dbURL string, secret []byte, log *slog.Logger, mod func(*broker.Config)) (*broker.Node, *pgstore.Store) {
+// a test may stop it earlier) and closes the store. Each opt (nil ones are
+// skipped) may change the node's configuration before it is built.
+func Start(tb testing.TB, dbURL string, secret []byte, log *slog.Logger, opts ...func(*broker.Config)) (*broker.Node, *pgstore.Store) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -33,9 +27,12 @@ func StartWith(tb testing.TB, dbURL string, secret []byte, log *slog.Logger, mod
 	cfg := broker.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
+		Media: broker.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
 	}
-	if mod != nil {
-		mod(&cfg)
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	n, err := broker.New(cfg)
 	if err != nil {

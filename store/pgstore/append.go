@@ -24,6 +24,9 @@ const (
 )
 
 func kindName(k int16) string {
+	if n, ok := extKinds[k]; ok { // ext.go
+		return n
+	}
 	if k == kindRead {
 		return store.KindRead
 	}

@@ -81,12 +81,8 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	files, err := os.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != len(files) {
-		t.Errorf("%d migrations recorded; want %d", n, len(files))
+	if files, _ := os.ReadDir("migrations"); n != len(files) || n == 0 {
+		t.Errorf("%d migrations recorded; want %d, one per file", n, len(files))
 	}
 }
 

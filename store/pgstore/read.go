@@ -115,10 +115,10 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 		b.Queue(`SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
 				m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 			FROM inbox i
-			LEFT JOIN messages m ON i.kind = $4 AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
+			LEFT JOIN messages m ON i.kind <> $4 AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
 			WHERE i.user_id = $1 AND i.seq > $2
 			ORDER BY i.seq
-			LIMIT $3`, user, after, limit+1, kindMessage).
+			LIMIT $3`, user, after, limit+1, kindRead). // every kind but read points at a message (ext.go)
 			Query(func(rows pgx.Rows) error {
 				var (
 					e    store.InboxEvent
@@ -189,11 +189,11 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 	// backward from Before or from the newest message.
 	ascending := q.After > 0
 	if ascending {
-		b.Queue(cols+`WHERE conv_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4`,
-			conv, q.After, before, limit+1).Query(collect)
+		b.Queue(cols+`WHERE conv_id = $1 AND seq > $2 AND seq < $3 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = $5 AND h.conv_id = messages.conv_id AND h.seq = messages.seq) ORDER BY seq LIMIT $4`,
+			conv, q.After, before, limit+1, user).Query(collect)
 	} else {
-		b.Queue(cols+`WHERE conv_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-			conv, before, limit+1).Query(collect)
+		b.Queue(cols+`WHERE conv_id = $1 AND seq < $2 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = $4 AND h.conv_id = messages.conv_id AND h.seq = messages.seq) ORDER BY seq DESC LIMIT $3`,
+			conv, before, limit+1, user).Query(collect)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return store.HistoryPage{}, fmt.Errorf("history of %q: %w", conv, err)

@@ -22,6 +22,9 @@ const (
 )
 
 func kindName(k int64) string {
+	if n, ok := extKinds[k]; ok { // ext.go
+		return n
+	}
 	if k == kindRead {
 		return store.KindRead
 	}

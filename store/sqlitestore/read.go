@@ -103,7 +103,7 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 	limit = min(limit, maxSync)
 	err := s.read(ctx, func(t *txn) error {
 		if limit > 0 {
-			rows, err := t.query(qSyncEvents, kindMessage, user, after, limit+1)
+			rows, err := t.query(qSyncEvents, kindRead, user, after, limit+1) // every kind but read points at a message (ext.go)
 			if err != nil {
 				return err
 			}
@@ -172,9 +172,9 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 			err  error
 		)
 		if ascending {
-			rows, err = t.query(qHistoryAfter, conv, q.After, before, limit+1)
+			rows, err = t.query(qHistoryAfter, conv, q.After, before, limit+1, user)
 		} else {
-			rows, err = t.query(qHistoryBefore, conv, before, limit+1)
+			rows, err = t.query(qHistoryBefore, conv, before, limit+1, user)
 		}
 		if err != nil {
 			return err

@@ -74,12 +74,8 @@ func TestOpenCreatesDirectory(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	files, err := os.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != len(files) {
-		t.Errorf("%d migrations recorded; want %d", n, len(files))
+	if files, _ := os.ReadDir("migrations"); n != len(files) || n == 0 {
+		t.Errorf("%d migrations recorded; want %d, one per file", n, len(files))
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {

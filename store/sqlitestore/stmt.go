@@ -32,14 +32,14 @@ const (
 	qSyncEvents  = `SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
 			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
 		FROM inbox i
-		LEFT JOIN messages m ON i.kind = ? AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
+		LEFT JOIN messages m ON i.kind <> ? AND m.conv_id = i.conv_id AND m.seq = i.conv_seq
 		WHERE i.user_id = ? AND i.seq > ?
 		ORDER BY i.seq
 		LIMIT ?`
 	qLatest        = `SELECT coalesce((SELECT inbox_seq FROM users WHERE id = ?), 0)`
 	historyCols    = `SELECT id, conv_id, seq, sender, cmid, type, body, ts, mentions FROM messages `
-	qHistoryAfter  = historyCols + `WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`
-	qHistoryBefore = historyCols + `WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`
+	qHistoryAfter  = historyCols + `WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ?5 AND h.conv_id = messages.conv_id AND h.seq = messages.seq) ORDER BY seq LIMIT ?4`
+	qHistoryBefore = historyCols + `WHERE conv_id = ?1 AND seq < ?2 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ?4 AND h.conv_id = messages.conv_id AND h.seq = messages.seq) ORDER BY seq DESC LIMIT ?3`
 	qConversations = `SELECT c.id, c.kind, c.last_seq, me.read_seq,
 			coalesce(p.user_id, ''), coalesce(p.read_seq, 0), coalesce(g.name, ''),
 			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions

@@ -67,6 +67,7 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"ConversationsSameTime", testConversationsSameTime},
 	}
 	tests = append(tests, groupTests...)
+	tests = append(tests, extTests...) // contacts.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -99,6 +99,9 @@ func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncReques
 	if err != nil {
 		return nil, unavailable("sync", err)
 	}
+	if err := h.fillSettings(ctx, user, page.Events); err != nil { // ext.go
+		return nil, err
+	}
 	res := &protocol.SyncResult{Events: make([]protocol.Event, 0, len(page.Events)), HasMore: page.HasMore, Latest: page.Latest}
 	for i := range page.Events {
 		ev, err := page.Events[i].Wire()
@@ -180,6 +183,9 @@ func (h *Handler) conversations(ctx context.Context, user string, req protocol.C
 		}
 		res.TotalUnread += c.Unread
 		res.Conversations = append(res.Conversations, wc)
+	}
+	if err := h.addSettings(ctx, user, res); err != nil { // ext.go
+		return nil, err
 	}
 	return res, nil
 }

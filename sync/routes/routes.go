@@ -45,6 +45,10 @@ type Config struct {
 	// TakenOver is called when another node now holds a device connected
 	// here (same client id): the local connection must go [MQTT-3.1.4-2].
 	TakenOver func(user, client string)
+	// Changed, if set, is called when a user comes online (its first
+	// device anywhere) or goes offline (its last), in the order the table
+	// learns it, never with the table's lock held.
+	Changed func(user string, online bool)
 }
 
 // Entry is one device's route.
@@ -384,12 +388,25 @@ func (t *Table) watchLoop(name string, kv jetstream.KeyValue, apply func(jetstre
 }
 
 func (t *Table) applyRoute(e jetstream.KeyValueEntry) {
-	user, client, ok := parseKey(e.Key())
+	user, _, ok := parseKey(e.Key())
 	if !ok {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	was := len(t.users[user]) > 0
+	t.applyRouteLocked(e)
+	now := len(t.users[user]) > 0
+	t.mu.Unlock()
+	if was != now && t.cfg.Changed != nil {
+		t.cfg.Changed(user, now)
+	}
+}
+
+func (t *Table) applyRouteLocked(e jetstream.KeyValueEntry) {
+	user, client, ok := parseKey(e.Key())
+	if !ok {
+		return
+	}
 	if e.Operation() != jetstream.KeyValuePut {
 		if m := t.users[user]; m != nil {
 			delete(m, e.Key())

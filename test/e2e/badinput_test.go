@@ -51,7 +51,7 @@ func TestBadInput(t *testing.T) {
 			{"field of the wrong type", []byte(`{"cmid":5,"to":"bob","type":"text","body":{"text":"x"}}`), "", protocol.CodeBadPayload, ""},
 			{"body not an object", []byte(`{"cmid":"t-3","to":"bob","type":"text","body":"x"}`), "", protocol.CodeBadPayload, anyCmid},
 			{"body an array", enc(map[string]any{"cmid": "t-4", "to": "bob", "type": "custom", "body": []any{1}}), "", protocol.CodeBadPayload, anyCmid},
-			{"unknown type", enc(protocol.Send{Cmid: "t-5", To: "bob", Type: "video", Body: body}), "", protocol.CodeUnknownType, "t-5"},
+			{"unknown type", enc(protocol.Send{Cmid: "t-5", To: "bob", Type: "sticker", Body: body}), "", protocol.CodeUnknownType, "t-5"},
 			{"missing type", enc(map[string]any{"cmid": "t-6", "to": "bob", "body": body}), "", protocol.CodeBadRequest, "t-6"},
 			{"text without body.text", enc(protocol.Send{Cmid: "t-7", To: "bob", Type: "text", Body: map[string]any{"lang": "en"}}), "", protocol.CodeBadRequest, "t-7"},
 			{"empty body.text", enc(text("t-8", "bob", "")), "", protocol.CodeBadRequest, "t-8"},
@@ -68,7 +68,7 @@ func TestBadInput(t *testing.T) {
 			{"to yourself", enc(text("t-17", "alice", "x")), "", protocol.CodeBadRequest, "t-17"},
 			{"to a user that does not exist", enc(text("t-18", "nobody", "x")), "", protocol.CodeUnknownUser, "t-18"},
 			{"too large comes before unknown user", enc(text("t-19", "nobody", atLimit+"a")), "", protocol.CodeTooLarge, "t-19"},
-			{"the acknowledged cmid with an unknown type", enc(protocol.Send{Cmid: "good-1", To: "bob", Type: "video", Body: body}), "", protocol.CodeUnknownType, "good-1"},
+			{"the acknowledged cmid with an unknown type", enc(protocol.Send{Cmid: "good-1", To: "bob", Type: "sticker", Body: body}), "", protocol.CodeUnknownType, "good-1"},
 			{"the acknowledged cmid with a bad body", enc(text("good-1", "bob", "")), "", protocol.CodeBadRequest, "good-1"},
 		}
 		if dl.v5() {

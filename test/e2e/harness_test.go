@@ -70,20 +70,20 @@ func startNode(t *testing.T) *testNode {
 }
 
 // startNodeOn starts a node on an existing database (to restart a node).
-func startNodeOn(t *testing.T, dbURL string) *testNode {
+func startNodeOn(t *testing.T, dbURL string, opts ...func(*broker.Config)) *testNode {
 	t.Helper()
-	return startNodeWith(t, dbURL, nil)
+	return startNodeWith(t, dbURL, opts...)
 }
 
-// startNodeWith starts a node whose Config is changed by mod first.
-func startNodeWith(t *testing.T, dbURL string, mod func(*broker.Config)) *testNode {
+// startNodeWith starts a node whose Config is changed by opts first.
+func startNodeWith(t *testing.T, dbURL string, opts ...func(*broker.Config)) *testNode {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
-	n, st := testnode.StartWith(t, dbURL, secret, slog.New(logs), mod)
+	n, st := testnode.Start(t, dbURL, secret, slog.New(logs), opts...)
 	tn := &testNode{Node: n, dbURL: dbURL, store: st}
 	t.Cleanup(func() {
 		tn.stop(t) // before testnode's cleanup, so that shutdown's logs are checked
@@ -351,6 +351,7 @@ type device struct {
 	stray      []inbound // responses nobody waited for
 	unexpected []string  // publishes on topics a device must never receive
 	serverDisc chan byte // MQTT 5 DISCONNECT reason codes from the server
+	presence   []inbound // live presence publishes (presence_test.go)
 }
 
 // dial connects a device of user to n, subscribes it to its inbox and its
@@ -450,6 +451,8 @@ func (d *device) receive(in inbound) {
 			return
 		}
 		d.stray = append(d.stray, in)
+	case isPresenceTopic(in.Topic):
+		d.presence = append(d.presence, in)
 	default:
 		d.unexpected = append(d.unexpected, fmt.Sprintf("%s %q", in.Topic, in.Payload))
 		return

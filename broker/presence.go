@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"context"
+	gosync "sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// presenceContentType marks retained presence publishes, which the
+// outbound hook transcodes per device like events.
+const presenceContentType = "application/x-mqim-presence+msgpack"
+
+// presenceChanged publishes a user's new state, retained, on its presence
+// topic [IM-15.3-1]. Every node learns every change from the routing table
+// and keeps its own retained copy.
+func (n *Node) presenceChanged(user string, online bool) {
+	payload, err := protocol.Encode(protocol.MsgPack, &protocol.Presence{User: user, Online: online, LastSeen: time.Now().UnixMilli()})
+	if err != nil {
+		n.log.Error("encode presence", "error", err)
+		return
+	}
+	err = n.mqtt.InjectPacket(n.inline, packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName:   protocol.PresenceTopic(user),
+		Payload:     payload,
+		Properties:  packets.Properties{ContentType: presenceContentType},
+		PacketID:    1, // never used: inline publishes are not acknowledged
+	})
+	if err != nil {
+		n.log.Warn("publish presence", "user", user, "error", err)
+	}
+}
+
+// presenceTTL is how long a presence ACL decision is reused: mochi checks
+// the ACL at SUBSCRIBE and again for every delivery. A contact removed or
+// a block takes effect for live presence within it [IM-15.3-2].
+const presenceTTL = 5 * time.Second
+
+// presenceACL caches who may see whose presence.
+type presenceACL struct {
+	mu    gosync.Mutex
+	store store.ContactStore
+	cache map[store.Pair]aclEntry
+}
+
+type aclEntry struct {
+	allowed bool
+	until   time.Time
+}
+
+// allowed reports whether viewer may see user's presence: user has viewer
+// as a contact and has not blocked it [IM-15.2-2]. A store failure denies.
+func (a *presenceACL) allowed(viewer, user string) bool {
+	k := store.Pair{Owner: user, Peer: viewer}
+	now := time.Now()
+	a.mu.Lock()
+	e, ok := a.cache[k]
+	a.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.allowed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rels, err := a.store.Relations(ctx, []store.Pair{k})
+	if err != nil || len(rels) != 1 {
+		return false
+	}
+	e = aclEntry{allowed: rels[0].Contact && !rels[0].Blocked, until: now.Add(presenceTTL)}
+	a.mu.Lock()
+	if a.cache == nil || len(a.cache) > 100_000 {
+		a.cache = make(map[store.Pair]aclEntry) // bounded: start over
+	}
+	a.cache[k] = e
+	a.mu.Unlock()
+	return e.allowed
+}
+
+// transcode re-encodes a server publish of MessagePack v for the device's
+// output format [IM-1.2-3].
+func (o *outbound) transcode(cl *mqtt.Client, pk packets.Packet, v any) packets.Packet {
+	pk.Properties.ContentType = protocol.ContentTypeMsgPack
+	dev := o.devices.Get(cl)
+	if dev == nil || dev.Format == protocol.MsgPack {
+		return pk
+	}
+	payload, err := protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, v)
+	if err != nil {
+		o.log.Error("transcode", "client", cl.ID, "topic", pk.TopicName, "error", err)
+		return pk
+	}
+	pk.Payload = payload
+	pk.Properties.ContentType = dev.Format.ContentType()
+	return pk
+}

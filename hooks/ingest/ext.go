@@ -1,0 +1,273 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// Ext is the part of the store the features of spec §13–§16 use.
+type Ext interface {
+	store.ContactStore
+	store.ExtStore
+	store.SettingsStore
+	EnsureUser(ctx context.Context, user, device string) error
+}
+
+// extOp is a request run by the committer, so that its effect is ordered
+// with the sends around it: a block answered to the blocker holds for every
+// send committed after it [IM-13.2-1].
+type extOp struct {
+	run   func(ctx context.Context) (any, []store.InboxEvent, error)
+	reply func(result any, err error)
+}
+
+func (h *Hook) runExt(o *extOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+	res, events, err := o.run(ctx)
+	cancel()
+	// Off the committer, as in commitRead.
+	h.spawn(func() { o.reply(res, err) })
+	if err == nil && len(events) > 0 {
+		h.cfg.Deliver.Deliver(events)
+	}
+}
+
+// async runs a read-only request on the RPC goroutines.
+func (h *Hook) async(r *reply, f func(ctx context.Context) (any, error)) {
+	select {
+	case h.rpcSem <- struct{}{}:
+	default:
+		r.send(nil, protocol.Errorf(protocol.CodeOverloaded, "too many requests in flight, retry later"))
+		return
+	}
+	h.spawn(func() {
+		defer func() { <-h.rpcSem }()
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+		defer cancel()
+		r.send(f(ctx))
+	})
+}
+
+// storeFailed hides a store failure from the client but keeps it for the
+// log; client-visible errors pass through.
+func storeFailed(what string, err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return fmt.Errorf("%s: %w", what, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "store unavailable, retry"), err))
+}
+
+// extRPC serves the methods of spec §13–§16; it reports whether method was
+// one of them.
+func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) bool {
+	if h.cfg.Ext == nil {
+		return false
+	}
+	switch method {
+	case protocol.MethodContactAdd, protocol.MethodContactRemove, protocol.MethodContactBlock, protocol.MethodContactUnblock:
+		var req protocol.ContactRequest
+		if err := protocol.Decode(f, payload, &req); err != nil {
+			r.send(nil, err)
+			return true
+		}
+		if !protocol.ValidID(req.User) || req.User == dev.User {
+			r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "user must be another user's id"))
+			return true
+		}
+		change := map[string]store.ContactChange{
+			protocol.MethodContactAdd: store.ContactAdd, protocol.MethodContactRemove: store.ContactRemove,
+			protocol.MethodContactBlock: store.ContactBlock, protocol.MethodContactUnblock: store.ContactUnblock,
+		}[method]
+		h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+			c, err := h.cfg.Ext.UpdateContact(ctx, dev.User, req.User, change, time.Now().UnixMilli())
+			if errors.Is(err, store.ErrUnknownUser) {
+				return nil, nil, protocol.Errorf(protocol.CodeUnknownUser, "no user %q", req.User)
+			}
+			if err != nil {
+				return nil, nil, storeFailed(method, err)
+			}
+			return wireContact(c), nil, nil
+		}}})
+		return true
+	case protocol.MethodRecall, protocol.MethodEdit, protocol.MethodDelete:
+		h.messageRPC(cl, dev, r, f, payload, method)
+		return true
+	case protocol.MethodSettings:
+		h.settings(cl, dev, r, f, payload)
+		return true
+	case protocol.MethodPresence:
+		h.presence(dev, r, f, payload)
+		return true
+	case protocol.MethodContactList:
+		h.async(r, func(ctx context.Context) (any, error) {
+			list, err := h.cfg.Ext.Contacts(ctx, dev.User)
+			if err != nil {
+				return nil, storeFailed(method, err)
+			}
+			res := &protocol.ContactsResult{Contacts: make([]protocol.Contact, 0, len(list))}
+			for _, c := range list {
+				res.Contacts = append(res.Contacts, *wireContact(c))
+			}
+			return res, nil
+		})
+		return true
+	}
+	return false
+}
+
+func wireContact(c store.Contact) *protocol.Contact {
+	return &protocol.Contact{User: c.User, Contact: c.Contact, Blocked: c.Blocked, Since: c.Since}
+}
+
+// refuseBlocked answers the sends whose recipient blocked the sender with
+// `blocked` [IM-13.2-1] and returns the others. Nothing of a refused send is
+// stored. If the blocks cannot be read, every send fails as unavailable.
+func (h *Hook) refuseBlocked(ops []*op) []*op {
+	if h.cfg.Ext == nil {
+		return ops
+	}
+	pairs := make([]store.Pair, len(ops))
+	for i, o := range ops {
+		pairs[i] = store.Pair{Owner: o.send.To, Peer: o.send.From}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+	rels, err := h.cfg.Ext.Relations(ctx, pairs)
+	cancel()
+	if err == nil && len(rels) != len(ops) {
+		err = errors.New("store returned a relation count unlike the batch")
+	}
+	if err != nil {
+		h.cfg.Log.Warn("reading blocks failed", "sends", len(ops), "error", err)
+		pe := protocol.Errorf(protocol.CodeUnavailable, "message not stored, retry with the same cmid")
+		for _, o := range ops {
+			h.m.sends.WithLabelValues(pe.Code).Inc()
+			h.fail(o.cl, o.slot, o.send.Cmid, pe)
+		}
+		return nil
+	}
+	keep := ops[:0]
+	for i, o := range ops {
+		if rels[i].Blocked {
+			h.m.sends.WithLabelValues(protocol.CodeBlocked).Inc()
+			h.fail(o.cl, o.slot, o.send.Cmid, protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages"))
+			continue
+		}
+		keep = append(keep, o)
+	}
+	return keep
+}
+
+// messageRPC serves recall, edit and delete [IM-14] on the committer, so
+// that their events follow the message's own in every inbox.
+func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) {
+	var req protocol.MessageRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		r.send(nil, err)
+		return
+	}
+	if req.MsgID <= 0 {
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "msg_id must be a message id"))
+		return
+	}
+	if method == protocol.MethodEdit && req.Body == nil {
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "edit needs a body object"))
+		return
+	}
+	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		now := time.Now().UnixMilli()
+		var (
+			m      store.Message
+			events []store.InboxEvent
+			err    error
+		)
+		switch method {
+		case protocol.MethodRecall:
+			m, events, err = h.cfg.Ext.Recall(ctx, dev.User, req.MsgID, now, h.cfg.RecallWindow)
+		case protocol.MethodEdit:
+			m, events, err = h.cfg.Ext.Edit(ctx, dev.User, req.MsgID, now, func(typ string) ([]byte, error) {
+				return h.editBody(typ, req.Body)
+			})
+		default:
+			m, events, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, now)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, nil, protocol.Errorf(protocol.CodeNotFound, "no message %d in your conversations", req.MsgID)
+		case errors.Is(err, store.ErrNotAllowed):
+			why := "only its sender may, within the recall window"
+			if method == protocol.MethodEdit {
+				why = "only its sender may, and not once recalled"
+			}
+			return nil, nil, protocol.Errorf(protocol.CodeNotAllowed, "cannot %s message %d: %s", method, req.MsgID, why)
+		case err != nil:
+			return nil, nil, storeFailed(method, err)
+		}
+		w, err := m.Wire()
+		if err != nil {
+			return nil, nil, err
+		}
+		return &protocol.MessageResult{Msg: &w}, events, nil
+	}}})
+}
+
+// editBody validates and encodes the new body of a message of type typ as
+// a send's body is [IM-14.2-1].
+func (h *Hook) editBody(typ string, body map[string]any) ([]byte, error) {
+	if err := protocol.CheckBody(typ, body); err != nil {
+		return nil, err
+	}
+	if err := checkBody(body, maxDepth); err != nil {
+		return nil, err
+	}
+	b, err := protocol.Encode(protocol.MsgPack, body)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeBadPayload, "body cannot be encoded: %v", err)
+	}
+	if len(b) > h.cfg.MaxBody {
+		return nil, protocol.Errorf(protocol.CodeTooLarge, "body is %d bytes, the limit is %d", len(b), h.cfg.MaxBody)
+	}
+	return b, nil
+}
+
+// settings serves the settings RPC [IM-16.2] on the committer, so that a
+// device's settings events are in the order of its requests.
+func (h *Hook) settings(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte) {
+	var req protocol.SettingsRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		r.send(nil, err)
+		return
+	}
+	a, b, direct := protocol.DirectPeers(req.Conv)
+	switch {
+	case !direct:
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "conv must be a conversation id"))
+		return
+	case a != dev.User && b != dev.User:
+		r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
+		return
+	case req.Pinned == nil && req.Muted == nil && req.Archived == nil && req.Draft == nil:
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "give at least one of pinned, muted, archived, draft"))
+		return
+	case req.Draft != nil && (len(*req.Draft) > protocol.MaxDraft || !utf8.ValidString(*req.Draft)):
+		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "draft must be UTF-8 of at most %d bytes", protocol.MaxDraft))
+		return
+	}
+	ch := store.SettingsChange{Pinned: req.Pinned, Muted: req.Muted, Archived: req.Archived, Draft: req.Draft}
+	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		st, events, err := h.cfg.Ext.UpdateSettings(ctx, dev.User, req.Conv, ch, time.Now().UnixMilli())
+		if err != nil {
+			return nil, nil, storeFailed("settings", err)
+		}
+		return &protocol.SettingsResult{Conv: req.Conv, Settings: st.Wire()}, events, nil
+	}}})
+}

@@ -1,0 +1,59 @@
+package protocol
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// A map header declaring 2^32 entries in a tiny payload is refused at
+// once, not allocated [IM-6.1-3].
+func TestDecodeHugeDeclaredSizes(t *testing.T) {
+	for _, p := range [][]byte{
+		[]byte("\x84\xa4cmid\xa2c1\xa2to\xa3bob\xa4type\xa4text\xa4body\xdf\x08\x08\x08\x30"),
+		[]byte("\xdf\xff\xff\xff\xff"),
+		[]byte("\x81\xa1a\xdd\xff\xff\xff\xff"),
+		[]byte("\x81\xa1a\xdb\xff\xff\xff\xff"),
+		[]byte("\x81\xa1a\xc9\xff\xff\xff\xff\x01"),
+		[]byte("\x81\xa1a\xc1"),
+	} {
+		start := time.Now()
+		var s Send
+		err := Decode(MsgPack, p, &s)
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Code != CodeBadPayload {
+			t.Errorf("Decode(%x) = %v, want bad_payload", p, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Decode(%x) took %v", p, d)
+		}
+	}
+}
+
+// Every valid encoding passes the guard.
+func TestGuardAcceptsValid(t *testing.T) {
+	vals := []any{
+		map[string]any{"a": 1, "b": -1, "c": 300, "d": -300, "e": 1 << 40, "f": 1.5, "g": float32(2.5), "h": "x",
+			"i": string(make([]byte, 40)), "j": string(make([]byte, 300)), "k": string(make([]byte, 70000)),
+			"l": []byte{1, 2}, "m": make([]byte, 300), "n": nil, "o": true, "p": false, "q": []any{1, "a", []any{}},
+			"r": make([]any, 20), "s": map[string]any{}, "t": uint64(1 << 63), "u": int8(-5)},
+	}
+	big := map[string]any{}
+	for i := range 20 {
+		big[string(rune('a'+i))] = i
+	}
+	vals = append(vals, big)
+	for _, v := range vals {
+		b, err := Encode(MsgPack, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkMsgPackSizes(b); err != nil {
+			t.Errorf("guard refused %v: %v", v, err)
+		}
+		var out map[string]any
+		if err := Decode(MsgPack, b, &out); err != nil {
+			t.Errorf("Decode: %v", err)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package store
+
+import "context"
+
+// ContactChange is one change of a user's relation to another user
+// [IM-13.1].
+type ContactChange int
+
+// Contact changes.
+const (
+	ContactAdd ContactChange = iota + 1
+	ContactRemove
+	ContactBlock
+	ContactUnblock
+)
+
+// Contact is owner's relation to User: User is in owner's contact list,
+// and/or blocked by owner. Since is when it last changed (unix ms); zero
+// for no relation.
+type Contact struct {
+	User    string
+	Contact bool
+	Blocked bool
+	Since   int64
+}
+
+// Pair names owner's relation to peer.
+type Pair struct{ Owner, Peer string }
+
+// ContactStore keeps contact lists and blocks [IM-13].
+type ContactStore interface {
+	// UpdateContact applies change to owner's relation to peer at ts (unix
+	// ms) and returns the relation after it. Adding and blocking are
+	// independent: a blocked user may stay a contact. A change that changes
+	// nothing succeeds. It fails with ErrUnknownUser if peer does not exist.
+	UpdateContact(ctx context.Context, owner, peer string, change ContactChange, ts int64) (Contact, error)
+	// Contacts returns owner's relations (contacts and blocked users),
+	// ordered by user id.
+	Contacts(ctx context.Context, owner string) ([]Contact, error)
+	// Relations returns, for each pair, Owner's relation to Peer (the zero
+	// Contact, with User = Peer, if there is none), in the order of pairs.
+	Relations(ctx context.Context, pairs []Pair) ([]Contact, error)
+}
