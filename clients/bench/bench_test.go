@@ -135,3 +135,44 @@ func TestRun1to1Refused(t *testing.T) {
 		t.Error("an in-flight window above the server's Receive Maximum was accepted")
 	}
 }
+
+// TestRunSyncBare: a device that was offline gets every queued message
+// back when it resumes its session on a bare broker.
+func TestRunSyncBare(t *testing.T) {
+	b, err := StartBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var progress strings.Builder
+	s, err := RunSync(context.Background(), b.Target(), Config{Senders: 2, Inflight: 4, Messages: 500, Size: 64, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scenario != "sync" || s.Acked != 500 || s.Delivered != 500 || s.Lost != 0 || s.Duplicates != 0 || s.Errors != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.MsgsPerSec <= 0 || s.P99ms < s.P50ms {
+		t.Errorf("rates or times look wrong: %+v", s)
+	}
+	if !strings.Contains(progress.String(), "events stored") {
+		t.Errorf("no progress line: %q", progress.String())
+	}
+}
+
+// TestRunConnsBare opens a few idle connections to a bare broker and
+// reads its memory (this process's, here).
+func TestRunConnsBare(t *testing.T) {
+	b, err := StartBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := RunConns(context.Background(), b.Target(), ConnsConfig{Conns: 50, Settle: 10 * time.Millisecond, SourceAddrs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scenario != "conns" || s.Conns != 50 || s.Errors != 0 || s.RSSAfter <= 0 || s.MsgsPerSec <= 0 {
+		t.Errorf("summary %+v", s)
+	}
+}
