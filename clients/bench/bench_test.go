@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -174,5 +175,35 @@ func TestRunConnsBare(t *testing.T) {
 	}
 	if s.Scenario != "conns" || s.Conns != 50 || s.Errors != 0 || s.RSSAfter <= 0 || s.MsgsPerSec <= 0 {
 		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestMosquitto runs every scenario briefly against Mosquitto, when it is
+// installed (Debian package mosquitto); skipped otherwise.
+func TestMosquitto(t *testing.T) {
+	m, err := StartMosquitto()
+	if errors.Is(err, ErrNoMosquitto) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	tg := m.Target()
+	s, err := Run1to1(context.Background(), tg, Config{Senders: 2, Inflight: 4, Messages: 400})
+	if err != nil || s.Target != "mosquitto" || s.Acked != 400 || s.Delivered != 400 || s.Lost != 0 {
+		t.Errorf("1to1: %+v, %v", s, err)
+	}
+	s, err = RunSync(context.Background(), tg, Config{Senders: 2, Inflight: 4, Messages: 300})
+	if err != nil || s.Delivered != 300 || s.Lost != 0 || s.Duplicates != 0 {
+		t.Errorf("sync: %+v, %v", s, err)
+	}
+	s, err = RunConns(context.Background(), tg, ConnsConfig{Conns: 30, Settle: 10 * time.Millisecond})
+	if err != nil || s.Conns != 30 || s.RSSAfter <= 0 {
+		t.Errorf("conns: %+v, %v", s, err)
 	}
 }

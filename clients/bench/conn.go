@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	gosync "sync"
@@ -141,8 +142,8 @@ func reasonString(d *paho.Disconnect) string {
 // publish error: a lost sender fails its publishes, a lost receiver loses
 // messages).
 func (r *run) connectionError(clientID string, err error) {
-	if r.closing.Load() {
-		return
+	if r.closing.Load() || errors.Is(err, net.ErrClosed) {
+		return // closed by this side: a deliberate disconnect
 	}
 	r.mu.Lock()
 	if r.firstErr == nil {
