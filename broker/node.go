@@ -62,6 +62,15 @@ type Config struct {
 	Registry *prometheus.Registry // zero: a new registry
 }
 
+// Per-connection buffers, the bulk of an idle connection's heap
+// (docs/BENCHMARKS.md, conns). The outbound queue still holds a full
+// Receive Maximum of deliveries; reads of larger packets go around the
+// buffer.
+const (
+	outboundQueue = 256  // mochi's default 8192
+	readBuffer    = 1024 // mochi's default 2048
+)
+
 // Node is one running mqim server.
 type Node struct {
 	cfg      Config
@@ -120,7 +129,9 @@ func New(cfg Config) (*Node, error) {
 	caps.MaximumQos = 1
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
-	caps.MaximumClientWritesPending = 1024                            // memory per connection; a full queue drops and the device syncs
+	// Memory per connection: mochi allocates the outbound queue (8 bytes
+	// a slot) with every client; a full queue drops and the device syncs.
+	caps.MaximumClientWritesPending = outboundQueue
 	caps.MaximumMessageExpiryInterval = 3600
 	caps.MaximumSessionExpiryInterval = 24 * 3600
 	caps.SharedSubAvailable = 0
@@ -130,10 +141,11 @@ func New(cfg Config) (*Node, error) {
 
 	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}}
 	n.mqtt = mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		InlineClient:           true,
-		Logger:                 slog.New(redact{cfg.Log.Handler()}),
-		SysTopicResendInterval: 60,
+		ClientNetReadBufferSize: readBuffer,
+		Capabilities:            caps,
+		InlineClient:            true,
+		Logger:                  slog.New(redact{cfg.Log.Handler()}),
+		SysTopicResendInterval:  60,
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})

@@ -109,6 +109,7 @@ type Summary struct {
 	Conns        int     `json:"conns,omitempty"`          // idle connections open when memory was read
 	BytesPerConn float64 `json:"bytes_per_conn,omitempty"` // growth of the server's RSS per connection
 	HeapPerConn  float64 `json:"heap_per_conn,omitempty"`  // growth of its Go heap in use per connection, when known
+	StackPerConn float64 `json:"stack_per_conn,omitempty"` // growth of its goroutine stacks per connection, when known
 	RSSBefore    int64   `json:"rss_before,omitempty"`     // server RSS before connecting, bytes
 	RSSAfter     int64   `json:"rss_after,omitempty"`      // server RSS with the connections open, bytes
 }

@@ -146,6 +146,10 @@ func (r *run) connectionError(clientID string, err error) {
 		return // closed by this side: a deliberate disconnect
 	}
 	r.mu.Lock()
+	if r.retired[clientID] {
+		r.mu.Unlock()
+		return
+	}
 	if r.firstErr == nil {
 		r.firstErr = fmt.Errorf("%s: connection: %w", clientID, err)
 	}

@@ -45,8 +45,9 @@ type ConnsConfig struct {
 
 // Mem is a server's memory at one moment.
 type Mem struct {
-	RSS  int64 // resident set size, bytes
-	Heap int64 // Go heap in use, bytes; 0 when unknown (not a Go server)
+	RSS   int64 // resident set size, bytes
+	Heap  int64 // Go heap in use, bytes; 0 when unknown (not a Go server)
+	Stack int64 // Go stacks in use, bytes; 0 when unknown
 }
 
 // ProcMemory reads the resident set size of process pid from /proc.
@@ -76,7 +77,7 @@ func vmRSS(path string) (int64, error) {
 
 // MetricsMemory reads mqimd's memory from its Prometheus endpoint (e.g.
 // http://127.0.0.1:8080/metrics): process_resident_memory_bytes and
-// go_memstats_heap_inuse_bytes.
+// go_memstats_heap_inuse_bytes and go_memstats_stack_inuse_bytes.
 func MetricsMemory(url string) func() (Mem, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	return func() (Mem, error) {
@@ -101,6 +102,8 @@ func MetricsMemory(url string) func() (Mem, error) {
 				dst = &m.RSS
 			case "go_memstats_heap_inuse_bytes":
 				dst = &m.Heap
+			case "go_memstats_stack_inuse_bytes":
+				dst = &m.Stack
 			default:
 				continue
 			}
@@ -250,6 +253,7 @@ func RunConns(ctx context.Context, t Target, cfg ConnsConfig) (*Summary, error) 
 		s.BytesPerConn = float64(after.RSS-before.RSS) / float64(alive)
 		if after.Heap > 0 {
 			s.HeapPerConn = float64(after.Heap-before.Heap) / float64(alive)
+			s.StackPerConn = float64(after.Stack-before.Stack) / float64(alive)
 		}
 	}
 	if first != nil {

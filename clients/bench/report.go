@@ -74,10 +74,10 @@ func writeOtherTable(w io.Writer, sums []*Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	switch sums[0].Scenario {
 	case "conns":
-		fmt.Fprintln(tw, "scenario\ttarget\tconns\tKiB/conn\theap KiB/conn\tRSS before MiB\tRSS after MiB\tconns/s\tp50 ms\tp99 ms\terrors\t")
+		fmt.Fprintln(tw, "scenario\ttarget\tconns\tKiB/conn\theap KiB/conn\tstack KiB/conn\tRSS before MiB\tRSS after MiB\tconns/s\tp50 ms\tp99 ms\terrors\t")
 		for _, s := range sums {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t%d\t\n", s.Scenario, s.Target, s.Conns,
-				s.BytesPerConn/1024, s.HeapPerConn/1024, float64(s.RSSBefore)/(1<<20), float64(s.RSSAfter)/(1<<20),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t%d\t\n", s.Scenario, s.Target, s.Conns,
+				s.BytesPerConn/1024, s.HeapPerConn/1024, s.StackPerConn/1024, float64(s.RSSBefore)/(1<<20), float64(s.RSSAfter)/(1<<20),
 				s.MsgsPerSec, s.P50ms, s.P99ms, s.Errors)
 		}
 	default:

@@ -151,11 +151,11 @@ func Report(w io.Writer, results []Result, chartDir, chartLink string) error {
 			}},
 		{"conns", "Idle connections", "server memory per idle connection (lower is better)", "KiB",
 			func(s *Summary) float64 { return s.BytesPerConn / 1024 },
-			"| load | target | KiB per connection (RSS) | Go heap KiB per connection | RSS before → after MiB | connections/s | p50 / p99 connect ms | errors | measured |",
+			"| load | target | KiB per connection (RSS) | Go heap / stacks KiB per connection | RSS before → after MiB | connections/s | p50 / p99 connect ms | errors | measured |",
 			func(s *Summary) string {
 				heap := "—"
 				if s.HeapPerConn != 0 {
-					heap = fmt.Sprintf("%.1f", s.HeapPerConn/1024)
+					heap = fmt.Sprintf("%.1f / %.1f", s.HeapPerConn/1024, s.StackPerConn/1024)
 				}
 				return fmt.Sprintf("%.1f | %s | %.0f → %.0f | %s | %.2f / %.2f | %d", s.BytesPerConn/1024, heap,
 					float64(s.RSSBefore)/(1<<20), float64(s.RSSAfter)/(1<<20), num(s.MsgsPerSec), s.P50ms, s.P99ms, s.Errors)

@@ -234,6 +234,12 @@ func (r *run) seed(ctx context.Context, user, topic string) (int64, error) {
 		}
 	}
 	wg.Wait()
+	r.mu.Lock()
+	r.retired = map[string]bool{}
+	for i := range senders {
+		r.retired[senderUser(i)+"."+r.id] = true
+	}
+	r.mu.Unlock()
 	for _, c := range senders {
 		_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
 	}
