@@ -26,6 +26,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/users", n.createUser)
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
 	mux.HandleFunc("GET /v1/nodes", n.nodes)
+	mux.HandleFunc("POST /v1/notifications", n.notify)
 	return mux
 }
 

@@ -82,6 +82,8 @@ type Node struct {
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
+	ids      *snowflake.Generator
+	deliver  ingest.Deliverer // committed events to devices (here and on other nodes)
 	http     *http.Server
 	draining atomic.Bool
 
@@ -139,7 +141,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, ids: ids}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
@@ -175,6 +177,7 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
+	n.deliver = deliver
 	n.ingest = ingest.New(ingest.Config{
 		Store:          cfg.Store,
 		Deliver:        deliver,

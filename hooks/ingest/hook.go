@@ -280,6 +280,8 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	dev := h.cfg.Devices.Get(cl)
 	t := protocol.ParseTopic(pk.TopicName)
 	switch {
+	case dev != nil && pk.TopicName == protocol.SysNotifyTopic:
+		h.notify(cl, dev, s, pk)
 	case dev == nil || t.User != dev.User:
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	case t.Kind == protocol.TopicSend:
@@ -301,7 +303,7 @@ type op struct {
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
-	req, err := h.parseSend(dev.User, pk)
+	req, err := h.parseSend(dev.User, pk, false)
 	if err != nil {
 		h.m.sends.WithLabelValues(err.Code).Inc()
 		h.fail(cl, s, req.Cmid, err)
@@ -310,9 +312,30 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 	h.enqueue(&op{cl: cl, slot: s, send: &req})
 }
 
-// parseSend decodes and validates a send [IM-4.1], [IM-4.2]. The returned
-// request carries the cmid even on error, for the error event.
-func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *protocol.Error) {
+// notify takes a system notification from a bridge [IM-4.6]: a send of
+// type system from the bridge's account, committed and delivered like any
+// other message.
+func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
+	if dev.Role != RoleBridge {
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
+		return
+	}
+	req, err := h.parseSend(dev.User, pk, true)
+	if err != nil {
+		h.m.sends.WithLabelValues(err.Code).Inc()
+		h.fail(cl, s, req.Cmid, err)
+		return
+	}
+	h.enqueue(&op{cl: cl, slot: s, send: &req})
+}
+
+// RoleBridge is the role claim of bridge accounts (auth.RoleBridge).
+const RoleBridge = "bridge"
+
+// parseSend decodes and validates a send [IM-4.1], [IM-4.2], or with
+// system a notification [IM-4.6]. The returned request carries the cmid
+// even on error, for the error event.
+func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.SendRequest, *protocol.Error) {
 	var msg protocol.Send
 	f := protocol.Detect(pk.Payload, pk.Properties.ContentType)
 	if err := protocol.Decode(f, pk.Payload, &msg); err != nil {
@@ -320,8 +343,13 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 		errors.As(err, &pe)
 		return store.SendRequest{}, pe
 	}
+	if system && msg.Type == "" {
+		msg.Type = protocol.TypeSystem // [IM-4.6-2]
+	}
 	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Type: msg.Type}
 	switch {
+	case system && msg.Type != protocol.TypeSystem:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "a notification has type %q", protocol.TypeSystem)
 	case !validCmid(msg.Cmid):
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cmid must be 1 to 64 printable characters")
 	case !protocol.ValidID(msg.To):
@@ -339,6 +367,10 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 			return req, protocol.Errorf(protocol.CodeBadRequest, "a text message needs a non-empty body.text string")
 		}
 	case protocol.TypeCustom:
+	case protocol.TypeSystem:
+		if !system {
+			return req, protocol.Errorf(protocol.CodeUnknownType, "only bridges send %q messages, on %s", msg.Type, protocol.SysNotifyTopic)
+		}
 	default:
 		return req, protocol.Errorf(protocol.CodeUnknownType, "unknown message type %q", msg.Type)
 	}
