@@ -110,8 +110,10 @@ func StartBareProcess(name string, args ...string) (*Proc, error) {
 
 // StartMosquitto starts Mosquitto on a free loopback port with its default
 // settings except: anonymous clients allowed, no persistence, no logging,
-// and no limit on queued messages per client (the default, 1,000, would
-// drop most of the sync scenario's events).
+// no limit on queued messages per client (the default, 1,000, would drop
+// most of the sync scenario's events) and none on messages in flight (the
+// default, 20, is also the Receive Maximum it announces, below the
+// generator's --inflight 100).
 func StartMosquitto() (*Proc, error) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -128,7 +130,7 @@ func StartMosquitto() (*Proc, error) {
 	os.Chmod(dir, 0o755) // mosquitto may drop root for its own user
 	conf := filepath.Join(dir, "mosquitto.conf")
 	err = os.WriteFile(conf, []byte("listener "+strconv.Itoa(port)+" 127.0.0.1\n"+
-		"allow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\n"), 0o644)
+		"allow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\nmax_inflight_messages 0\n"), 0o644)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("mosquitto: %w", err)

@@ -184,6 +184,7 @@ func benchScenario(scenario string, args []string) error {
 	defer stop()
 
 	var sums []*bench.Summary
+	var refErr error
 	report := func(s *bench.Summary) error {
 		sums = append(sums, s)
 		if *asJSON {
@@ -218,7 +219,10 @@ func benchScenario(scenario string, args []string) error {
 			continue
 		}
 		if err != nil {
-			return err
+			// The other targets' results are still reported and kept.
+			fmt.Fprintln(os.Stderr, "mqim bench:", err)
+			refErr = errors.Join(refErr, err)
+			continue
 		}
 		if err := report(s); err != nil {
 			return err
@@ -229,10 +233,12 @@ func benchScenario(scenario string, args []string) error {
 			return err
 		}
 	}
-	if *asJSON {
-		return nil
+	if !*asJSON {
+		if err := bench.WriteTable(os.Stdout, sums); err != nil {
+			return err
+		}
 	}
-	return bench.WriteTable(os.Stdout, sums)
+	return refErr
 }
 
 func parseRefs(s string, refOnly bool) ([]string, error) {
