@@ -73,15 +73,22 @@ func ReadResults(r io.Reader) ([]Result, error) {
 func load(s *Summary) string {
 	switch s.Scenario {
 	case "conns":
-		return fmt.Sprintf("%d connections", s.Conns)
+		return num(float64(s.Conns)) + " connections"
 	case "sync":
-		return fmt.Sprintf("%d events", s.Acked)
+		return num(float64(s.Acked)) + " events"
 	}
-	l := fmt.Sprintf("%d senders × %d in flight", s.Senders, s.Inflight)
+	l := fmt.Sprintf("%d sender%s × %d in flight", s.Senders, plural(s.Senders), s.Inflight)
 	if s.Rate > 0 {
 		l += ", paced " + strconv.FormatFloat(s.Rate, 'f', -1, 64) + "/s"
 	}
 	return l
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // targetOrder puts mqimd first, then the references.
@@ -252,7 +259,8 @@ func BarChart(title, unit string, groups, series []string, value func(group, ser
 	const (
 		barW, gap, groupGap = 34, 4, 36
 		left, top, plotH    = 70, 50, 240
-		bottom              = 90
+		bottom              = 100
+		minGroupW           = 170 // room for the group's label
 	)
 	var peak float64
 	for _, g := range groups {
@@ -263,18 +271,23 @@ func BarChart(title, unit string, groups, series []string, value func(group, ser
 		}
 	}
 	scaleMax := niceCeil(peak)
-	groupW := len(series)*(barW+gap) - gap
+	ticks := 5
+	if m := scaleMax / math.Pow(10, math.Floor(math.Log10(scaleMax))); m > 1.5 && m < 2.5 {
+		ticks = 4 // 2·10^k in quarters
+	}
+	barsW := len(series)*(barW+gap) - gap
+	groupW := max(barsW, minGroupW)
 	width := left + len(groups)*(groupW+groupGap) + 20
-	width = max(width, 420)
+	width = max(width, 420, 8*len([]rune(title))+30)
 	height := top + plotH + bottom + 18*((len(series)+2)/3)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", left-60, html.EscapeString(title))
 	// Axis and grid.
-	for i := 0; i <= 4; i++ {
-		v := scaleMax * float64(i) / 4
-		y := top + plotH - int(float64(plotH)*float64(i)/4)
+	for i := 0; i <= ticks; i++ {
+		v := scaleMax * float64(i) / float64(ticks)
+		y := top + plotH - int(float64(plotH)*float64(i)/float64(ticks))
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", left, y, width-10, y)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="#555">%s</text>`+"\n", left-6, y+4, short(v))
 	}
@@ -290,17 +303,22 @@ func BarChart(title, unit string, groups, series []string, value func(group, ser
 			if scaleMax > 0 {
 				h = int(math.Round(float64(plotH) * v / scaleMax))
 			}
-			x := x0 + si*(barW+gap)
+			x := x0 + (groupW-barsW)/2 + si*(barW+gap)
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s, %s: %s %s</title></rect>`+"\n",
 				x, top+plotH-h, barW, h, palette[si%len(palette)], html.EscapeString(g), html.EscapeString(s), short(v), html.EscapeString(unit))
 			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="10">%s</text>`+"\n", x+barW/2, top+plotH-h-4, short(v))
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333">%s</text>`+"\n", x0+groupW/2, top+plotH+18, html.EscapeString(g))
+		// The label on up to two lines, split at its first comma.
+		first, second, _ := strings.Cut(g, ", ")
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333">%s</text>`+"\n", x0+groupW/2, top+plotH+18, html.EscapeString(first))
+		if second != "" {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333">%s</text>`+"\n", x0+groupW/2, top+plotH+33, html.EscapeString(second))
+		}
 	}
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, top+plotH, width-10, top+plotH)
 	for si, s := range series {
 		x := left + (si%3)*140
-		y := top + plotH + 46 + 18*(si/3)
+		y := top + plotH + 58 + 18*(si/3)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", x, y-10, palette[si%len(palette)], x+18, y, html.EscapeString(s))
 	}
 	b.WriteString("</svg>\n")

@@ -261,12 +261,17 @@ func parseRefs(s string, refOnly bool) ([]string, error) {
 }
 
 // redactSecret drops --secret's value from the command line kept in a
-// results file.
+// results file, and the flags that do not change the load (--out, --quiet,
+// --json).
 func redactSecret(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
+		case a == "--out" || a == "-out":
+			i++
+		case strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out=") ||
+			a == "--quiet" || a == "-quiet" || a == "--json" || a == "-json":
 		case a == "--secret" || a == "-secret":
 			out = append(out, a, "…")
 			i++
