@@ -115,9 +115,9 @@ func StartBareProcess(name string, args ...string) (*Proc, error) {
 // default, 20, is also the Receive Maximum it announces, below the
 // generator's --inflight 100).
 func StartMosquitto() (*Proc, error) {
-	bin, err := exec.LookPath("mosquitto")
+	bin, err := MosquittoPath()
 	if err != nil {
-		return nil, ErrNoMosquitto
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -162,6 +162,18 @@ func StartMosquitto() (*Proc, error) {
 			return nil, fmt.Errorf("mosquitto: not listening on %s after 10s", p.addr)
 		}
 	}
+}
+
+// MosquittoPath finds the mosquitto binary: on PATH, or where Debian puts
+// it (/usr/sbin, often not on a user's PATH); ErrNoMosquitto if neither.
+func MosquittoPath() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
+		return "/usr/sbin/mosquitto", nil
+	}
+	return "", ErrNoMosquitto
 }
 
 func freePort() (int, error) {

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 )
@@ -23,7 +23,7 @@ func TestBenchSmoke(t *testing.T) {
 	dir := t.TempDir()
 	results := filepath.Join(dir, "results.jsonl")
 	refs := "bare"
-	if _, err := exec.LookPath("mosquitto"); err == nil {
+	if _, err := bench.MosquittoPath(); err == nil {
 		refs = "bare,mosquitto"
 	}
 	common := []string{"--server", "mqtt://" + n.MQTTAddr(), "--secret", cliSecret, "--json", "--ref", refs, "--out", results}
