@@ -64,7 +64,7 @@ func RunSync(ctx context.Context, t Target, cfg Config) (*Summary, error) {
 // puller is the device's record of what it pulled.
 type puller struct {
 	mu    gosync.Mutex
-	start time.Time
+	start time.Time // the reconnect; set before any goroutine reads it
 	seen  []uint8         // deliveries of each message number
 	at    []time.Duration // arrival (since start) of each first delivery
 	dups  int64
@@ -122,7 +122,8 @@ func (r *run) syncScenario(ctx context.Context) (*Summary, error) {
 			t.Name, acked, user, time.Since(seedStart).Seconds(), r.c.errors.Load())
 	}
 
-	p := &puller{done: make(chan struct{}), want: acked}
+	// The pull is timed from here: the reconnect.
+	p := &puller{done: make(chan struct{}), want: acked, start: time.Now()}
 	if acked == 0 {
 		close(p.done)
 	}
@@ -261,7 +262,6 @@ type syncResponse struct {
 // page.
 func (r *run) pullRPC(ctx context.Context, user string, p *puller) (time.Duration, error) {
 	replies := make(chan *paho.Publish, 1)
-	p.start = time.Now()
 	dev, _, err := r.dial(ctx, user, r.target.addr(0, true), func(pr paho.PublishReceived) (bool, error) {
 		select {
 		case replies <- pr.Packet:
@@ -338,7 +338,6 @@ func (r *run) pullRPC(ctx context.Context, user string, p *puller) (time.Duratio
 // pullSession resumes the device's session on a plain broker and waits
 // until every acknowledged message was replayed, or cfg.Drain passed.
 func (r *run) pullSession(ctx context.Context, user string, p *puller, expiry uint32) (time.Duration, error) {
-	p.start = time.Now()
 	_, _, err := r.dial(ctx, user, r.target.addr(0, true), func(pr paho.PublishReceived) (bool, error) {
 		now := time.Now()
 		st, err := parseStamp(string(pr.Packet.Payload))
