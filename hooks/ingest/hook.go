@@ -32,6 +32,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/protocol"
@@ -316,7 +317,7 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 // type system from the bridge's account, committed and delivered like any
 // other message.
 func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
-	if dev.Role != RoleBridge {
+	if dev.Role != auth.RoleBridge {
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
 		return
 	}
@@ -328,9 +329,6 @@ func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.P
 	}
 	h.enqueue(&op{cl: cl, slot: s, send: &req})
 }
-
-// RoleBridge is the role claim of bridge accounts (auth.RoleBridge).
-const RoleBridge = "bridge"
 
 // parseSend decodes and validates a send [IM-4.1], [IM-4.2], or with
 // system a notification [IM-4.6]. The returned request carries the cmid
