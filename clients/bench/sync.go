@@ -64,7 +64,7 @@ func RunSync(ctx context.Context, t Target, cfg Config) (*Summary, error) {
 // puller is the device's record of what it pulled.
 type puller struct {
 	mu    gosync.Mutex
-	start time.Time // the reconnect; set before any goroutine reads it
+	start time.Time       // the reconnect; set before any goroutine reads it
 	seen  []uint8         // deliveries of each message number
 	at    []time.Duration // arrival (since start) of each first delivery
 	dups  int64
