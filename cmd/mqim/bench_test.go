@@ -51,7 +51,9 @@ func TestBenchSmoke(t *testing.T) {
 			if s.Scenario != args[1] || s.P50 == nil || s.P99 == nil || s.Errors == nil || s.Lost == nil || s.Duplicates == nil || s.MsgsPerSec <= 0 {
 				t.Errorf("mqim %v: summary %s", args, line)
 			}
-			if *s.Lost != 0 || *s.Duplicates != 0 || *s.Errors != 0 {
+			// mqimd must lose nothing; a reference's own losses (bare mochi
+			// can lose a queued message, clients/bench) are reported, not ours.
+			if s.Target == "mqimd" && (*s.Lost != 0 || *s.Duplicates != 0 || *s.Errors != 0) {
 				t.Errorf("mqim %v: lost, duplicates or errors: %s", args, line)
 			}
 			targets[s.Target] = true
