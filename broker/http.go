@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -10,7 +11,19 @@ import (
 
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/web"
 )
+
+// wsPort is the WebSocket listener's port, 0 before Start.
+func (n *Node) wsPort() int {
+	if n.wsLn == nil {
+		return 0
+	}
+	if a, ok := n.wsLn.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
 
 // routes is the HTTP API [IM-8].
 func (n *Node) routes() http.Handler {
@@ -27,6 +40,10 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
 	mux.HandleFunc("GET /v1/nodes", n.nodes)
 	n.mediaRoutes(mux)
+	mux.HandleFunc("POST /v1/notifications", n.notify)
+	// The chat page [IM-8.1-7].
+	mux.Handle("GET /web/", web.Handler(web.Config{WSPort: n.wsPort}))
+	mux.Handle("GET /{$}", http.RedirectHandler("/web/", http.StatusFound))
 	return mux
 }
 

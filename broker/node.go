@@ -70,6 +70,15 @@ type Config struct {
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
 }
 
+// Per-connection buffers, the bulk of an idle connection's heap
+// (docs/BENCHMARKS.md, conns). The outbound queue still holds a full
+// Receive Maximum of deliveries; reads of larger packets go around the
+// buffer.
+const (
+	outboundQueue = 256  // mochi's default 8192
+	readBuffer    = 1024 // mochi's default 2048
+)
+
 // Node is one running mqim server.
 type Node struct {
 	cfg      Config
@@ -84,6 +93,8 @@ type Node struct {
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
 	signals  signals        // signal.go
+	ids      *snowflake.Generator
+	deliver  ingest.Deliverer // committed events to devices (here and on other nodes)
 	http     *http.Server
 	draining atomic.Bool
 
@@ -131,7 +142,9 @@ func New(cfg Config) (*Node, error) {
 	caps.MaximumQos = 1
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
-	caps.MaximumClientWritesPending = 1024                            // memory per connection; a full queue drops and the device syncs
+	// Memory per connection: mochi allocates the outbound queue (8 bytes
+	// a slot) with every client; a full queue drops and the device syncs.
+	caps.MaximumClientWritesPending = outboundQueue
 	caps.MaximumMessageExpiryInterval = 3600
 	caps.MaximumSessionExpiryInterval = 24 * 3600
 	caps.SharedSubAvailable = 0
@@ -139,12 +152,13 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
 	n.mqtt = mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		InlineClient:           true,
-		Logger:                 slog.New(redact{cfg.Log.Handler()}),
-		SysTopicResendInterval: 60,
+		ClientNetReadBufferSize: readBuffer,
+		Capabilities:            caps,
+		InlineClient:            true,
+		Logger:                  slog.New(redact{cfg.Log.Handler()}),
+		SysTopicResendInterval:  60,
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
@@ -175,6 +189,7 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
+	n.deliver = deliver
 	n.ingest = ingest.New(ingest.Config{
 		Store:           cfg.Store,
 		Deliver:         deliver,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -46,8 +47,13 @@ func StartBare(addr string) (*Bare, error) {
 // Addr is the broker's listening address.
 func (b *Bare) Addr() string { return b.addr }
 
-// Target is the benchmark target for this broker.
-func (b *Bare) Target() Target { return BareTarget(b.addr) }
+// Target is the benchmark target for this broker. Its memory is this
+// process's: the generator's included (StartBareProcess keeps them apart).
+func (b *Bare) Target() Target {
+	t := BareTarget(b.addr)
+	t.Memory = ProcMemory(os.Getpid())
+	return t
+}
 
 // closeTimeout bounds Close: mochi's Close waits for every client
 // goroutine, and a client deadlocked inside mochi never ends.

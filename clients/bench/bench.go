@@ -10,6 +10,13 @@
 // The same load can run against a bare mochi broker (StartBare), the ceiling
 // the IM server is compared with.
 //
+// The sync scenario (RunSync) times an offline device pulling N missed
+// events; the conns scenario (RunConns) measures the server's memory per
+// idle connection. Reference brokers run in-process (StartBare) or as
+// child processes (StartBareProcess, StartMosquitto), and results go to a
+// file (AppendResults) that Report turns into Markdown tables and SVG
+// charts (BarChart).
+//
 // Every message body is a text stamped with the run id, the pair, a
 // per-pair sequence number and the send time (see stamp.go); receivers
 // parse it back, so latency is measured from just before Publish to the
@@ -104,4 +111,12 @@ type Summary struct {
 	Lost            int64   `json:"lost"`      // acknowledged, never delivered by the end of the drain
 	Duplicates      int64   `json:"duplicates"`
 	FirstError      string  `json:"first_error,omitempty"`
+
+	// The conns scenario only.
+	Conns        int     `json:"conns,omitempty"`          // idle connections open when memory was read
+	BytesPerConn float64 `json:"bytes_per_conn,omitempty"` // growth of the server's RSS per connection
+	HeapPerConn  float64 `json:"heap_per_conn,omitempty"`  // growth of its Go heap in use per connection, when known
+	StackPerConn float64 `json:"stack_per_conn,omitempty"` // growth of its goroutine stacks per connection, when known
+	RSSBefore    int64   `json:"rss_before,omitempty"`     // server RSS before connecting, bytes
+	RSSAfter     int64   `json:"rss_after,omitempty"`      // server RSS with the connections open, bytes
 }

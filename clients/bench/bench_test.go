@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -133,5 +134,80 @@ func TestRun1to1Refused(t *testing.T) {
 	// mochi's default Receive Maximum is 1024.
 	if _, err := Run1to1(context.Background(), b.Target(), Config{Senders: 1, Inflight: 2000, Messages: 1}); err == nil {
 		t.Error("an in-flight window above the server's Receive Maximum was accepted")
+	}
+}
+
+// TestRunSyncBare: a device that was offline gets the queued messages back
+// when it resumes its session on a bare broker, and the generator accounts
+// for every one.
+func TestRunSyncBare(t *testing.T) {
+	b, err := StartBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var progress strings.Builder
+	s, err := RunSync(context.Background(), b.Target(), Config{Senders: 2, Inflight: 4, Messages: 500, Size: 64, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bare mochi itself may lose a message published while it is still
+	// tearing down the device's previous connection (seen once: 1 of 500,
+	// under -race): the reference's loss is reported, not the generator's.
+	if s.Scenario != "sync" || s.Acked != 500 || s.Delivered+s.Lost != 500 || s.Lost > 5 || s.Duplicates != 0 || s.Errors != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.MsgsPerSec <= 0 || s.P99ms < s.P50ms {
+		t.Errorf("rates or times look wrong: %+v", s)
+	}
+	if !strings.Contains(progress.String(), "events stored") {
+		t.Errorf("no progress line: %q", progress.String())
+	}
+}
+
+// TestRunConnsBare opens a few idle connections to a bare broker and
+// reads its memory (this process's, here).
+func TestRunConnsBare(t *testing.T) {
+	b, err := StartBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := RunConns(context.Background(), b.Target(), ConnsConfig{Conns: 50, Settle: 10 * time.Millisecond, SourceAddrs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scenario != "conns" || s.Conns != 50 || s.Errors != 0 || s.RSSAfter <= 0 || s.MsgsPerSec <= 0 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestMosquitto runs every scenario briefly against Mosquitto, when it is
+// installed (Debian package mosquitto); skipped otherwise.
+func TestMosquitto(t *testing.T) {
+	m, err := StartMosquitto()
+	if errors.Is(err, ErrNoMosquitto) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	tg := m.Target()
+	s, err := Run1to1(context.Background(), tg, Config{Senders: 2, Inflight: 4, Messages: 400})
+	if err != nil || s.Target != "mosquitto" || s.Acked != 400 || s.Delivered != 400 || s.Lost != 0 {
+		t.Errorf("1to1: %+v, %v", s, err)
+	}
+	s, err = RunSync(context.Background(), tg, Config{Senders: 2, Inflight: 4, Messages: 300})
+	if err != nil || s.Delivered != 300 || s.Lost != 0 || s.Duplicates != 0 {
+		t.Errorf("sync: %+v, %v", s, err)
+	}
+	s, err = RunConns(context.Background(), tg, ConnsConfig{Conns: 30, Settle: 10 * time.Millisecond})
+	if err != nil || s.Conns != 30 || s.RSSAfter <= 0 {
+		t.Errorf("conns: %+v, %v", s, err)
 	}
 }

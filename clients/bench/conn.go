@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	gosync "sync"
@@ -43,7 +44,7 @@ func (r *run) connect(ctx context.Context) error {
 
 func (r *run) connectReceiver(ctx context.Context, i int) error {
 	user := receiverUser(i)
-	c, _, err := r.dial(ctx, user, r.target.addr(i, true), r.receive)
+	c, _, err := r.dial(ctx, user, r.target.addr(i, true), r.receive, 0)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (r *run) connectReceiver(ctx context.Context, i int) error {
 
 func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
 	user := senderUser(i)
-	c, ca, err := r.dial(ctx, user, r.target.addr(i, false), r.receive)
+	c, ca, err := r.dial(ctx, user, r.target.addr(i, false), r.receive, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +78,10 @@ func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
 	return s, nil
 }
 
-// dial opens an MQTT 5 connection for user with a clean session and
-// handler for incoming publishes.
-func (r *run) dial(ctx context.Context, user, addr string, handler func(paho.PublishReceived) (bool, error)) (*paho.Client, *paho.Connack, error) {
+// dial opens an MQTT 5 connection for user with handler for incoming
+// publishes: with a clean session when expiry is 0, else resuming (or
+// starting) a session that outlives the connection by expiry seconds.
+func (r *run) dial(ctx context.Context, user, addr string, handler func(paho.PublishReceived) (bool, error), expiry uint32) (*paho.Client, *paho.Connack, error) {
 	clientID := user + "." + r.id
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -102,13 +104,17 @@ func (r *run) dial(ctx context.Context, user, addr string, handler func(paho.Pub
 		return nil, nil, fmt.Errorf("%s: %w", user, err)
 	}
 	cp := &paho.Connect{
-		ClientID: clientID, CleanStart: true, KeepAlive: 30,
+		ClientID: clientID, CleanStart: expiry == 0, KeepAlive: 30,
 		Username: username, UsernameFlag: username != "",
 		Password: password, PasswordFlag: password != nil,
+		Properties: &paho.ConnectProperties{},
 	}
 	if r.cfg.ReceiveMaximum > 0 {
 		rm := uint16(r.cfg.ReceiveMaximum)
-		cp.Properties = &paho.ConnectProperties{ReceiveMaximum: &rm}
+		cp.Properties.ReceiveMaximum = &rm
+	}
+	if expiry > 0 {
+		cp.Properties.SessionExpiryInterval = &expiry
 	}
 	cctx, cancel := context.WithTimeout(ctx, packetTimeout)
 	defer cancel()
@@ -136,10 +142,14 @@ func reasonString(d *paho.Disconnect) string {
 // publish error: a lost sender fails its publishes, a lost receiver loses
 // messages).
 func (r *run) connectionError(clientID string, err error) {
-	if r.closing.Load() {
-		return
+	if r.closing.Load() || errors.Is(err, net.ErrClosed) {
+		return // closed by this side: a deliberate disconnect
 	}
 	r.mu.Lock()
+	if r.retired[clientID] {
+		r.mu.Unlock()
+		return
+	}
 	if r.firstErr == nil {
 		r.firstErr = fmt.Errorf("%s: connection: %w", clientID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/bench"
@@ -88,4 +89,33 @@ func run(b *testing.B, t bench.Target, cfg bench.Config) {
 	b.ReportMetric(s.MsgsPerSec, "msgs/s")
 	b.ReportMetric(s.P50ms, "p50-ms")
 	b.ReportMetric(s.P99ms, "p99-ms")
+}
+
+// TestRunSyncNode: events sent to an offline device are all pulled back
+// with the sync RPC, contiguous and once each.
+func TestRunSyncNode(t *testing.T) {
+	n := startNode(t)
+	s, err := bench.RunSync(context.Background(), bench.MQIMD(n.MQTTAddr(), secret),
+		bench.Config{Senders: 2, Inflight: 8, Messages: 1500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Acked != 1500 || s.Delivered != 1500 || s.Errors != 0 || s.Lost != 0 || s.Duplicates != 0 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestRunConnsNode opens idle devices on a node and reads its memory from
+// /metrics.
+func TestRunConnsNode(t *testing.T) {
+	n := startNode(t)
+	tg := bench.MQIMD(n.MQTTAddr(), secret)
+	tg.Memory = bench.MetricsMemory("http://" + n.HTTPAddr() + "/metrics")
+	s, err := bench.RunConns(context.Background(), tg, bench.ConnsConfig{Conns: 40, Settle: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Conns != 40 || s.Errors != 0 || s.RSSAfter <= 0 {
+		t.Errorf("summary %+v", s)
+	}
 }

@@ -19,6 +19,9 @@ func WriteJSON(w io.Writer, s *Summary) error {
 // WriteTable writes the summaries as an aligned table and, when both an
 // mqimd and a bare summary are present, their ratio.
 func WriteTable(w io.Writer, sums []*Summary) error {
+	if len(sums) > 0 && sums[0].Scenario != "1to1" {
+		return writeOtherTable(w, sums)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\tsenders\tinflight\trate\tsize\tsecs\tacked/s\tdelivered/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlost\tdups\t")
 	for _, s := range sums {
@@ -64,4 +67,33 @@ func ratio(a, b float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// writeOtherTable writes the summaries of the sync and conns scenarios.
+func writeOtherTable(w io.Writer, sums []*Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	switch sums[0].Scenario {
+	case "conns":
+		fmt.Fprintln(tw, "scenario\ttarget\tconns\tKiB/conn\theap KiB/conn\tstack KiB/conn\tRSS before MiB\tRSS after MiB\tconns/s\tp50 ms\tp99 ms\terrors\t")
+		for _, s := range sums {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t%d\t\n", s.Scenario, s.Target, s.Conns,
+				s.BytesPerConn/1024, s.HeapPerConn/1024, s.StackPerConn/1024, float64(s.RSSBefore)/(1<<20), float64(s.RSSAfter)/(1<<20),
+				s.MsgsPerSec, s.P50ms, s.P99ms, s.Errors)
+		}
+	default:
+		fmt.Fprintln(tw, "scenario\ttarget\tsenders\tinflight\tstored\tpulled\tpull s\tevents/s\t50% ms\t99% ms\terrors\tlost\tdups\t")
+		for _, s := range sums {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.3f\t%.0f\t%.1f\t%.1f\t%d\t%d\t%d\t\n", s.Scenario, s.Target, s.Senders, s.Inflight,
+				s.Acked, s.Delivered, s.DurationS, s.MsgsPerSec, s.P50ms, s.P99ms, s.Errors, s.Lost, s.Duplicates)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	for _, s := range sums {
+		if s.FirstError != "" {
+			fmt.Fprintf(w, "%s: first error: %s\n", s.Target, s.FirstError)
+		}
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ type run struct {
 	mu       gosync.Mutex
 	clients  []*paho.Client
 	firstErr error
+	retired  map[string]bool // client ids disconnected on purpose mid-run
 	closing  atomic.Bool
 }
 

@@ -21,11 +21,17 @@ type Target struct {
 	// Cluster: connection i of each kind goes to Nodes[i % len]; with
 	// Cross, receiver i goes to the node after its sender's, so that every
 	// message crosses between nodes.
-	Nodes  []string
-	Cross  bool
+	Nodes []string
+	Cross bool
+	// Memory, when set, reads the server's memory (the conns scenario).
+	Memory func() (Mem, error)
 	secret []byte // mqimd: JWT secret that tokens are minted with
 	im     bool   // the mqim protocol; else plain topics
 }
+
+// IM reports whether the target speaks the mqim protocol (else plain
+// topics on a bare MQTT broker).
+func (t Target) IM() bool { return t.im }
 
 // MQIMD is an mqim server at addr whose tokens are signed with secret.
 // Senders publish sends to im/v1/u/bs{i}/send, receivers read the inbox
@@ -106,13 +112,19 @@ func (t Target) receiveTopic(i int) string {
 
 // payload is what sender s.pair publishes for s.
 func (t Target) payload(run string, s stamp, size int) ([]byte, error) {
+	return t.payloadTo(run, s, size, receiverUser(s.pair))
+}
+
+// payloadTo is what sender s.pair publishes for s, addressed to user to
+// (mqimd; plain brokers take the text alone).
+func (t Target) payloadTo(run string, s stamp, size int, to string) ([]byte, error) {
 	text := s.appendText(make([]byte, 0, size+32), size)
 	if !t.im {
 		return text, nil
 	}
 	b, err := protocol.Encode(protocol.MsgPack, &protocol.Send{
 		Cmid: run + "-" + strconv.Itoa(s.pair) + "-" + strconv.Itoa(s.seq),
-		To:   receiverUser(s.pair),
+		To:   to,
 		Type: protocol.TypeText,
 		Body: map[string]any{"text": string(text)},
 	})

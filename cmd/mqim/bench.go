@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,12 +19,17 @@ import (
 const benchUsage = `Usage: mqim bench SCENARIO [flags]
 
 Scenarios:
-  1to1   N senders, each sending to its own receiver (users bs{i} → br{i})
+  1to1    N senders, each sending to its own receiver (users bs{i} → br{i})
+  sync    offline sync pull: N events sent to an offline device, then pulled
+  conns   idle connections: the server's memory per connection
+  group   group fan-out (not supported until groups land)
 
-Run "mqim bench 1to1 --help" for the flags.
+  report  build the tables and SVG charts of docs/BENCHMARKS.md from a results file
+
+Run "mqim bench SCENARIO --help" for the flags.
 `
 
-// benchCmd runs a load scenario against mqimd and/or a bare broker.
+// benchCmd runs a load scenario against mqimd and/or reference brokers.
 func benchCmd(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(os.Stderr, benchUsage)
@@ -31,41 +38,101 @@ func benchCmd(args []string) error {
 		}
 		return errors.New("bench: no scenario given")
 	}
-	if args[0] != "1to1" {
-		fmt.Fprint(os.Stderr, benchUsage)
-		return fmt.Errorf("bench: unknown scenario %q", args[0])
+	switch args[0] {
+	case "1to1", "sync", "conns":
+		return benchScenario(args[0], args[1:])
+	case "group":
+		return errors.New("bench group: not supported until groups land (the groups work adds this scenario)")
+	case "report":
+		return benchReport(args[1:])
+	case "serve-bare": // the child process of --ref bare in the conns scenario
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		addr := "127.0.0.1:0"
+		if len(args) > 1 {
+			addr = args[1]
+		}
+		return bench.ServeBare(ctx, addr, os.Stdout)
 	}
-	return bench1to1(args[1:])
+	fmt.Fprint(os.Stderr, benchUsage)
+	return fmt.Errorf("bench: unknown scenario %q", args[0])
 }
 
-func bench1to1(args []string) error {
-	fs := flag.NewFlagSet("mqim bench 1to1", flag.ContinueOnError)
-	server := fs.String("server", "mqtt://127.0.0.1:1883", "mqimd's MQTT address; several, comma-separated, for a cluster (connections spread over them)")
-	cross := fs.Bool("cross", false, "with several --server: connect each receiver to another node than its sender")
-	secret := fs.String("secret", os.Getenv("MQIM_JWT_SECRET"), "mqimd's HS256 secret, to mint tokens (or MQIM_JWT_SECRET)")
-	secretFile := fs.String("secret-file", "", "read the secret from this file (mqimd's <data-dir>/jwt-secret)")
-	var cfg bench.Config
-	fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "sending connections, each with its own receiver connection")
-	fs.IntVar(&cfg.Inflight, "inflight", bench.DefaultInflight, "QoS 1 publishes in flight per sender connection")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "total messages per second, paced; 0: as fast as possible")
-	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to send")
-	fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
-	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after sending, wait at most this long for PUBACKs and deliveries still outstanding")
-	fs.IntVar(&cfg.ReceiveMaximum, "receive-max", 0, "Receive Maximum to announce in CONNECT; 0: none (MQTT's default, 65535). Non-zero values can deadlock mochi v2.7.9 (docs/BENCHMARKS.md)")
-	asJSON := fs.Bool("json", false, "print one JSON summary per target, one per line")
-	ref := fs.String("ref", "", `"bare": also run the load against a bare mochi broker started in-process on a free loopback port`)
-	refOnly := fs.Bool("ref-only", false, "run only against the bare broker (no mqimd needed)")
-	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: mqim bench 1to1 [flags]
+const scenarioHelp = `Usage: mqim bench %s [flags]
 
-Sender i (user bs{i}) publishes QoS 1 sends to receiver i (user br{i}), whose
+%s
+Every scenario runs against mqimd (--server) and, with --ref, against
+reference brokers in the same invocation: "bare" (a mochi broker with no
+hooks, started by this command) and "mosquitto" (started by this command
+when the mosquitto binary is installed; skipped with a warning otherwise).
+--ref-only runs the references alone. Progress goes to stderr once per
+second; --json prints one JSON summary per target and line; --out appends
+them to a results file for "mqim bench report".
+
+`
+
+var scenarioDoc = map[string]string{
+	"1to1": `Sender i (user bs{i}) publishes QoS 1 sends to receiver i (user br{i}), whose
 connection is subscribed to its inbox. Prints messages acknowledged and
 delivered per second, send-to-deliver latency, errors, lost and duplicate
-messages. With --ref bare the same load also runs against a bare mochi broker
-in this process, the ceiling. Progress goes to stderr once per second.
+messages.
+`,
+	"sync": `A device of a fresh user connects once and goes offline; --senders
+connections (--inflight publishes in flight each) send it --events messages;
+the device reconnects and pulls them all: on mqimd with the sync RPC (pages
+of 1,000), on the references by resuming its persistent MQTT session. The
+pull is timed; p50/p99 are the times until half and 99 % of the events had
+arrived. Every event is checked: lost, duplicates, contiguous seqs.
+`,
+	"conns": `Opens --conns idle MQTT 5 connections (each subscribed to its inbox) from
+several 127.0.0.x source addresses and reports the server's resident memory
+per connection: read before and after (--settle later) from mqimd's
+/metrics (--metrics) or /proc/PID (--pid). The references run as child
+processes, so their memory is their own. Raise the open-file limit
+(ulimit -n) of both processes above --conns.
+`,
+}
 
-`)
+func benchScenario(scenario string, args []string) error {
+	fs := flag.NewFlagSet("mqim bench "+scenario, flag.ContinueOnError)
+	server := fs.String("server", "mqtt://127.0.0.1:1883", "mqimd's MQTT address; several, comma-separated, for a cluster (connections spread over them)")
+	secret := fs.String("secret", os.Getenv("MQIM_JWT_SECRET"), "mqimd's HS256 secret, to mint tokens (or MQIM_JWT_SECRET)")
+	secretFile := fs.String("secret-file", "", "read the secret from this file (mqimd's <data-dir>/jwt-secret)")
+	asJSON := fs.Bool("json", false, "print one JSON summary per target, one per line")
+	ref := fs.String("ref", "", `reference brokers to run the same load against, comma-separated: "bare", "mosquitto"`)
+	refOnly := fs.Bool("ref-only", false, "run only against the references (no mqimd needed); --ref defaults to bare")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	out := fs.String("out", "", "append the summaries (JSON lines) to this results file")
+	var cfg bench.Config
+	var cc bench.ConnsConfig
+	var cross bool
+	var metrics string
+	var pid int
+	switch scenario {
+	case "1to1":
+		fs.BoolVar(&cross, "cross", false, "with several --server: connect each receiver to another node than its sender")
+		fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "sending connections, each with its own receiver connection")
+		fs.IntVar(&cfg.Inflight, "inflight", bench.DefaultInflight, "QoS 1 publishes in flight per sender connection")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "total messages per second, paced; 0: as fast as possible")
+		fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to send")
+		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
+		fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after sending, wait at most this long for PUBACKs and deliveries still outstanding")
+		fs.IntVar(&cfg.ReceiveMaximum, "receive-max", 0, "Receive Maximum to announce in CONNECT; 0: none (MQTT's default, 65535)")
+	case "sync":
+		fs.IntVar(&cfg.Messages, "events", bench.DefaultSyncEvents, "events the offline device misses")
+		fs.IntVar(&cfg.Senders, "senders", 4, "connections sending the events")
+		fs.IntVar(&cfg.Inflight, "inflight", 32, "QoS 1 publishes in flight per sending connection")
+		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
+		fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "references: wait at most this long for the replay")
+	case "conns":
+		fs.IntVar(&cc.Conns, "conns", bench.DefaultConns, "idle connections to open")
+		fs.DurationVar(&cc.Settle, "settle", bench.DefaultSettle, "wait this long after connecting before reading the memory")
+		fs.IntVar(&cc.SourceAddrs, "sources", bench.DefaultSourceAddrs, "spread the connections over this many source addresses 127.0.0.2… (loopback targets)")
+		fs.StringVar(&metrics, "metrics", "", "mqimd's metrics URL, e.g. http://127.0.0.1:8080/metrics (or --pid)")
+		fs.IntVar(&pid, "pid", 0, "mqimd's process id, to read its memory from /proc (or --metrics)")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), scenarioHelp, scenario, scenarioDoc[scenario])
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -74,8 +141,9 @@ in this process, the ceiling. Progress goes to stderr once per second.
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
-	if *ref != "" && *ref != "bare" {
-		return fmt.Errorf(`bench: --ref %q: the only reference is "bare"`, *ref)
+	refs, err := parseRefs(*ref, *refOnly)
+	if err != nil {
+		return err
 	}
 	if *secretFile != "" {
 		b, err := os.ReadFile(*secretFile)
@@ -92,7 +160,7 @@ in this process, the ceiling. Progress goes to stderr once per second.
 		}
 		nodes = append(nodes, addr)
 	}
-	if *cross && len(nodes) < 2 {
+	if cross && len(nodes) < 2 {
 		return errors.New("bench: --cross needs at least two --server addresses")
 	}
 	if !*refOnly && *secret == "" {
@@ -100,12 +168,23 @@ in this process, the ceiling. Progress goes to stderr once per second.
 	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
+		cc.Progress = os.Stderr
+	}
+	runOne := func(ctx context.Context, t bench.Target) (*bench.Summary, error) {
+		switch scenario {
+		case "sync":
+			return bench.RunSync(ctx, t, cfg)
+		case "conns":
+			return bench.RunConns(ctx, t, cc)
+		}
+		return bench.Run1to1(ctx, t, cfg)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	var sums []*bench.Summary
+	var refErr error
 	report := func(s *bench.Summary) error {
 		sums = append(sums, s)
 		if *asJSON {
@@ -115,8 +194,14 @@ in this process, the ceiling. Progress goes to stderr once per second.
 	}
 	if !*refOnly {
 		t := bench.MQIMD(nodes[0], []byte(*secret))
-		t.Nodes, t.Cross = nodes, *cross
-		s, err := bench.Run1to1(ctx, t, cfg)
+		t.Nodes, t.Cross = nodes, cross
+		switch {
+		case metrics != "":
+			t.Memory = bench.MetricsMemory(metrics)
+		case pid != 0:
+			t.Memory = bench.ProcMemory(pid)
+		}
+		s, err := runOne(ctx, t)
 		if err != nil {
 			return err
 		}
@@ -124,39 +209,182 @@ in this process, the ceiling. Progress goes to stderr once per second.
 			return err
 		}
 	}
-	if (*ref == "bare" || *refOnly) && ctx.Err() == nil {
-		s, err := runBare(ctx, cfg)
+	for _, r := range refs {
+		if ctx.Err() != nil {
+			break
+		}
+		s, err := runRef(ctx, r, scenario == "conns", cfg.Progress != nil, runOne)
+		if errors.Is(err, bench.ErrNoMosquitto) {
+			fmt.Fprintln(os.Stderr, "mqim bench: skipping the Mosquitto reference:", err)
+			continue
+		}
 		if err != nil {
-			return err
+			// The other targets' results are still reported and kept.
+			fmt.Fprintln(os.Stderr, "mqim bench:", err)
+			refErr = errors.Join(refErr, err)
+			continue
 		}
 		if err := report(s); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
-		return nil
+	if *out != "" {
+		if err := bench.AppendResults(*out, "mqim bench "+scenario+" "+strings.Join(redactSecret(args), " "), sums); err != nil {
+			return err
+		}
 	}
-	return bench.WriteTable(os.Stdout, sums)
+	if !*asJSON {
+		if err := bench.WriteTable(os.Stdout, sums); err != nil {
+			return err
+		}
+	}
+	return refErr
 }
 
-// runBare runs the load against a bare broker that lives only for the run.
-func runBare(ctx context.Context, cfg bench.Config) (*bench.Summary, error) {
-	b, err := bench.StartBare("127.0.0.1:0")
-	if err != nil {
-		return nil, err
+func parseRefs(s string, refOnly bool) ([]string, error) {
+	if s == "" && refOnly {
+		s = "bare"
+	}
+	var refs []string
+	for _, r := range strings.Split(s, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "":
+		case "bare", "mosquitto":
+			if !slices.Contains(refs, r) {
+				refs = append(refs, r)
+			}
+		default:
+			return nil, fmt.Errorf(`bench: --ref %q: the references are "bare" and "mosquitto"`, r)
+		}
+	}
+	return refs, nil
+}
+
+// redactSecret drops --secret's value from the command line kept in a
+// results file, and the flags that do not change the load (--out, --quiet,
+// --json).
+func redactSecret(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--out" || a == "-out":
+			i++
+		case strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out=") ||
+			a == "--quiet" || a == "-quiet" || a == "--json" || a == "-json":
+		case a == "--secret" || a == "-secret":
+			out = append(out, a, "…")
+			i++
+		case strings.HasPrefix(a, "--secret=") || strings.HasPrefix(a, "-secret="):
+			out = append(out, a[:strings.Index(a, "=")+1]+"…")
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// runRef runs the load against a reference broker that lives only for the
+// run: the bare broker in this process (or, when memory is measured, in a
+// child process), Mosquitto in a child process.
+func runRef(ctx context.Context, ref string, ownProcess, progress bool,
+	runOne func(context.Context, bench.Target) (*bench.Summary, error)) (*bench.Summary, error) {
+	var (
+		t     bench.Target
+		close func() error
+	)
+	switch {
+	case ref == "mosquitto":
+		p, err := bench.StartMosquitto()
+		if err != nil {
+			return nil, err
+		}
+		t, close = p.Target(), p.Close
+	case ownProcess:
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		p, err := bench.StartBareProcess(filepath.Clean(exe), "bench", "serve-bare")
+		if err != nil {
+			return nil, err
+		}
+		t, close = p.Target(), p.Close
+	default:
+		b, err := bench.StartBare("127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		t, close = b.Target(), b.Close
 	}
 	defer func() {
-		if err := b.Close(); err != nil {
+		if err := close(); err != nil {
 			fmt.Fprintln(os.Stderr, "mqim:", err)
 		}
 	}()
-	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "bare mochi broker on %s\n", b.Addr())
+	if progress {
+		fmt.Fprintf(os.Stderr, "%s broker on %s\n", t.Name, t.Addr)
 	}
 	// Let a previous run's connections and garbage settle first.
 	select {
 	case <-ctx.Done():
 	case <-time.After(500 * time.Millisecond):
 	}
-	return bench.Run1to1(ctx, b.Target(), cfg)
+	return runOne(ctx, t)
+}
+
+// benchReport builds the generated section of docs/BENCHMARKS.md.
+func benchReport(args []string) error {
+	fs := flag.NewFlagSet("mqim bench report", flag.ContinueOnError)
+	in := fs.String("in", "docs/bench/results.jsonl", "results file written by mqim bench --out")
+	doc := fs.String("doc", "docs/BENCHMARKS.md", "Markdown file whose section between "+bench.BeginMarker+" and "+bench.EndMarker+" is replaced; \"-\": print the section")
+	charts := fs.String("charts", "docs/bench", "directory for the SVG charts")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: mqim bench report [flags]
+
+Reads a results file (mqim bench SCENARIO --out FILE appends to it) and
+writes, for the latest run of each scenario, load and target, Markdown tables
+and one SVG bar chart per scenario.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	results, err := bench.ReadResults(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*charts, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	link := *charts
+	if *doc != "-" {
+		if rel, err := filepath.Rel(filepath.Dir(*doc), *charts); err == nil {
+			link = filepath.ToSlash(rel)
+		}
+	}
+	var section strings.Builder
+	if err := bench.Report(&section, results, *charts, link); err != nil {
+		return err
+	}
+	if *doc == "-" {
+		_, err := fmt.Print(section.String())
+		return err
+	}
+	old, err := os.ReadFile(*doc)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	updated, err := bench.Replace(old, []byte(section.String()))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*doc, updated, 0o644)
 }

@@ -68,7 +68,7 @@ func token(args []string) error {
 	secret := fs.String("secret", os.Getenv("MQIM_JWT_SECRET"), "HS256 secret of the server (or MQIM_JWT_SECRET)")
 	secretFile := fs.String("secret-file", "", "read the secret from this file (mqimd's <data-dir>/jwt-secret)")
 	user := fs.String("user", "", "user id the token is for (required)")
-	role := fs.String("role", "", `role: "" for a user, "admin" for the HTTP admin API`)
+	role := fs.String("role", "", `role: "" for a user, "admin" for the HTTP admin API, "bridge" for system notifications`)
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	if err := fs.Parse(args); err != nil {
 		return err

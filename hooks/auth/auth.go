@@ -97,7 +97,7 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
 	// the publish ACL, so one could spoof another topic's traffic.
 	cl.Properties.Will = mqtt.Will{}
-	h.cfg.Devices.Set(cl, &device.Device{User: user, Format: outputFormat(cl, claims)})
+	h.cfg.Devices.Set(cl, &device.Device{User: user, Format: outputFormat(cl, claims), Role: claims.Role})
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 type Device struct {
 	User   string
 	Format protocol.Format // what the server writes to it [IM-1.2-3]
+	Role   string          // the token's role claim: "" (user), "admin" or "bridge" [IM-3.1-3]
 }
 
 // Registry maps live clients to their Device. Safe for concurrent use.

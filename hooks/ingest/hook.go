@@ -32,6 +32,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/protocol"
@@ -308,6 +309,8 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	t := protocol.ParseTopic(pk.TopicName)
 	switch {
 	case dev != nil && h.extTopic(cl, dev, s, pk): // typing.go
+	case dev != nil && pk.TopicName == protocol.SysNotifyTopic:
+		h.notify(cl, dev, s, pk)
 	case dev == nil || t.User != dev.User:
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "may not publish to %q", pk.TopicName))
 	case t.Kind == protocol.TopicSend:
@@ -331,7 +334,7 @@ type op struct {
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
-	req, err := h.parseSend(dev.User, pk)
+	req, err := h.parseSend(dev.User, pk, false)
 	if err != nil {
 		h.m.sends.WithLabelValues(err.Code).Inc()
 		h.fail(cl, s, req.Cmid, err)
@@ -340,9 +343,27 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 	h.enqueue(&op{cl: cl, slot: s, send: &req})
 }
 
-// parseSend decodes and validates a send [IM-4.1], [IM-4.2]. The returned
-// request carries the cmid even on error, for the error event.
-func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *protocol.Error) {
+// notify takes a system notification from a bridge [IM-4.6]: a send of
+// type system from the bridge's account, committed and delivered like any
+// other message.
+func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
+	if dev.Role != auth.RoleBridge {
+		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
+		return
+	}
+	req, err := h.parseSend(dev.User, pk, true)
+	if err != nil {
+		h.m.sends.WithLabelValues(err.Code).Inc()
+		h.fail(cl, s, req.Cmid, err)
+		return
+	}
+	h.enqueue(&op{cl: cl, slot: s, send: &req})
+}
+
+// parseSend decodes and validates a send [IM-4.1], [IM-4.2], or with
+// system a notification [IM-4.6]. The returned request carries the cmid
+// even on error, for the error event.
+func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.SendRequest, *protocol.Error) {
 	var msg protocol.Send
 	f := protocol.Detect(pk.Payload, pk.Properties.ContentType)
 	if err := protocol.Decode(f, pk.Payload, &msg); err != nil {
@@ -350,8 +371,13 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 		errors.As(err, &pe)
 		return store.SendRequest{}, pe
 	}
+	if system && msg.Type == "" {
+		msg.Type = protocol.TypeSystem // [IM-4.6-2]
+	}
 	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Group: msg.Group, Type: msg.Type}
 	switch {
+	case system && msg.Type != protocol.TypeSystem:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "a notification has type %q", protocol.TypeSystem)
 	case !validCmid(msg.Cmid):
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cmid must be 1 to 64 printable characters")
 	case msg.Group != "" && msg.To != "":
@@ -371,7 +397,11 @@ func (h *Hook) parseSend(user string, pk packets.Packet) (store.SendRequest, *pr
 	case msg.Type == "":
 		return req, protocol.Errorf(protocol.CodeBadRequest, "type is required") // [IM-4.1-3]
 	}
-	if err := protocol.CheckBody(msg.Type, msg.Body); err != nil { // [IM-4.2], [IM-12.1]
+	if msg.Type == protocol.TypeSystem {
+		if !system {
+			return req, protocol.Errorf(protocol.CodeUnknownType, "only bridges send %q messages, on %s", msg.Type, protocol.SysNotifyTopic)
+		}
+	} else if err := protocol.CheckBody(msg.Type, msg.Body); err != nil { // [IM-4.2], [IM-12.1]
 		return req, err
 	}
 	if err := checkBody(msg.Body, maxDepth); err != nil {
