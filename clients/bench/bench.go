@@ -12,10 +12,11 @@
 //
 // The sync scenario (RunSync) times an offline device pulling N missed
 // events; the conns scenario (RunConns) measures the server's memory per
-// idle connection. Reference brokers run in-process (StartBare) or as
-// child processes (StartBareProcess, StartMosquitto), and results go to a
-// file (AppendResults) that Report turns into Markdown tables and SVG
-// charts (BarChart).
+// idle connection; the group scenario (RunGroup, group.go) measures
+// fan-out to the members of one group. Reference brokers run in-process
+// (StartBare) or as child processes (StartBareProcess, StartMosquitto),
+// and results go to a file (AppendResults) that Report turns into Markdown
+// tables and SVG charts (BarChart).
 //
 // Every message body is a text stamped with the run id, the pair, a
 // per-pair sequence number and the send time (see stamp.go); receivers
