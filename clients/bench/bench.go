@@ -12,10 +12,11 @@
 //
 // The sync scenario (RunSync) times an offline device pulling N missed
 // events; the conns scenario (RunConns) measures the server's memory per
-// idle connection. Reference brokers run in-process (StartBare) or as
-// child processes (StartBareProcess, StartMosquitto), and results go to a
-// file (AppendResults) that Report turns into Markdown tables and SVG
-// charts (BarChart).
+// idle connection; the group scenario (RunGroup, group.go) measures
+// fan-out to the members of one group. Reference brokers run in-process
+// (StartBare) or as child processes (StartBareProcess, StartMosquitto),
+// and results go to a file (AppendResults) that Report turns into Markdown
+// tables and SVG charts (BarChart).
 //
 // Every message body is a text stamped with the run id, the pair, a
 // per-pair sequence number and the send time (see stamp.go); receivers
@@ -46,6 +47,8 @@ type Config struct {
 	// mochi v2.7.9 can deadlock a client that announces one (see
 	// docs/BENCHMARKS.md): this knob reproduces it.
 	ReceiveMaximum int
+
+	Members int // the group scenario: members of the group; zero: 100
 }
 
 // Defaults of Config.
@@ -111,6 +114,12 @@ type Summary struct {
 	Lost            int64   `json:"lost"`      // acknowledged, never delivered by the end of the drain
 	Duplicates      int64   `json:"duplicates"`
 	FirstError      string  `json:"first_error,omitempty"`
+
+	// The group scenario only: MsgsPerSec and DeliveredPerSec count
+	// deliveries (a message times the members that got it) per second.
+	Members    int    `json:"members,omitempty"`
+	Fanout     string `json:"fanout,omitempty"`       // mqimd: the group's fan-out model, "write" or "read"
+	OutOfOrder int64  `json:"out_of_order,omitempty"` // deliveries of a message older than one the member had seen
 
 	// The conns scenario only.
 	Conns        int     `json:"conns,omitempty"`          // idle connections open when memory was read

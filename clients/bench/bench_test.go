@@ -165,6 +165,33 @@ func TestRunSyncBare(t *testing.T) {
 	}
 }
 
+// TestRunGroupBare fans messages out through one topic of a bare broker.
+func TestRunGroupBare(t *testing.T) {
+	b, err := StartBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var progress strings.Builder
+	s, err := RunGroup(context.Background(), b.Target(), Config{Members: 6, Messages: 40, Rate: 30, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scenario != "group" || s.Members != 6 || s.Acked != 40 || s.Delivered != 240 ||
+		s.Lost != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 || s.Errors != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.MsgsPerSec <= 0 || s.P99ms < s.P50ms {
+		t.Errorf("rates or times look wrong: %+v", s)
+	}
+	if !strings.Contains(progress.String(), "to 6 members") {
+		t.Errorf("no progress line: %q", progress.String())
+	}
+	if _, err := RunGroup(context.Background(), b.Target(), Config{Members: 1}); err == nil {
+		t.Error("a group of one member")
+	}
+}
+
 // TestRunConnsBare opens a few idle connections to a bare broker and
 // reads its memory (this process's, here).
 func TestRunConnsBare(t *testing.T) {

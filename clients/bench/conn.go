@@ -82,7 +82,11 @@ func (r *run) connectSender(ctx context.Context, i int) (*sender, error) {
 // publishes: with a clean session when expiry is 0, else resuming (or
 // starting) a session that outlives the connection by expiry seconds.
 func (r *run) dial(ctx context.Context, user, addr string, handler func(paho.PublishReceived) (bool, error), expiry uint32) (*paho.Client, *paho.Connack, error) {
-	clientID := user + "." + r.id
+	return r.dialID(ctx, user, user+"."+r.id, addr, handler, expiry)
+}
+
+// dialID is dial with the client id given.
+func (r *run) dialID(ctx context.Context, user, clientID, addr string, handler func(paho.PublishReceived) (bool, error), expiry uint32) (*paho.Client, *paho.Connack, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -119,3 +119,28 @@ func TestRunConnsNode(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 }
+
+// TestRunGroupNode fans group messages out to every member, on write and,
+// above the node's threshold, on read (the devices subscribe to the group
+// topic as the group's events tell them), once each and in order.
+func TestRunGroupNode(t *testing.T) {
+	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *broker.Config) { c.GroupReadFanout = 8 })
+	for _, tc := range []struct {
+		members int
+		fanout  string
+	}{{5, "write"}, {12, "read"}} {
+		s, err := bench.RunGroup(context.Background(), bench.MQIMD(n.MQTTAddr(), secret),
+			bench.Config{Members: tc.members, Messages: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Scenario != "group" || s.Members != tc.members || s.Fanout != tc.fanout || s.Acked != 30 ||
+			s.Delivered != int64(30*tc.members) || s.Errors != 0 || s.Lost != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 {
+			t.Errorf("%d members: summary %+v", tc.members, s)
+		}
+		if s.MsgsPerSec <= 0 || s.P99ms < s.P50ms {
+			t.Errorf("%d members: rates or times look wrong: %+v", tc.members, s)
+		}
+	}
+}

@@ -73,6 +73,12 @@ func ratio(a, b float64) string {
 func writeOtherTable(w io.Writer, sums []*Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	switch sums[0].Scenario {
+	case "group":
+		fmt.Fprintln(tw, "scenario\ttarget\tmembers\tfan-out\trate\tsent\tdeliveries\tdeliveries/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlost\tdups\tout of order\t")
+		for _, s := range sums {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Scenario, s.Target, s.Members, s.Fanout,
+				rate(s.Rate), s.Acked, s.Delivered, s.MsgsPerSec, s.P50ms, s.P99ms, s.P999ms, s.Errors, s.Lost, s.Duplicates, s.OutOfOrder)
+		}
 	case "conns":
 		fmt.Fprintln(tw, "scenario\ttarget\tconns\tKiB/conn\theap KiB/conn\tstack KiB/conn\tRSS before MiB\tRSS after MiB\tconns/s\tp50 ms\tp99 ms\terrors\t")
 		for _, s := range sums {

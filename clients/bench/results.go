@@ -76,6 +76,12 @@ func load(s *Summary) string {
 		return num(float64(s.Conns)) + " connections"
 	case "sync":
 		return num(float64(s.Acked)) + " events"
+	case "group":
+		l := num(float64(s.Members)) + " members"
+		if s.Rate > 0 {
+			l += ", paced " + strconv.FormatFloat(s.Rate, 'f', -1, 64) + "/s"
+		}
+		return l
 	}
 	l := fmt.Sprintf("%d sender%s × %d in flight", s.Senders, plural(s.Senders), s.Inflight)
 	if s.Rate > 0 {
@@ -148,6 +154,17 @@ func Report(w io.Writer, results []Result, chartDir, chartLink string) error {
 			func(s *Summary) string {
 				return fmt.Sprintf("%s | %s | %.2f / %.2f / %.2f | %d / %d / %d", num(s.MsgsPerSec), num(s.DeliveredPerSec),
 					s.P50ms, s.P99ms, s.P999ms, s.Errors, s.Lost, s.Duplicates)
+			}},
+		{"group", "Group fan-out", "deliveries per second (a message times its members)", "deliveries/s",
+			func(s *Summary) float64 { return s.MsgsPerSec },
+			"| load | target | fan-out | deliveries/s | messages | p50 / p99 / p99.9 ms send → last member | errors / lost / dups / out of order | measured |",
+			func(s *Summary) string {
+				fanout := s.Fanout
+				if fanout == "" {
+					fanout = "topic"
+				}
+				return fmt.Sprintf("%s | %s | %d | %.2f / %.2f / %.2f | %d / %d / %d / %d", fanout, num(s.MsgsPerSec), s.Acked,
+					s.P50ms, s.P99ms, s.P999ms, s.Errors, s.Lost, s.Duplicates, s.OutOfOrder)
 			}},
 		{"sync", "Offline sync pull", "time to pull every missed event (lower is better)", "ms",
 			func(s *Summary) float64 { return s.DurationS * 1000 },

@@ -22,7 +22,7 @@ Scenarios:
   1to1    N senders, each sending to its own receiver (users bs{i} → br{i})
   sync    offline sync pull: N events sent to an offline device, then pulled
   conns   idle connections: the server's memory per connection
-  group   group fan-out (not supported until groups land)
+  group   group fan-out: one sender, a group of --members members (users bg{i})
 
   report  build the tables and SVG charts of docs/BENCHMARKS.md from a results file
 
@@ -39,10 +39,8 @@ func benchCmd(args []string) error {
 		return errors.New("bench: no scenario given")
 	}
 	switch args[0] {
-	case "1to1", "sync", "conns":
+	case "1to1", "sync", "conns", "group":
 		return benchScenario(args[0], args[1:])
-	case "group":
-		return errors.New("bench group: not supported until groups land (the groups work adds this scenario)")
 	case "report":
 		return benchReport(args[1:])
 	case "serve-bare": // the child process of --ref bare in the conns scenario
@@ -84,6 +82,16 @@ of 1,000), on the references by resuming its persistent MQTT session. The
 pull is timed; p50/p99 are the times until half and 99 % of the events had
 arrived. Every event is checked: lost, duplicates, contiguous seqs.
 `,
+	"group": `User bg0 creates a group of --members members (bg0…bg{M-1}; group.create and
+group.add in chunks of 1,000), every member has one device subscribed to its
+inbox and, when the group fans out on read, to the group topic. One sender
+connection of bg0 sends QoS 1 messages into the group one at a time (paced
+by --rate). msgs_per_sec is deliveries per second (a message times the
+members that got it), from the first send to the last delivery; p50/p99 are
+per message, from send to its delivery to the last member. Every member must
+get every message once, in order: lost, duplicates, out_of_order. On the
+references every member subscribes to one topic and the sender publishes there.
+`,
 	"conns": `Opens --conns idle MQTT 5 connections (each subscribed to its inbox) from
 several 127.0.0.x source addresses and reports the server's resident memory
 per connection: read before and after (--settle later) from mqimd's
@@ -124,6 +132,13 @@ func benchScenario(scenario string, args []string) error {
 		fs.IntVar(&cfg.Inflight, "inflight", 32, "QoS 1 publishes in flight per sending connection")
 		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
 		fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "references: wait at most this long for the replay")
+	case "group":
+		fs.IntVar(&cfg.Members, "members", bench.DefaultMembers, "members of the group, each with one device")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second, paced; 0: as fast as possible (one in flight)")
+		fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to send")
+		fs.IntVar(&cfg.Messages, "messages", 0, "send this many messages instead of running for --duration")
+		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
+		fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "after sending, wait at most this long for deliveries still outstanding")
 	case "conns":
 		fs.IntVar(&cc.Conns, "conns", bench.DefaultConns, "idle connections to open")
 		fs.DurationVar(&cc.Settle, "settle", bench.DefaultSettle, "wait this long after connecting before reading the memory")
@@ -176,6 +191,8 @@ func benchScenario(scenario string, args []string) error {
 			return bench.RunSync(ctx, t, cfg)
 		case "conns":
 			return bench.RunConns(ctx, t, cc)
+		case "group":
+			return bench.RunGroup(ctx, t, cfg)
 		}
 		return bench.Run1to1(ctx, t, cfg)
 	}

@@ -31,6 +31,7 @@ func TestBenchSmoke(t *testing.T) {
 		{"bench", "1to1", "--senders", "2", "--inflight", "2", "--duration", "300ms"},
 		{"bench", "sync", "--events", "300", "--senders", "2", "--inflight", "4"},
 		{"bench", "conns", "--conns", "20", "--settle", "10ms", "--metrics", "http://" + n.HTTPAddr() + "/metrics"},
+		{"bench", "group", "--members", "5", "--messages", "20"},
 	} {
 		r := mqim(t, bin, append(args, common...)...)
 		if r.code != 0 {
@@ -44,6 +45,7 @@ func TestBenchSmoke(t *testing.T) {
 				P50                      *float64 `json:"p50_ms"`
 				P99                      *float64 `json:"p99_ms"`
 				Errors, Lost, Duplicates *int64
+				Members                  int
 			}
 			if err := json.Unmarshal([]byte(line), &s); err != nil {
 				t.Fatalf("mqim %v: not JSON: %q", args, line)
@@ -56,6 +58,9 @@ func TestBenchSmoke(t *testing.T) {
 			if s.Target == "mqimd" && (*s.Lost != 0 || *s.Duplicates != 0 || *s.Errors != 0) {
 				t.Errorf("mqim %v: lost, duplicates or errors: %s", args, line)
 			}
+			if s.Scenario == "group" && s.Members != 5 {
+				t.Errorf("mqim %v: members: %s", args, line)
+			}
 			targets[s.Target] = true
 		}
 		for _, want := range append([]string{"mqimd"}, strings.Split(refs, ",")...) {
@@ -64,10 +69,6 @@ func TestBenchSmoke(t *testing.T) {
 			}
 		}
 	}
-	if r := mqim(t, bin, "bench", "group"); r.code == 0 || !strings.Contains(r.stderr, "not supported until groups land") {
-		t.Errorf("bench group: %+v", r)
-	}
-
 	doc := filepath.Join(dir, "BENCHMARKS.md")
 	os.WriteFile(doc, []byte("# B\n\n<!-- mqim bench report: begin -->\nold\n<!-- mqim bench report: end -->\n\nafter\n"), 0o644)
 	charts := filepath.Join(dir, "bench")
@@ -75,7 +76,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("bench report: %+v", r)
 	}
 	b, _ := os.ReadFile(doc)
-	for _, want := range []string{"### 1:1 messaging", "### Offline sync pull", "### Idle connections", "](bench/bench-conns.svg)", "| mqimd |", "after\n"} {
+	for _, want := range []string{"### 1:1 messaging", "### Group fan-out", "### Offline sync pull", "### Idle connections", "](bench/bench-conns.svg)", "| mqimd |", "after\n"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("report lacks %q:\n%s", want, b)
 		}
@@ -83,7 +84,7 @@ func TestBenchSmoke(t *testing.T) {
 	if strings.Contains(string(b), "old") {
 		t.Error("report kept the old section")
 	}
-	for _, name := range []string{"bench-1to1.svg", "bench-sync.svg", "bench-conns.svg"} {
+	for _, name := range []string{"bench-1to1.svg", "bench-group.svg", "bench-sync.svg", "bench-conns.svg"} {
 		svg, err := os.ReadFile(filepath.Join(charts, name))
 		if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), "mqimd") {
 			t.Errorf("%s: %v %.100s", name, err, svg)
