@@ -55,7 +55,8 @@ type aclEntry struct {
 }
 
 // allowed reports whether viewer may see user's presence: user has viewer
-// as a contact and has not blocked it [IM-15.2-2]. A store failure denies.
+// as a contact or shares a group with it, and has not blocked it
+// [IM-15.2-2]. A store failure denies.
 func (a *presenceACL) allowed(viewer, user string) bool {
 	k := store.Pair{Owner: user, Peer: viewer}
 	now := time.Now()
@@ -71,7 +72,15 @@ func (a *presenceACL) allowed(viewer, user string) bool {
 	if err != nil || len(rels) != 1 {
 		return false
 	}
-	e = aclEntry{allowed: rels[0].Contact && !rels[0].Blocked, until: now.Add(presenceTTL)}
+	allowed := rels[0].Contact && !rels[0].Blocked
+	if !allowed && !rels[0].Blocked {
+		co, err := a.store.CoMembers(ctx, []store.Pair{k})
+		if err != nil || len(co) != 1 {
+			return false
+		}
+		allowed = co[0]
+	}
+	e = aclEntry{allowed: allowed, until: now.Add(presenceTTL)}
 	a.mu.Lock()
 	if a.cache == nil || len(a.cache) > 100_000 {
 		a.cache = make(map[store.Pair]aclEntry) // bounded: start over

@@ -40,4 +40,7 @@ type ContactStore interface {
 	// Relations returns, for each pair, Owner's relation to Peer (the zero
 	// Contact, with User = Peer, if there is none), in the order of pairs.
 	Relations(ctx context.Context, pairs []Pair) ([]Contact, error)
+	// CoMembers reports, for each pair, whether Owner and Peer are both
+	// members of some group, in the order of pairs.
+	CoMembers(ctx context.Context, pairs []Pair) ([]bool, error)
 }

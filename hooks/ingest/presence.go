@@ -69,7 +69,11 @@ func (h *Hook) presence(dev *device.Device, r *reply, f protocol.Format, payload
 		if err != nil {
 			return nil, storeFailed("presence", err)
 		}
-		if len(rels) != len(req.Users) || len(seen) != len(req.Users) {
+		co, err := h.cfg.Ext.CoMembers(ctx, pairs)
+		if err != nil {
+			return nil, storeFailed("presence", err)
+		}
+		if len(rels) != len(req.Users) || len(seen) != len(req.Users) || len(co) != len(req.Users) {
 			return nil, errors.New("presence: store returned a count unlike the request")
 		}
 		now := time.Now().UnixMilli()
@@ -77,7 +81,7 @@ func (h *Hook) presence(dev *device.Device, r *reply, f protocol.Format, payload
 		for i, u := range req.Users {
 			p := &res.Presence[i]
 			p.User = u
-			if u != dev.User && (!rels[i].Contact || rels[i].Blocked) {
+			if u != dev.User && (!rels[i].Contact && !co[i] || rels[i].Blocked) {
 				p.Error = protocol.Errorf(protocol.CodeNotAllowed, "%s has not shared presence with you", u)
 				continue
 			}

@@ -81,3 +81,12 @@ func (s *Store) markReadGroup(ctx context.Context, user, conv string, seq int64)
 	}
 	return st, events, nil
 }
+
+// CoMembers reports, for each pair, whether Owner and Peer share a group.
+func (s *Store) CoMembers(ctx context.Context, pairs []store.Pair) ([]bool, error) {
+	out, err := groupsql.CoMembers(ctx, s.r, dialect, pairs)
+	if err != nil {
+		return nil, fmt.Errorf("co-members: %w", err)
+	}
+	return out, nil
+}

@@ -25,6 +25,7 @@ var groupTests = []struct {
 	{"GroupRetry", testGroupRetry},
 	{"GroupRoles", testGroupRoles},
 	{"GroupConcurrent", testGroupConcurrent},
+	{"CoMembers", testCoMembers},
 }
 
 func (e *env) change(t *testing.T, c store.GroupChange) store.GroupResult {
@@ -198,6 +199,27 @@ func testGroupRemove(t *testing.T, e *env) {
 	res = e.change(t, store.GroupChange{Group: g1, Actor: "bob", Op: store.OpLeave})
 	if !slices.Equal(res.Removed, []string{"bob"}) || !slices.Equal(eventUsers(res.Events), []string{"alice", "bob"}) {
 		t.Fatalf("leave: %+v", res)
+	}
+}
+
+// testCoMembers: users who share a group are co-members; a direct
+// conversation does not count, and leaving the group ends it [IM-15.2-2].
+func testCoMembers(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol", "dave")
+	e.send(t, e.req("alice", "dave", "d1", "hi")) // direct only
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol"}})
+	pairs := []store.Pair{{Owner: "bob", Peer: "carol"}, {Owner: "carol", Peer: "alice"}, {Owner: "alice", Peer: "dave"}, {Owner: "dave", Peer: "bob"}}
+	co, err := e.s.CoMembers(e.ctx, pairs)
+	if err != nil || !slices.Equal(co, []bool{true, true, false, false}) {
+		t.Fatalf("CoMembers = %v, %v; want [true true false false]", co, err)
+	}
+	e.change(t, store.GroupChange{Group: g1, Actor: "carol", Op: store.OpLeave})
+	co, err = e.s.CoMembers(e.ctx, pairs[:2])
+	if err != nil || !slices.Equal(co, []bool{false, false}) {
+		t.Fatalf("CoMembers after carol left = %v, %v", co, err)
+	}
+	if co, err := e.s.CoMembers(e.ctx, nil); err != nil || len(co) != 0 {
+		t.Fatalf("CoMembers(nil) = %v, %v", co, err)
 	}
 }
 

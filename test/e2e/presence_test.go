@@ -32,7 +32,7 @@ func notAllowed(p protocol.Presence) bool {
 
 // TestPresence: online while any device is connected, offline with last
 // seen after the last one leaves (cleanly or by a crash), visible only to
-// the user's contacts and not to users it blocked [IM-15.2].
+// the user's contacts and co-members and not to users it blocked [IM-15.2].
 func TestPresence(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		n := startNode(t)
@@ -79,6 +79,18 @@ func TestPresence(t *testing.T) {
 		call[protocol.Contact](dl.dial(t, n, "bob"), protocol.MethodContactBlock, protocol.ContactRequest{User: "alice"})
 		if p := presenceOf(t, alice, "bob"); !notAllowed(p[0]) {
 			t.Fatalf("presence of a user who blocked alice: %+v", p[0])
+		}
+
+		// Co-members of a group see each other's presence without being
+		// contacts; a user who is neither stays hidden.
+		dave := dl.dial(t, n, "dave")
+		if p := presenceOf(t, dave, "carol"); !notAllowed(p[0]) {
+			t.Fatalf("carol's presence to dave before a common group: %+v", p[0])
+		}
+		call[protocol.GroupChangeResult](alice, protocol.MethodGroupCreate,
+			protocol.GroupRequest{Members: []string{"carol", "dave"}, Name: ptr("presence")})
+		if p := presenceOf(t, dave, "carol", "bob"); !p[0].Online || p[0].Error != nil || !notAllowed(p[1]) {
+			t.Fatalf("presence to a co-member: %+v", p)
 		}
 
 		// Bad requests.

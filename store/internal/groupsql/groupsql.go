@@ -825,6 +825,25 @@ func IsMember(ctx context.Context, db DB, d Dialect, conv, user string) (bool, e
 	return n > 0, err
 }
 
+// CoMembers reports, for each pair, whether Owner and Peer are members of a
+// common group [IM-15.2-2].
+func CoMembers(ctx context.Context, db DB, d Dialect, pairs []store.Pair) ([]bool, error) {
+	c := &conn{ctx: ctx, db: db, d: d}
+	out := make([]bool, len(pairs))
+	for i, p := range pairs {
+		var n int64
+		err := db.QueryRowContext(ctx, c.q(`SELECT count(*) FROM (SELECT 1 FROM members a
+			JOIN members b ON b.conv_id = a.conv_id
+			JOIN conversations v ON v.id = a.conv_id
+			WHERE a.user_id = ? AND b.user_id = ? AND v.kind = ? LIMIT 1) t`), p.Owner, p.Peer, store.ConvGroup).Scan(&n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n > 0
+	}
+	return out, nil
+}
+
 // ReadBy fills Message.ReadBy of a page of group messages [IM-11.7-2]: the
 // members other than the sender whose read position is at or after it.
 func ReadBy(ctx context.Context, db DB, d Dialect, conv string, msgs []store.Message) error {
