@@ -204,7 +204,7 @@ func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f proto
 		case errors.Is(err, store.ErrNotFound):
 			return nil, nil, protocol.Errorf(protocol.CodeNotFound, "no message %d in your conversations", req.MsgID)
 		case errors.Is(err, store.ErrNotAllowed):
-			why := "only its sender may, within the recall window"
+			why := "only its sender may, within the recall window (or a group admin)"
 			if method == protocol.MethodEdit {
 				why = "only its sender may, and not once recalled"
 			}

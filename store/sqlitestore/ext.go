@@ -105,13 +105,19 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 // Recall replaces a message by a recalled marker, for every member.
 func (s *Store) Recall(ctx context.Context, user string, id int64, ts int64, window time.Duration) (store.Message, []store.InboxEvent, error) {
 	return s.changeMsg(ctx, user, id, ts, kindRecall, func(t *txn, m *store.Message, members []string) ([]string, error) {
-		switch {
-		case m.From != user:
-			return nil, store.ErrNotAllowed
-		case m.Type == store.TypeRecalled:
+		if m.From != user || ts-m.TS > window.Milliseconds() {
+			var admins int64 // a group's admins and owner may recall any message, at any time
+			if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conv_id
+				WHERE m.conv_id = ? AND m.user_id = ? AND c.kind = ? AND m.role IN (?, ?)`,
+				m.Conv, user, store.ConvGroup, store.RoleOwner, store.RoleAdmin).Scan(&admins); err != nil {
+				return nil, err
+			}
+			if admins == 0 {
+				return nil, store.ErrNotAllowed
+			}
+		}
+		if m.Type == store.TypeRecalled {
 			return nil, nil
-		case ts-m.TS > window.Milliseconds():
-			return nil, store.ErrNotAllowed
 		}
 		m.Type, m.Body = store.TypeRecalled, emptyBody
 		return members, t.exec(qRecallMsg, m.Type, m.Body, ts, m.Conv, m.Seq)

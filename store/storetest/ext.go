@@ -15,6 +15,7 @@ import (
 func init() {
 	extTests = append(extTests,
 		extTest{"Recall", testRecall},
+		extTest{"RecallByGroupAdmin", testRecallByGroupAdmin},
 		extTest{"Edit", testEdit},
 		extTest{"DeleteForMe", testDeleteForMe},
 	)
@@ -43,6 +44,28 @@ func lastInbox(t *testing.T, e *env, user string, ev store.InboxEvent) {
 	got := all[len(all)-1]
 	if got.Seq != ev.Seq || got.Kind != ev.Kind || got.ConvSeq != ev.ConvSeq || got.Actor != ev.Actor || got.Msg == nil || !sameMsg(*got.Msg, *ev.Msg) {
 		t.Fatalf("%s's last synced event %+v, want %+v", user, got, ev)
+	}
+}
+
+// testRecallByGroupAdmin: in a group, the owner and admins may recall any
+// message at any time; a plain member only its own, within the window
+// [IM-14.1-1].
+func testRecallByGroupAdmin(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol"}})
+	r := e.gsend(t, e.greq("bob", g1, "b1", "spam"), e.greq("carol", g1, "c1", "hello"))
+	spam, hello := r[0].Msg, r[1].Msg
+	late := spam.TS + window.Milliseconds() + 1
+	if _, ev, err := e.s.Recall(e.ctx, "carol", spam.ID, spam.TS+1, window); !errors.Is(err, store.ErrNotAllowed) || len(ev) != 0 {
+		t.Fatalf("recall of another's message by a member: %v, %d events", err, len(ev))
+	}
+	m, events, err := e.s.Recall(e.ctx, "alice", spam.ID, late, window)
+	if err != nil || m.Type != store.TypeRecalled || len(events) == 0 {
+		t.Fatalf("recall by the owner after the window: %+v, %d events, %v", m, len(events), err)
+	}
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpRole, Users: []string{"bob"}, Role: store.RoleAdmin})
+	if m, _, err := e.s.Recall(e.ctx, "bob", hello.ID, late, window); err != nil || m.Type != store.TypeRecalled {
+		t.Fatalf("recall by an admin: %+v, %v", m, err)
 	}
 }
 
