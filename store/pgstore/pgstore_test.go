@@ -86,40 +86,14 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 }
 
-// BenchmarkAppend measures Append in batches of 100 and of 1 message, one
-// batch at a time, the way one group-commit writer calls it. Messages go
-// round-robin through 1000 users, each to the next one.
+// BenchmarkAppend measures Append in batches of 100 and of 1 message
+// (storetest.BenchAppend, shared with the other stores).
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{100, 1} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			s := open(b, testpg.URL(b))
 			defer s.Close()
-			users := benchUsers(b, s)
-			ctx := context.Background()
-			seq := 0
-			b.ResetTimer()
-			start := time.Now()
-			for sent := 0; sent < b.N; {
-				batch := make([]store.SendRequest, min(size, b.N-sent))
-				for i := range batch {
-					seq++
-					from, to := users[seq%len(users)], users[(seq+1)%len(users)]
-					batch[i] = store.SendRequest{ID: int64(seq), From: from, To: to, Cmid: fmt.Sprint(seq),
-						Type: "text", Body: []byte("hello, this is a benchmark message"), Digest: []byte("digest"),
-						TS: time.Now().UnixMilli()}
-				}
-				res, err := s.Append(ctx, batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, r := range res {
-					if r.Err != nil || r.Duplicate {
-						b.Fatalf("%+v", r)
-					}
-				}
-				sent += len(batch)
-			}
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			storetest.BenchAppend(b, s, size)
 		})
 	}
 }
@@ -179,13 +153,3 @@ func BenchmarkInsertCeiling(b *testing.B) {
 	}
 }
 
-func benchUsers(b *testing.B, s store.Store) []string {
-	users := make([]string, 1000)
-	for i := range users {
-		users[i] = fmt.Sprint("u", i)
-		if err := s.EnsureUser(context.Background(), users[i], ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return users
-}
