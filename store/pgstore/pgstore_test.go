@@ -152,4 +152,3 @@ func BenchmarkInsertCeiling(b *testing.B) {
 		})
 	}
 }
-

@@ -26,4 +26,3 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
-
