@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	execpkg "os/exec"
@@ -65,7 +66,7 @@ func StartServer(t testing.TB) *Server {
 	if out, err := s.cmd("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s.port = freePort(t)
+	s.port = FreePort(t)
 	s.Start()
 	return s
 }
@@ -89,13 +90,23 @@ func version(dir string) int {
 	return v
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// FreePort returns a loopback TCP port that is free now, for a server
+// process the test starts later. It is picked below the kernel's ephemeral
+// range (32768 and up on Linux), where the ports of outgoing connections and
+// of ":0" listeners come from, so that another test running in parallel is
+// unlikely to take it before the process binds it.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			l.Close()
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return 0
 }
 
 func (s *Server) data() string { return filepath.Join(s.dir, "data") }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/internal/testpg"
 )
 
 // bins holds the binaries built once for the package: mqimd and the real
@@ -60,15 +60,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testpg.FreePort(t) }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
