@@ -22,6 +22,7 @@ var (
 	ErrCmidConflict = errors.New("cmid already used for a different message")
 	ErrNotMember    = errors.New("not a member of the conversation")
 	ErrNotFound     = errors.New("not found")
+	ErrBlocked      = errors.New("the recipient blocks the sender")
 )
 
 // Event kinds stored in the inbox.
@@ -51,6 +52,10 @@ type SendRequest struct {
 	Body     []byte
 	Digest   []byte
 	TS       int64 // unix milliseconds, used if the message is new
+	// Blocked says the recipient blocks the sender [IM-13.2]: a new message
+	// fails with ErrBlocked, while a retry of a stored one is still
+	// answered as a Duplicate.
+	Blocked bool
 }
 
 // Message is a stored message.

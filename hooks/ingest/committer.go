@@ -86,7 +86,7 @@ func (h *Hook) process(batch []*op) {
 
 func (h *Hook) commitSends(ops []*op, group bool) {
 	if !group { // blocks are between two users (ext.go)
-		if ops = h.refuseBlocked(ops); len(ops) == 0 {
+		if ops = h.markBlocked(ops); len(ops) == 0 {
 			return
 		}
 	}
@@ -162,6 +162,8 @@ func sendError(err error) *protocol.Error {
 	switch {
 	case errors.Is(err, store.ErrUnknownUser):
 		return protocol.Errorf(protocol.CodeUnknownUser, "the recipient does not exist")
+	case errors.Is(err, store.ErrBlocked):
+		return protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages")
 	case errors.Is(err, store.ErrCmidConflict):
 		return protocol.Errorf(protocol.CodeCmidConflict, "this cmid was already used for a different message")
 	case errors.Is(err, store.ErrNoGroup):

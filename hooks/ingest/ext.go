@@ -129,10 +129,11 @@ func wireContact(c store.Contact) *protocol.Contact {
 	return &protocol.Contact{User: c.User, Contact: c.Contact, Blocked: c.Blocked, Since: c.Since}
 }
 
-// refuseBlocked answers the sends whose recipient blocked the sender with
-// `blocked` [IM-13.2-1] and returns the others. Nothing of a refused send is
-// stored. If the blocks cannot be read, every send fails as unavailable.
-func (h *Hook) refuseBlocked(ops []*op) []*op {
+// markBlocked marks the sends whose recipient blocks the sender
+// [IM-13.2-1]; the store refuses them unless they retry a stored message
+// ([IM-4.5-2]: a retry is answered with what was stored, block or not). If
+// the blocks cannot be read, the batch fails as unavailable.
+func (h *Hook) markBlocked(ops []*op) []*op {
 	if h.cfg.Ext == nil {
 		return ops
 	}
@@ -155,16 +156,10 @@ func (h *Hook) refuseBlocked(ops []*op) []*op {
 		}
 		return nil
 	}
-	keep := ops[:0]
 	for i, o := range ops {
-		if rels[i].Blocked {
-			h.m.sends.WithLabelValues(protocol.CodeBlocked).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages"))
-			continue
-		}
-		keep = append(keep, o)
+		o.send.Blocked = rels[i].Blocked
 	}
-	return keep
+	return ops
 }
 
 // messageRPC serves recall, edit and delete [IM-14] on the committer, so

@@ -152,6 +152,10 @@ func (s *Store) appendOnce(ctx context.Context, batch []store.SendRequest) ([]st
 			res[i].Err = fmt.Errorf("send to %q: %w", r.To, store.ErrUnknownUser)
 			continue
 		}
+		if r.Blocked {
+			res[i].Err = fmt.Errorf("send to %q: %w", r.To, store.ErrBlocked)
+			continue
+		}
 		if j, ok := firstNew[k]; ok {
 			if bytes.Equal(batch[j].Digest, r.Digest) {
 				dupOf[i] = j

@@ -122,6 +122,10 @@ func appendTx(t *txn, batch []store.SendRequest) ([]store.SendResult, error) {
 			res[i].Err = fmt.Errorf("send to %q: %w", r.To, store.ErrUnknownUser)
 			continue
 		}
+		if r.Blocked {
+			res[i].Err = fmt.Errorf("send to %q: %w", r.To, store.ErrBlocked)
+			continue
+		}
 		if j, ok := firstNew[k]; ok {
 			if bytes.Equal(batch[j].Digest, r.Digest) {
 				dupOf[i] = j

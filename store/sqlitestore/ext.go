@@ -105,6 +105,9 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 // Recall replaces a message by a recalled marker, for every member.
 func (s *Store) Recall(ctx context.Context, user string, id int64, ts int64, window time.Duration) (store.Message, []store.InboxEvent, error) {
 	return s.changeMsg(ctx, user, id, ts, kindRecall, func(t *txn, m *store.Message, members []string) ([]string, error) {
+		if m.Type == store.TypeGroup {
+			return nil, store.ErrNotAllowed // the group's own record of changes [IM-11.2-1]
+		}
 		if m.From != user || ts-m.TS > window.Milliseconds() {
 			var admins int64 // a group's admins and owner may recall any message, at any time
 			if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conv_id

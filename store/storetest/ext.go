@@ -16,6 +16,7 @@ func init() {
 	extTests = append(extTests,
 		extTest{"Recall", testRecall},
 		extTest{"RecallByGroupAdmin", testRecallByGroupAdmin},
+		extTest{"BlockedSend", testBlockedSend},
 		extTest{"Edit", testEdit},
 		extTest{"DeleteForMe", testDeleteForMe},
 	)
@@ -47,6 +48,27 @@ func lastInbox(t *testing.T, e *env, user string, ev store.InboxEvent) {
 	}
 }
 
+// testBlockedSend: a send marked Blocked stores nothing and fails with
+// ErrBlocked, but a retry of a message stored before the block is still
+// answered with it [IM-4.5-2], [IM-13.2-1].
+func testBlockedSend(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	first := e.send(t, e.req("alice", "bob", "c1", "before the block"))[0].Msg
+	before := e.latest(t, "bob")
+	retry, fresh := e.req("alice", "bob", "c1", "before the block"), e.req("alice", "bob", "c2", "after")
+	retry.Blocked, fresh.Blocked = true, true
+	res := e.append(t, retry, fresh)
+	if !res[0].Duplicate || res[0].Err != nil || res[0].Msg.ID != first.ID {
+		t.Fatalf("retry of a stored message after the block: %+v", res[0])
+	}
+	if !errors.Is(res[1].Err, store.ErrBlocked) {
+		t.Fatalf("new send to a user who blocks the sender: %+v", res[1])
+	}
+	if got := e.latest(t, "bob"); got != before {
+		t.Fatalf("bob's inbox grew from %d to %d", before, got)
+	}
+}
+
 // testRecallByGroupAdmin: in a group, the owner and admins may recall any
 // message at any time; a plain member only its own, within the window
 // [IM-14.1-1].
@@ -62,6 +84,13 @@ func testRecallByGroupAdmin(t *testing.T, e *env) {
 	m, events, err := e.s.Recall(e.ctx, "alice", spam.ID, late, window)
 	if err != nil || m.Type != store.TypeRecalled || len(events) == 0 {
 		t.Fatalf("recall by the owner after the window: %+v, %d events, %v", m, len(events), err)
+	}
+	created := e.history(t, "alice", g1, store.HistoryQuery{Before: 2, Limit: 1}).Messages[0]
+	if created.Type != store.TypeGroup {
+		t.Fatalf("first message of the group: %+v", created)
+	}
+	if _, ev, err := e.s.Recall(e.ctx, "alice", created.ID, created.TS+1, window); !errors.Is(err, store.ErrNotAllowed) || len(ev) != 0 {
+		t.Fatalf("recall of a group event by the owner: %v, %d events", err, len(ev))
 	}
 	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpRole, Users: []string{"bob"}, Role: store.RoleAdmin})
 	if m, _, err := e.s.Recall(e.ctx, "bob", hello.ID, late, window); err != nil || m.Type != store.TypeRecalled {
