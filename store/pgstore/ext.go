@@ -49,17 +49,24 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, m.Conv); err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1`, m.Conv)
-		members, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		var fanout string
+		var member bool
+		err = tx.QueryRow(ctx, `SELECT coalesce((SELECT fanout FROM groups WHERE id = $1), ''),
+				EXISTS (SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2)`, m.Conv, user).Scan(&fanout, &member)
 		if err != nil {
 			return err
 		}
-		member := false
-		for _, u := range members {
-			member = member || u == user
-		}
 		if !member {
 			return store.ErrNotFound
+		}
+		// A read-fan-out group writes no inbox row per member [IM-11.3-3]:
+		// the change reaches the actor's inbox, the others see it in history.
+		members := []string{user}
+		if fanout != "read" {
+			rows, _ := tx.Query(ctx, `SELECT user_id FROM members WHERE conv_id = $1`, m.Conv)
+			if members, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
 		}
 		audience, err := change(tx, &m, members)
 		if err != nil || len(audience) == 0 {
@@ -68,7 +75,7 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		if _, err := tx.Exec(ctx, `SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, audience); err != nil {
 			return err
 		}
-		rows, _ = tx.Query(ctx, `WITH u AS (
+		rows, _ := tx.Query(ctx, `WITH u AS (
 				UPDATE users SET inbox_seq = inbox_seq + 1 WHERE id = ANY($1) RETURNING id, inbox_seq
 			)
 			INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts)

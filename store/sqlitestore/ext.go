@@ -57,25 +57,38 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 			return err
 		}
 		m.ID = id
-		rows, err := t.query(qMemberIDs, m.Conv)
-		if err != nil {
+		var (
+			fanout string
+			member bool
+		)
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce((SELECT fanout FROM groups WHERE id = ?1), ''),
+				EXISTS (SELECT 1 FROM members WHERE conv_id = ?1 AND user_id = ?2)`, m.Conv, user).Scan(&fanout, &member); err != nil {
 			return err
 		}
-		var members []string
-		for rows.Next() {
-			var u string
-			if err := rows.Scan(&u); err != nil {
-				rows.Close()
+		if !member {
+			return store.ErrNotFound
+		}
+		// A read-fan-out group writes no inbox row per member [IM-11.3-3]:
+		// the change reaches the actor's inbox, the others see it in history.
+		members := []string{user}
+		if fanout != "read" {
+			rows, err := t.query(qMemberIDs, m.Conv)
+			if err != nil {
 				return err
 			}
-			members = append(members, u)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if !slices.Contains(members, user) {
-			return store.ErrNotFound
+			members = members[:0]
+			for rows.Next() {
+				var u string
+				if err := rows.Scan(&u); err != nil {
+					rows.Close()
+					return err
+				}
+				members = append(members, u)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
 		audience, err := change(t, &m, members)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ func init() {
 		extTest{"Recall", testRecall},
 		extTest{"RecallByGroupAdmin", testRecallByGroupAdmin},
 		extTest{"BlockedSend", testBlockedSend},
+		extTest{"ChangeInReadFanoutGroup", testChangeInReadFanoutGroup},
 		extTest{"Edit", testEdit},
 		extTest{"DeleteForMe", testDeleteForMe},
 	)
@@ -66,6 +68,31 @@ func testBlockedSend(t *testing.T, e *env) {
 	}
 	if got := e.latest(t, "bob"); got != before {
 		t.Fatalf("bob's inbox grew from %d to %d", before, got)
+	}
+}
+
+// testChangeInReadFanoutGroup: editing or recalling in a read-fan-out group
+// writes an event to the actor's inbox only, not one per member
+// [IM-11.3-3], and the change shows in history.
+func testChangeInReadFanoutGroup(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol", "dave")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol", "dave"}, Threshold: 2})
+	m := e.gsend(t, e.greq("bob", g1, "b1", "typo"))[0].Msg
+	carolBefore := e.latest(t, "carol")
+	_, events, err := e.s.Edit(e.ctx, "bob", m.ID, m.TS+1, func(string) ([]byte, error) { return []byte{0x81, 0xa4, 't', 'e', 'x', 't', 0xa2, 'o', 'k'}, nil })
+	if err != nil || !slices.Equal(eventUsers(events), []string{"bob"}) {
+		t.Fatalf("edit in a read-fan-out group: %d events for %v, %v", len(events), eventUsers(events), err)
+	}
+	_, events, err = e.s.Recall(e.ctx, "bob", m.ID, m.TS+2, window)
+	if err != nil || !slices.Equal(eventUsers(events), []string{"bob"}) {
+		t.Fatalf("recall in a read-fan-out group: %v, %v", eventUsers(events), err)
+	}
+	if got := e.latest(t, "carol"); got != carolBefore {
+		t.Fatalf("carol's inbox grew from %d to %d", carolBefore, got)
+	}
+	h := e.history(t, "carol", g1, store.HistoryQuery{})
+	if last := h.Messages[len(h.Messages)-1]; last.ID != m.ID || last.Type != store.TypeRecalled {
+		t.Fatalf("history after the recall: %+v", last)
 	}
 }
 
