@@ -91,6 +91,8 @@ type Bus struct {
 	log    *slog.Logger
 
 	queue  chan item
+	mu     gosync.RWMutex // enqueue holds it shared; Stop exclusively, to close queue
+	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     gosync.WaitGroup
@@ -195,12 +197,16 @@ func (b *Bus) resyncSoon() {
 }
 
 // Stop publishes what is queued (bounded by ctx), waits for the
-// acknowledgements and stops consuming. Deliver must not be called after.
+// acknowledgements and stops consuming. What is handed over after Stop is
+// dropped.
 func (b *Bus) Stop(ctx context.Context) error {
 	if b.cancel == nil {
 		return nil
 	}
+	b.mu.Lock()
+	b.closed = true
 	close(b.queue)
+	b.mu.Unlock()
 	var err error
 	select {
 	case <-b.flushed:
@@ -235,6 +241,12 @@ func (b *Bus) MembersChanged(conv string, added, removed []string) {
 }
 
 func (b *Bus) enqueue(it item, n int) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed { // stopping: the events stay in the store, devices sync
+		b.dropped.Add(float64(n))
+		return
+	}
 	select {
 	case b.queue <- it:
 	default:

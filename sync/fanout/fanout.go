@@ -48,6 +48,8 @@ type Fanout struct {
 	shards    []chan item
 	wg        gosync.WaitGroup
 	closeOnce gosync.Once
+	mu        gosync.RWMutex // queue holds it shared; Stop exclusively, to close the shards
+	stopped   bool
 	delivered prometheus.Counter
 	dropped   prometheus.Counter
 }
@@ -90,13 +92,17 @@ func (f *Fanout) Start() {
 	}
 }
 
-// Stop delivers what is queued, then stops the workers. Deliver must not be
-// called after Stop.
+// Stop delivers what is queued, then stops the workers. Events handed over
+// after Stop (a cluster event still arriving while the node shuts down) are
+// dropped.
 func (f *Fanout) Stop() {
 	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		f.stopped = true
 		for _, ch := range f.shards {
 			close(ch)
 		}
+		f.mu.Unlock()
 	})
 	f.wg.Wait()
 }
@@ -137,6 +143,12 @@ func (f *Fanout) DeliverEncoded(user string, payload []byte) {
 }
 
 func (f *Fanout) queue(it item) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.stopped {
+		f.dropped.Inc()
+		return
+	}
 	ch := f.shards[maphash.String(f.seed, it.user)%uint64(len(f.shards))]
 	select {
 	case ch <- it:
