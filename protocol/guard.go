@@ -8,21 +8,37 @@ import (
 // errShort: a MessagePack header declares more than the payload holds.
 var errShort = errors.New("declared length exceeds the payload")
 
+// errTooDeep: containers nested deeper than maxMsgPackDepth.
+var errTooDeep = errors.New("nested too deeply")
+
+// maxMsgPackDepth bounds container nesting in a payload; message bodies are
+// limited to 32 levels after decoding ([IM-4.1]), the envelope adds a few.
+const maxMsgPackDepth = 64
+
 // checkMsgPackSizes walks the MessagePack value at the start of p without
 // decoding it and fails if a str, bin, ext, array or map header declares
 // more bytes or elements than p still holds. The decoder allocates a map
 // with the declared capacity before reading it: a 40-byte payload
 // declaring 2^32 entries made it allocate 10 GB. Bad input must never
 // crash a node [IM-6.1-3].
+//
+// It also bounds nesting to maxMsgPackDepth: the decoder recurses per level,
+// and 250,000 nested one-element arrays in one packet cost 128 MB of stack.
 func checkMsgPackSizes(p []byte) error {
-	pos, pending := 0, 1 // values still to read
-	for pending > 0 {
+	pos := 0
+	pending := []int{1} // values still to read in each open container
+	for len(pending) > 0 {
+		top := len(pending) - 1
+		if pending[top] == 0 {
+			pending = pending[:top]
+			continue
+		}
 		if pos >= len(p) {
 			return errShort
 		}
 		b := p[pos]
 		pos++
-		pending--
+		pending[top]--
 		var skip, elems, n int // bytes to skip, elements per declared n
 		switch {
 		case b <= 0x7f || b >= 0xe0, b == 0xc0, b == 0xc2, b == 0xc3:
@@ -72,7 +88,10 @@ func checkMsgPackSizes(p []byte) error {
 			if n*elems > len(p)-pos {
 				return errShort
 			}
-			pending += n * elems
+			if len(pending) > maxMsgPackDepth {
+				return errTooDeep
+			}
+			pending = append(pending, n*elems)
 		}
 	}
 	return nil

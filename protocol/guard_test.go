@@ -57,3 +57,24 @@ func TestGuardAcceptsValid(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardDepth: nesting is bounded before the decoder recurses into it.
+func TestGuardDepth(t *testing.T) {
+	nested := func(depth int) []byte {
+		b := append([]byte{0x81, 0xa1, 'x'}, make([]byte, 0, depth+1)...) // {"x": [[[…]]]}
+		for range depth {
+			b = append(b, 0x91)
+		}
+		return append(b, 0x01)
+	}
+	if err := checkMsgPackSizes(nested(40)); err != nil {
+		t.Errorf("40 levels refused: %v", err)
+	}
+	if err := checkMsgPackSizes(nested(250_000)); !errors.Is(err, errTooDeep) {
+		t.Errorf("250,000 levels: %v, want errTooDeep", err)
+	}
+	var out map[string]any
+	if err := Decode(MsgPack, nested(250_000), &out); err == nil {
+		t.Error("Decode accepted 250,000 levels")
+	}
+}
