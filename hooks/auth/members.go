@@ -26,6 +26,7 @@ type Members struct {
 	mu      gosync.RWMutex
 	entries map[string]map[string]memberEntry // conv → user → entry
 	n       int                               // entries in all
+	gen     uint64                            // bumped by Forget
 }
 
 // maxMemberEntries bounds the cache: when full it starts over, which costs
@@ -43,6 +44,7 @@ func (m *Members) Member(conv, user string) bool {
 	now := time.Now()
 	m.mu.RLock()
 	e, ok := m.entries[conv][user]
+	gen := m.gen
 	m.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.member
@@ -67,6 +69,12 @@ func (m *Members) Member(conv, user string) bool {
 		}
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gen != gen {
+		// A change was committed while the store was asked: the answer may
+		// predate it, so it is used once and not cached.
+		return member
+	}
 	if m.entries == nil || m.n >= maxMemberEntries {
 		m.entries, m.n = make(map[string]map[string]memberEntry), 0
 	}
@@ -77,7 +85,6 @@ func (m *Members) Member(conv, user string) bool {
 		m.n++
 	}
 	m.entries[conv][user] = memberEntry{member: member, expires: now.Add(ttl)}
-	m.mu.Unlock()
 	return member
 }
 
@@ -86,6 +93,7 @@ func (m *Members) Member(conv, user string) bool {
 func (m *Members) Forget(conv string, users ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++
 	if len(users) == 0 {
 		m.n -= len(m.entries[conv])
 		delete(m.entries, conv)

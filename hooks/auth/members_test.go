@@ -75,3 +75,33 @@ func TestMembersCache(t *testing.T) {
 		t.Fatal("a store failure was cached")
 	}
 }
+
+// racing answers true, after letting the test run Forget while the query is
+// in flight: the answer of a query that a Forget overtook is not cached.
+type racing struct {
+	started, release chan struct{}
+	queries          atomic.Int64
+}
+
+func (r *racing) IsMember(ctx context.Context, conv, user string) (bool, error) {
+	if r.queries.Add(1) == 1 {
+		close(r.started)
+		<-r.release
+	}
+	return true, nil
+}
+
+func TestMembersForgetDuringQuery(t *testing.T) {
+	r := &racing{started: make(chan struct{}), release: make(chan struct{})}
+	m := &Members{Store: r}
+	done := make(chan bool)
+	go func() { done <- m.Member("g:1", "bob") }()
+	<-r.started
+	m.Forget("g:1", "bob") // bob's removal commits while the query runs
+	close(r.release)
+	<-done
+	m.Member("g:1", "bob")
+	if q := r.queries.Load(); q != 2 {
+		t.Fatalf("%d store queries, want 2: the overtaken answer was cached", q)
+	}
+}
