@@ -37,7 +37,9 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		events []store.InboxEvent
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT conv_id, seq, sender, cmid, type, body, ts FROM messages WHERE id = $1`, id).
+		// FOR UPDATE: two changes of one message (a recall and an edit on
+		// two nodes) run one after the other, each seeing the other's result.
+		err := tx.QueryRow(ctx, `SELECT conv_id, seq, sender, cmid, type, body, ts FROM messages WHERE id = $1 FOR UPDATE`, id).
 			Scan(&m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
