@@ -47,7 +47,8 @@ type Config struct {
 	TakenOver func(user, client string)
 	// Changed, if set, is called when a user comes online (its first
 	// device anywhere) or goes offline (its last), in the order the table
-	// learns it, never with the table's lock held.
+	// learns it, from a goroutine of its own (a backlog over 4,096 changes
+	// is dropped: presence subscribers also read the presence RPC).
 	Changed func(user string, online bool)
 }
 
@@ -83,10 +84,11 @@ type Table struct {
 	users  map[string]map[string]Entry // user → key → entry, from the watch
 	peers  map[string]string           // node → advertised address
 
-	kick   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     gosync.WaitGroup
+	kick    chan struct{}
+	changes chan change // for cfg.Changed, in order
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      gosync.WaitGroup
 }
 
 // New returns a Table on nc; Start starts it.
@@ -109,10 +111,11 @@ func New(nc *nats.Conn, cfg Config) (*Table, error) {
 	}
 	return &Table{
 		cfg: cfg, js: js, log: cfg.Log,
-		locals: map[string]*local{},
-		users:  map[string]map[string]Entry{},
-		peers:  map[string]string{},
-		kick:   make(chan struct{}, 1),
+		locals:  map[string]*local{},
+		users:   map[string]map[string]Entry{},
+		peers:   map[string]string{},
+		kick:    make(chan struct{}, 1),
+		changes: make(chan change, 4096),
 	}, nil
 }
 
@@ -143,6 +146,10 @@ func (t *Table) Start() {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.run()
+	if t.cfg.Changed != nil {
+		t.wg.Add(1)
+		go t.notifyLoop()
+	}
 }
 
 // Online records that client of user connected here. owner identifies the
@@ -398,7 +405,31 @@ func (t *Table) applyRoute(e jetstream.KeyValueEntry) {
 	now := len(t.users[user]) > 0
 	t.mu.Unlock()
 	if was != now && t.cfg.Changed != nil {
-		t.cfg.Changed(user, now)
+		// Off the watch goroutine: Changed may be slow (it publishes, and
+		// checks each subscriber's right to see it), and the watch keeps
+		// takeovers and presence current.
+		select {
+		case t.changes <- change{user, now}:
+		default:
+			t.log.Warn("presence change dropped: too many pending", "user", user)
+		}
+	}
+}
+
+type change struct {
+	user   string
+	online bool
+}
+
+func (t *Table) notifyLoop() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case c := <-t.changes:
+			t.cfg.Changed(c.user, c.online)
+		}
 	}
 }
 
