@@ -23,15 +23,36 @@ type Members struct {
 	NegativeTTL time.Duration // zero: 2 s
 	Timeout     time.Duration // per store call; zero: 5 s
 
-	mu      gosync.RWMutex
-	entries map[string]map[string]memberEntry // conv → user → entry
-	n       int                               // entries in all
-	gen     uint64                            // bumped by Forget
+	mu        gosync.RWMutex
+	entries   map[string]map[string]memberEntry // conv → user → entry
+	n         int                               // entries in all
+	negatives int                               // of which refusals
+	gen       uint64                            // bumped by Forget
 }
 
 // maxMemberEntries bounds the cache: when full it starts over, which costs
-// one store query per (group, user) on the next deliveries.
-const maxMemberEntries = 200_000
+// one store query per (group, user) on the next deliveries. Refusals have a
+// smaller bound of their own.
+const (
+	maxMemberEntries   = 200_000
+	maxNegativeEntries = 10_000
+)
+
+// dropNegatives removes every cached refusal; m.mu held.
+func (m *Members) dropNegatives() {
+	for conv, users := range m.entries {
+		for u, e := range users {
+			if !e.member {
+				delete(users, u)
+				m.n--
+			}
+		}
+		if len(users) == 0 {
+			delete(m.entries, conv)
+		}
+	}
+	m.negatives = 0
+}
 
 type memberEntry struct {
 	member  bool
@@ -76,13 +97,23 @@ func (m *Members) Member(conv, user string) bool {
 		return member
 	}
 	if m.entries == nil || m.n >= maxMemberEntries {
-		m.entries, m.n = make(map[string]map[string]memberEntry), 0
+		m.entries, m.n, m.negatives = make(map[string]map[string]memberEntry), 0, 0
+	}
+	if !member && m.negatives >= maxNegativeEntries {
+		// Refusals are cheap to earn (SUBSCRIBE to made-up groups): they
+		// are dropped on their own, so that they never push members out.
+		m.dropNegatives()
 	}
 	if m.entries[conv] == nil {
 		m.entries[conv] = make(map[string]memberEntry)
 	}
-	if _, ok := m.entries[conv][user]; !ok {
+	if old, ok := m.entries[conv][user]; !ok {
 		m.n++
+	} else if !old.member {
+		m.negatives--
+	}
+	if !member {
+		m.negatives++
 	}
 	m.entries[conv][user] = memberEntry{member: member, expires: now.Add(ttl)}
 	return member
@@ -95,14 +126,20 @@ func (m *Members) Forget(conv string, users ...string) {
 	defer m.mu.Unlock()
 	m.gen++
 	if len(users) == 0 {
-		m.n -= len(m.entries[conv])
-		delete(m.entries, conv)
-		return
+		for u := range m.entries[conv] {
+			users = append(users, u)
+		}
 	}
 	for _, u := range users {
-		if _, ok := m.entries[conv][u]; ok {
+		if e, ok := m.entries[conv][u]; ok {
 			m.n--
+			if !e.member {
+				m.negatives--
+			}
 			delete(m.entries[conv], u)
 		}
+	}
+	if len(m.entries[conv]) == 0 {
+		delete(m.entries, conv)
 	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -103,5 +104,30 @@ func TestMembersForgetDuringQuery(t *testing.T) {
 	m.Member("g:1", "bob")
 	if q := r.queries.Load(); q != 2 {
 		t.Fatalf("%d store queries, want 2: the overtaken answer was cached", q)
+	}
+}
+
+type never struct{}
+
+func (never) IsMember(context.Context, string, string) (bool, error) { return false, nil }
+
+// TestMembersRefusalsBounded: refusals (SUBSCRIBE to made-up groups) are
+// bounded on their own and never push out members.
+func TestMembersRefusalsBounded(t *testing.T) {
+	m := &Members{Store: never{}}
+	m.mu.Lock()
+	m.entries = map[string]map[string]memberEntry{"g:1": {"alice": {member: true, expires: time.Now().Add(time.Hour)}}}
+	m.n = 1
+	m.mu.Unlock()
+	for i := range 3 * maxNegativeEntries {
+		if m.Member(fmt.Sprint("g:x", i), "mallory") {
+			t.Fatal("refusal answered true")
+		}
+	}
+	if m.negatives > maxNegativeEntries || m.n > maxNegativeEntries+1 {
+		t.Fatalf("%d refusals cached (%d entries), bound %d", m.negatives, m.n, maxNegativeEntries)
+	}
+	if !m.Member("g:1", "alice") {
+		t.Fatal("a cached member was pushed out by refusals")
 	}
 }
