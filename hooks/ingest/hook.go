@@ -118,6 +118,7 @@ type Hook struct {
 	intake  gosync.RWMutex // write-locked once, by Shutdown
 	stopped bool
 	rpcSem  chan struct{}
+	seenSem chan struct{}    // last-seen writes in flight (presence.go)
 	workers gosync.WaitGroup // committer, RPC goroutines, ack writers
 	done    chan struct{}    // closed when the committer has exited
 	stop    gosync.Once
@@ -162,11 +163,12 @@ func New(cfg Config) *Hook {
 		cfg.Log = slog.Default()
 	}
 	h := &Hook{
-		cfg:    cfg,
-		queue:  make(chan *op, cfg.QueueSize),
-		rpcSem: make(chan struct{}, cfg.RPCWorkers),
-		done:   make(chan struct{}),
-		m:      newMetrics(cfg.Registerer),
+		cfg:     cfg,
+		queue:   make(chan *op, cfg.QueueSize),
+		rpcSem:  make(chan struct{}, cfg.RPCWorkers),
+		seenSem: make(chan struct{}, lastSeenWriters),
+		done:    make(chan struct{}),
+		m:       newMetrics(cfg.Registerer),
 	}
 	return h
 }

@@ -9,6 +9,9 @@ type metrics struct {
 	queued        prometheus.Gauge
 	resent        prometheus.Counter
 	rpcs          *prometheus.CounterVec
+	// lastSeenDropped counts disconnects whose last seen was not written
+	// because too many writes were in flight (presence.go).
+	lastSeenDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -27,9 +30,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish reused their packet id."}),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqim_rpcs_total", Help: "RPC requests by method and result."}, []string{"method", "result"}),
+		lastSeenDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqim_last_seen_dropped_total", Help: "Disconnects whose last seen was not recorded (too many writes in flight)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs)
+		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs, m.lastSeenDropped)
 	}
 	return m
 }

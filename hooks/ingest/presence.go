@@ -29,7 +29,17 @@ func (h *Hook) lastSeen(cl *mqtt.Client) {
 	if stopped {
 		return
 	}
+	// Bounded: a network blip that drops thousands of devices at once must
+	// not queue thousands of store writes ahead of the committer's. Beyond
+	// the bound a device keeps the last seen of its connect.
+	select {
+	case h.seenSem <- struct{}{}:
+	default:
+		h.m.lastSeenDropped.Inc()
+		return
+	}
 	h.spawn(func() {
+		defer func() { <-h.seenSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		defer cancel()
 		if err := h.cfg.Ext.EnsureUser(ctx, user, cl.ID); err != nil {
@@ -37,6 +47,9 @@ func (h *Hook) lastSeen(cl *mqtt.Client) {
 		}
 	})
 }
+
+// lastSeenWriters bounds the last-seen writes in flight.
+const lastSeenWriters = 8
 
 // presence serves the presence RPC [IM-15.2]: a user's presence is shown
 // to itself and to the users it has as contacts and has not blocked.
