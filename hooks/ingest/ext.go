@@ -151,7 +151,7 @@ func (h *Hook) refuseBlocked(ops []*op) []*op {
 		pe := protocol.Errorf(protocol.CodeUnavailable, "message not stored, retry with the same cmid")
 		for _, o := range ops {
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, pe)
+			h.refuse(o, pe)
 		}
 		return nil
 	}
@@ -159,7 +159,7 @@ func (h *Hook) refuseBlocked(ops []*op) []*op {
 	for i, o := range ops {
 		if rels[i].Blocked {
 			h.m.sends.WithLabelValues(protocol.CodeBlocked).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages"))
+			h.refuse(o, protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages"))
 			continue
 		}
 		keep = append(keep, o)
