@@ -539,6 +539,11 @@ func testGroupSystemNotify(t *testing.T, e *env) {
 	if _, err := e.s.History(e.ctx, "ci", g1, store.HistoryQuery{}); !errors.Is(err, store.ErrNotMember) {
 		t.Fatalf("the bridge read the group's history: %v", err)
 	}
+	for _, c := range e.conversations(t, "ci", 0) {
+		if c.Conv == g1 {
+			t.Fatalf("the group is among the bridge's conversations: %+v", c)
+		}
+	}
 
 	// Read fan-out: one broadcast, no inbox row.
 	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpAdd, Users: []string{"carol", "dave"}, Threshold: 3})
