@@ -244,14 +244,22 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // mochi keeps the ids of server→client and client→server QoS 1 publishes in
 // one map, and a client publish whose id equals that of an unacknowledged
 // delivery deletes the delivery, which is then never resent. Re-issue that
-// delivery under a fresh id first; the device dedups by seq.
+// delivery under a fresh id first; the device dedups by seq. A SUBSCRIBE or
+// UNSUBSCRIBE with such an id would be refused with 0x91 (packet identifier
+// in use) although the ids of the two directions are independent, so the
+// delivery is moved out of its way too.
 //
 // It also handles QoS 2 [IM-1.3-2], which mochi would downgrade to QoS 1 and
 // answer with a PUBACK where the client waits for a PUBREC: MQTT 5 devices
 // were told Maximum QoS 1 and are disconnected (0x9B); for 3.1.1 the publish
 // is answered with PUBREC after commit, and mochi completes the exchange.
 func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+	case packets.Subscribe, packets.Unsubscribe:
+		h.reissue(cl, pk.PacketID)
+		return pk, nil
+	default:
 		return pk, nil
 	}
 	if pk.FixedHeader.Qos == 2 && !cl.Net.Inline {
@@ -268,25 +276,30 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		_, _ = h.OnPublish(cl, pk)
 		return pk, nil
 	}
-	if pk.FixedHeader.Qos == 0 {
-		return pk, nil
+	if pk.FixedHeader.Qos > 0 {
+		h.reissue(cl, pk.PacketID)
 	}
-	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	return pk, nil
+}
+
+// reissue re-sends the unacknowledged delivery to cl with packet id id, if
+// any, under a fresh id, freeing id for the client's own packet.
+func (h *Hook) reissue(cl *mqtt.Client, id uint16) {
+	out, ok := cl.State.Inflight.Get(id)
 	if !ok || out.FixedHeader.Type != packets.Publish {
-		return pk, nil
+		return
 	}
-	id, err := cl.NextPacketID()
+	next, err := cl.NextPacketID()
 	if err != nil {
-		return pk, nil // no free id: the delivery is lost here and the device recovers by sync
+		return // no free id: the delivery is lost here and the device recovers by sync
 	}
-	out.PacketID = uint16(id)
+	out.PacketID = uint16(next)
 	out.FixedHeader.Dup = false
 	out.Expiry = 0 // a delivery held for send quota is written now too
 	cl.State.Inflight.Set(out)
-	cl.State.Inflight.Delete(pk.PacketID)
+	cl.State.Inflight.Delete(id)
 	h.m.resent.Inc()
 	_ = cl.WritePacket(out)
-	return pk, nil
 }
 
 // OnPublish takes every device publish [IM-2.2-1].
@@ -388,8 +401,9 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 }
 
 // notify takes a system notification from a bridge [IM-4.6]: a send of
-// type system from the bridge's account, committed and delivered like any
-// other message.
+// type system from the bridge's account, to a user or to a group (of which
+// the bridge need not be a member [IM-4.6-5]: SendRequest.System),
+// committed and delivered like any other message.
 func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
 	if dev.Role != auth.RoleBridge {
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
