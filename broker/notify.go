@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,24 +12,28 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
 // notifyRequest is the body of POST /v1/notifications [IM-8.1-6].
 type notifyRequest struct {
-	To   string         `json:"to"`
-	Cmid string         `json:"cmid"`
-	Type string         `json:"type"`
-	Body map[string]any `json:"body"`
-	From string         `json:"from"` // admin tokens only; zero: the token's subject
+	To       string         `json:"to"`
+	Group    string         `json:"group"` // instead of to: a group [IM-4.6-5]
+	Cmid     string         `json:"cmid"`
+	Type     string         `json:"type"`
+	Body     map[string]any `json:"body"`
+	Mentions []string       `json:"mentions"` // group notifications only
+	From     string         `json:"from"`     // admin tokens only; zero: the token's subject
 }
 
 // notify stores a system notification and delivers it, like a bridge's
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
-// [IM-8.1-6]. It goes to the store directly, beside the send pipeline's
-// committer: its events may reach a device out of order with the
-// committer's, which the device repairs with sync like any gap [IM-5.2].
+// [IM-8.1-6]. A notification to a user goes to the store directly, beside
+// the send pipeline's committer: its events may reach a device out of
+// order with the committer's, which the device repairs with sync like any
+// gap [IM-5.2]. One to a group goes through the committer (notifyGroup).
 func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	claims, ok := n.token(w, r, auth.RoleAdmin, auth.RoleBridge)
 	if !ok {
@@ -59,7 +62,19 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	case !protocol.ValidID(from):
 		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "from must be a user id")
 		return
-	case !protocol.ValidID(req.To) || req.To == from:
+	case req.Group != "" && req.To != "":
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "a notification has either to or group, not both")
+		return
+	case req.Group != "" && !protocol.IsGroupConv(req.Group):
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "group must be a group id (g:…)")
+		return
+	case len(req.Mentions) > 0 && req.Group == "":
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "mentions are for group notifications")
+		return
+	case len(req.Mentions) > ingest.MaxMentions:
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "at most "+strconv.Itoa(ingest.MaxMentions)+" mentions")
+		return
+	case req.Group == "" && (!protocol.ValidID(req.To) || req.To == from):
 		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "to must be a user id other than the sender")
 		return
 	case len(req.Cmid) > 64:
@@ -81,10 +96,20 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, "body is "+strconv.Itoa(len(body))+" bytes, the limit is "+strconv.Itoa(n.maxBody()))
 		return
 	}
-	d := sha256.New() // as the send pipeline computes it, for cmid conflicts
-	for _, part := range [][]byte{[]byte(req.To), []byte(req.Type), body} {
-		d.Write(part)
-		d.Write([]byte{0})
+	for _, m := range req.Mentions {
+		if m != "*" && !protocol.ValidID(m) {
+			httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "a mention must be a user id or \"*\"")
+			return
+		}
+	}
+	target := req.To
+	if req.Group != "" {
+		target = req.Group
+	}
+	sreq := store.SendRequest{
+		ID: n.ids.Next(), From: from, Cmid: req.Cmid, To: req.To, Group: req.Group, Mentions: req.Mentions,
+		Type: req.Type, Body: body, Digest: ingest.Digest(target, req.Type, body, req.Mentions), // as the send pipeline's
+		TS: time.Now().UnixMilli(), System: true,
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
@@ -93,10 +118,11 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry with the same cmid")
 		return
 	}
-	results, err := n.cfg.Store.Append(ctx, []store.SendRequest{{
-		ID: n.ids.Next(), From: from, Cmid: req.Cmid, To: req.To, Type: req.Type,
-		Body: body, Digest: d.Sum(nil), TS: time.Now().UnixMilli(),
-	}})
+	if req.Group != "" {
+		n.notifyGroup(ctx, w, sreq)
+		return
+	}
+	results, err := n.cfg.Store.Append(ctx, []store.SendRequest{sreq})
 	if err == nil && len(results) != 1 {
 		err = errors.New("store returned no result")
 	}
@@ -121,6 +147,35 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	if len(res.Events) > 0 {
 		n.deliver.Deliver(res.Events)
 	}
+	notified(w, req.Cmid, &res)
+}
+
+// notifyGroup commits a notification to a group [IM-4.6-5] on the send
+// pipeline's committer, so that it is ordered with the group's other
+// messages and delivered like them: inbox events while the group fans out
+// on write, the group topic while it fans out on read, on every node.
+func (n *Node) notifyGroup(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
+	res, pe := n.ingest.Submit(ctx, req)
+	if pe != nil {
+		status := http.StatusInternalServerError
+		switch pe.Code {
+		case protocol.CodeUnknownGroup:
+			status = http.StatusNotFound
+		case protocol.CodeCmidConflict:
+			status = http.StatusConflict
+		case protocol.CodeBadRequest:
+			status = http.StatusBadRequest
+		case protocol.CodeUnavailable, protocol.CodeOverloaded:
+			status = http.StatusServiceUnavailable
+		}
+		httpError(w, status, pe.Code, pe.Message)
+		return
+	}
+	notified(w, req.Cmid, &res)
+}
+
+// notified answers a stored notification [IM-8.1-6].
+func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
@@ -128,7 +183,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
-		"id": strconv.FormatInt(res.Msg.ID, 10), "conv": res.Msg.Conv, "seq": res.Msg.Seq, "cmid": req.Cmid, "duplicate": res.Duplicate,
+		"id": strconv.FormatInt(res.Msg.ID, 10), "conv": res.Msg.Conv, "seq": res.Msg.Seq, "cmid": cmid, "duplicate": res.Duplicate,
 	})
 }
 

@@ -56,6 +56,9 @@ type SendRequest struct {
 	// fails with ErrBlocked, while a retry of a stored one is still
 	// answered as a Duplicate.
 	Blocked bool
+	// System marks a bridge's system notification [IM-4.6]: to a group
+	// (AppendGroup), From need not be a member, and mute does not apply.
+	System bool
 }
 
 // Message is a stored message.
@@ -199,7 +202,9 @@ type Store interface {
 	// AppendGroup stores a batch of group messages (SendRequest.Group set)
 	// in one transaction, with Append's cmid semantics. Per item it fails
 	// with ErrNoGroup, ErrNotMember, ErrMuted, ErrBadMention or
-	// ErrCmidConflict. MarkRead, History and Conversations serve groups too;
+	// ErrCmidConflict; a System request is not refused for its sender's
+	// membership or mute, and a sender who is not a member gets no inbox
+	// row. MarkRead, History and Conversations serve groups too;
 	// MarkRead in a group adds the read event to the reader's inbox only.
 	AppendGroup(ctx context.Context, batch []SendRequest) ([]SendResult, error)
 	// Group describes a group to one of its members, with at most

@@ -1,13 +1,14 @@
 // Package bridge is a small client for bridge accounts: services that
-// post system notifications to users [IM-4.6] over MQTT, on the topic
-// im/v1/sys/notify, with a token whose role claim is "bridge".
+// post system notifications to users and groups [IM-4.6] over MQTT, on the
+// topic im/v1/sys/notify, with a token whose role claim is "bridge".
 //
-// A Bridge is one MQTT 5 connection. Notify is safe for concurrent use
-// and returns once the server has stored the notification (PUBACK after
-// commit); it is idempotent per cmid, so a caller that got an error may
-// retry with the same cmid on a new Bridge. Close ends the connection and
-// its goroutines. The example command (clients/bridge/example) posts one
-// notification per line of its input.
+// A Bridge is one MQTT 5 connection. Notify (to a user) and NotifyGroup
+// (to a group, of which the bridge need not be a member [IM-4.6-5]) are
+// safe for concurrent use and return once the server has stored the
+// notification (PUBACK after commit); they are idempotent per cmid, so a
+// caller that got an error may retry with the same cmid on a new Bridge.
+// Close ends the connection and its goroutines. The example command
+// (clients/bridge/example) posts one notification per line of its input.
 package bridge
 
 import (
@@ -96,7 +97,22 @@ type Sent struct {
 // the server to store it. cmid identifies it: a retry with the same cmid
 // stores nothing new [IM-4.5].
 func (b *Bridge) Notify(ctx context.Context, to, cmid string, body map[string]any) (Sent, error) {
-	payload, err := protocol.Encode(protocol.MsgPack, &protocol.Send{Cmid: cmid, To: to, Type: protocol.TypeSystem, Body: body})
+	return b.publish(ctx, to, &protocol.Send{Cmid: cmid, To: to, Type: protocol.TypeSystem, Body: body})
+}
+
+// NotifyGroup posts a system notification with body to group (a group
+// conversation id, "g:…") and waits for the server to store it in the
+// group's timeline [IM-4.6-5]: Sent.Conv is the group and Sent.Seq its conv
+// seq. mentions, if any, are members' user ids or "*" [IM-11.6-1]. Every
+// member gets it like a group message; the bridge gets nothing back, not
+// even the members' answers [IM-4.6-7]. Errors are as for Notify, plus
+// unknown_group.
+func (b *Bridge) NotifyGroup(ctx context.Context, group, cmid string, body map[string]any, mentions ...string) (Sent, error) {
+	return b.publish(ctx, group, &protocol.Send{Cmid: cmid, Group: group, Type: protocol.TypeSystem, Body: body, Mentions: mentions})
+}
+
+func (b *Bridge) publish(ctx context.Context, to string, msg *protocol.Send) (Sent, error) {
+	payload, err := protocol.Encode(protocol.MsgPack, msg)
 	if err != nil {
 		return Sent{}, fmt.Errorf("bridge: %w", err)
 	}

@@ -176,3 +176,59 @@ func TestNotifyHTTP(t *testing.T) {
 		}
 	}
 }
+
+// [IM-4.6-5] A bridge that is no member notifies a group: every member
+// gets a system message from the bridge in the group's timeline; a retry
+// stores nothing new; an unknown group and a mention of a non-member are
+// refused.
+func TestNotifyGroup(t *testing.T) {
+	ctx := context.Background()
+	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var users []*sdk.Client
+	for _, u := range []string{"alice", "bob"} {
+		c, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: u, Token: mint(t, u, "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		<-c.CaughtUp()
+		users = append(users, c)
+	}
+	g, err := users[0].CreateGroup(ctx, "ops", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bridge.Dial(ctx, bridge.Config{Server: n.MQTTAddr(), User: "ci.bot", Token: mint(t, "ci.bot", auth.RoleBridge)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	body := map[string]any{"text": "v1.7 deployed"}
+	sent, err := b.NotifyGroup(ctx, g.Group, "deploy-7", body, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Conv != g.Group || sent.Seq != 2 || sent.ID == 0 {
+		t.Errorf("sent %+v", sent)
+	}
+	for _, c := range users {
+		ev := next(t, c)
+		for ev.Msg != nil && ev.Msg.Type == protocol.TypeGroup {
+			ev = next(t, c) // the create event
+		}
+		if ev.Conv != g.Group || ev.Msg == nil || ev.Msg.Type != protocol.TypeSystem || ev.Msg.From != "ci.bot" ||
+			ev.Msg.Body["text"] != "v1.7 deployed" || len(ev.Msg.Mentions) != 1 {
+			t.Fatalf("%s: event %+v", c.User(), ev)
+		}
+	}
+	if again, err := b.NotifyGroup(ctx, g.Group, "deploy-7", body, "*"); err != nil || again != sent {
+		t.Errorf("retry: %+v, %v; want %+v", again, err, sent)
+	}
+	var be *bridge.Error
+	if _, err := b.NotifyGroup(ctx, "g:404", "deploy-8", body); !errors.As(err, &be) || be.Code != protocol.CodeUnknownGroup {
+		t.Errorf("unknown group: %v", err)
+	}
+	if _, err := b.NotifyGroup(ctx, g.Group, "deploy-9", body, "carol"); !errors.As(err, &be) || be.Code != protocol.CodeBadRequest {
+		t.Errorf("mention of a non-member: %v", err)
+	}
+}

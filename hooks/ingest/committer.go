@@ -112,7 +112,7 @@ func (h *Hook) commitSends(ops []*op, group bool) {
 		pe := protocol.Errorf(protocol.CodeUnavailable, "message not stored, retry with the same cmid")
 		for _, o := range ops {
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, pe)
+			h.refuse(o, pe)
 		}
 		return
 	}
@@ -128,7 +128,7 @@ func (h *Hook) commitSends(ops []*op, group bool) {
 				h.cfg.Log.Error("store refused a send", "from", o.send.From, "cmid", o.send.Cmid, "error", r.Err)
 			}
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, pe)
+			h.refuse(o, pe)
 			continue
 		}
 		var inboxSeq int64
@@ -142,7 +142,7 @@ func (h *Hook) commitSends(ops []*op, group bool) {
 		} else {
 			h.m.sends.WithLabelValues("ok").Inc()
 		}
-		h.ack(o.cl, o.slot, successProps(&r.Msg, inboxSeq))
+		h.accept(o, r, inboxSeq)
 		events = append(events, r.Events...)
 		if r.Broadcast {
 			broadcast = append(broadcast, &r.Msg)

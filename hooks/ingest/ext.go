@@ -152,7 +152,7 @@ func (h *Hook) markBlocked(ops []*op) []*op {
 		pe := protocol.Errorf(protocol.CodeUnavailable, "message not stored, retry with the same cmid")
 		for _, o := range ops {
 			h.m.sends.WithLabelValues(pe.Code).Inc()
-			h.fail(o.cl, o.slot, o.send.Cmid, pe)
+			h.refuse(o, pe)
 		}
 		return nil
 	}

@@ -246,14 +246,22 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // mochi keeps the ids of server→client and client→server QoS 1 publishes in
 // one map, and a client publish whose id equals that of an unacknowledged
 // delivery deletes the delivery, which is then never resent. Re-issue that
-// delivery under a fresh id first; the device dedups by seq.
+// delivery under a fresh id first; the device dedups by seq. A SUBSCRIBE or
+// UNSUBSCRIBE with such an id would be refused with 0x91 (packet identifier
+// in use) although the ids of the two directions are independent, so the
+// delivery is moved out of its way too.
 //
 // It also handles QoS 2 [IM-1.3-2], which mochi would downgrade to QoS 1 and
 // answer with a PUBACK where the client waits for a PUBREC: MQTT 5 devices
 // were told Maximum QoS 1 and are disconnected (0x9B); for 3.1.1 the publish
 // is answered with PUBREC after commit, and mochi completes the exchange.
 func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+	case packets.Subscribe, packets.Unsubscribe:
+		h.reissue(cl, pk.PacketID)
+		return pk, nil
+	default:
 		return pk, nil
 	}
 	if pk.FixedHeader.Qos == 2 && !cl.Net.Inline {
@@ -270,25 +278,30 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		_, _ = h.OnPublish(cl, pk)
 		return pk, nil
 	}
-	if pk.FixedHeader.Qos == 0 {
-		return pk, nil
+	if pk.FixedHeader.Qos > 0 {
+		h.reissue(cl, pk.PacketID)
 	}
-	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	return pk, nil
+}
+
+// reissue re-sends the unacknowledged delivery to cl with packet id id, if
+// any, under a fresh id, freeing id for the client's own packet.
+func (h *Hook) reissue(cl *mqtt.Client, id uint16) {
+	out, ok := cl.State.Inflight.Get(id)
 	if !ok || out.FixedHeader.Type != packets.Publish {
-		return pk, nil
+		return
 	}
-	id, err := cl.NextPacketID()
+	next, err := cl.NextPacketID()
 	if err != nil {
-		return pk, nil // no free id: the delivery is lost here and the device recovers by sync
+		return // no free id: the delivery is lost here and the device recovers by sync
 	}
-	out.PacketID = uint16(id)
+	out.PacketID = uint16(next)
 	out.FixedHeader.Dup = false
 	out.Expiry = 0 // a delivery held for send quota is written now too
 	cl.State.Inflight.Set(out)
-	cl.State.Inflight.Delete(pk.PacketID)
+	cl.State.Inflight.Delete(id)
 	h.m.resent.Inc()
 	_ = cl.WritePacket(out)
-	return pk, nil
 }
 
 // OnPublish takes every device publish [IM-2.2-1].
@@ -333,6 +346,50 @@ type op struct {
 	read   *readOp
 	change *changeOp
 	ext    *extOp // other work ordered with sends (ext.go)
+	// done, if set, takes the outcome of send instead of a PUBACK: a send
+	// that came another way than MQTT (Submit).
+	done func(store.SendResult, *protocol.Error)
+}
+
+// refuse answers a send op with err.
+func (h *Hook) refuse(o *op, err *protocol.Error) {
+	if o.done != nil {
+		o.done(store.SendResult{}, err)
+		return
+	}
+	h.fail(o.cl, o.slot, o.send.Cmid, err)
+}
+
+// accept answers a send op with its stored message; inboxSeq is the
+// sender's inbox seq of it, if any.
+func (h *Hook) accept(o *op, r *store.SendResult, inboxSeq int64) {
+	if o.done != nil {
+		o.done(*r, nil)
+		return
+	}
+	h.ack(o.cl, o.slot, successProps(&r.Msg, inboxSeq))
+}
+
+// Submit commits a send that did not come over MQTT — a notification
+// posted over HTTP [IM-8.1-6] — on the committer, so that it is ordered,
+// committed and delivered (inbox events, other nodes, the group topic)
+// exactly like a publish. req is complete (ID, TS and Digest set). It
+// returns the store's result, or the error a publish would get
+// (unavailable while the node shuts down). If ctx ends first the send may
+// still be committed; a retry with the same cmid finds it.
+func (h *Hook) Submit(ctx context.Context, req store.SendRequest) (store.SendResult, *protocol.Error) {
+	type outcome struct {
+		res store.SendResult
+		err *protocol.Error
+	}
+	ch := make(chan outcome, 1)
+	h.enqueue(&op{send: &req, done: func(r store.SendResult, err *protocol.Error) { ch <- outcome{r, err} }})
+	select {
+	case o := <-ch:
+		return o.res, o.err
+	case <-ctx.Done():
+		return store.SendResult{}, protocol.Errorf(protocol.CodeUnavailable, "not committed in time, retry with the same cmid")
+	}
 }
 
 func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
@@ -346,8 +403,9 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 }
 
 // notify takes a system notification from a bridge [IM-4.6]: a send of
-// type system from the bridge's account, committed and delivered like any
-// other message.
+// type system from the bridge's account, to a user or to a group (of which
+// the bridge need not be a member [IM-4.6-5]: SendRequest.System),
+// committed and delivered like any other message.
 func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
 	if dev.Role != auth.RoleBridge {
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
@@ -376,7 +434,7 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 	if system && msg.Type == "" {
 		msg.Type = protocol.TypeSystem // [IM-4.6-2]
 	}
-	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Group: msg.Group, Type: msg.Type}
+	req := store.SendRequest{From: user, Cmid: msg.Cmid, To: msg.To, Group: msg.Group, Type: msg.Type, System: system}
 	switch {
 	case system && msg.Type != protocol.TypeSystem:
 		return req, protocol.Errorf(protocol.CodeBadRequest, "a notification has type %q", protocol.TypeSystem)
@@ -392,8 +450,8 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 		return req, protocol.Errorf(protocol.CodeBadRequest, "cannot send to yourself")
 	case len(msg.Mentions) > 0 && msg.Group == "":
 		return req, protocol.Errorf(protocol.CodeBadRequest, "mentions are for group messages")
-	case len(msg.Mentions) > maxMentions:
-		return req, protocol.Errorf(protocol.CodeBadRequest, "at most %d mentions", maxMentions)
+	case len(msg.Mentions) > MaxMentions:
+		return req, protocol.Errorf(protocol.CodeBadRequest, "at most %d mentions", MaxMentions)
 	case msg.Body == nil:
 		return req, protocol.Errorf(protocol.CodeBadRequest, "body must be an object")
 	case msg.Type == "":
@@ -422,28 +480,35 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 		}
 	}
 	req.Mentions = msg.Mentions
-	// The digest covers what makes the message: a retry must repeat it all.
-	d := sha256.New()
 	target := msg.To
 	if msg.Group != "" {
 		target = msg.Group
 	}
-	for _, part := range [][]byte{[]byte(target), []byte(msg.Type), body} {
-		d.Write(part)
-		d.Write([]byte{0})
-	}
-	for _, m := range msg.Mentions {
-		d.Write([]byte(m))
-		d.Write([]byte{1})
-	}
-	req.Body, req.Digest = body, d.Sum(nil)
+	req.Body, req.Digest = body, Digest(target, msg.Type, body, msg.Mentions)
 	req.ID = h.cfg.IDs.Next()
 	req.TS = time.Now().UnixMilli()
 	return req, nil
 }
 
-// maxMentions bounds the mentions of one message [IM-11.6-1].
-const maxMentions = 100
+// Digest identifies what a send stores, so that a retry is told apart
+// from a cmid reused for another message [IM-4.5-3], [IM-11.5-1]: its
+// target (the user to, or the group), type, canonical body and mentions.
+// A retry must repeat them all.
+func Digest(target, typ string, body []byte, mentions []string) []byte {
+	d := sha256.New()
+	for _, part := range [][]byte{[]byte(target), []byte(typ), body} {
+		d.Write(part)
+		d.Write([]byte{0})
+	}
+	for _, m := range mentions {
+		d.Write([]byte(m))
+		d.Write([]byte{1})
+	}
+	return d.Sum(nil)
+}
+
+// MaxMentions bounds the mentions of one message [IM-11.6-1].
+const MaxMentions = 100
 
 // maxDepth bounds body nesting [IM-4.2-4], so that no client's decoder
 // hits its own recursion limit on a body the server accepted.
@@ -507,7 +572,7 @@ func (h *Hook) enqueue(o *op) {
 		case o.ext != nil:
 			o.ext.reply(nil, err)
 		default:
-			h.fail(o.cl, o.slot, o.send.Cmid, err)
+			h.refuse(o, err)
 		}
 		return
 	}

@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqim_ingest_queued", Help: "Operations waiting for the committer."}),
 		resent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish reused their packet id."}),
+			Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish or (un)subscribe reused their packet id."}),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqim_rpcs_total", Help: "RPC requests by method and result."}, []string{"method", "result"}),
 		lastSeenDropped: prometheus.NewCounter(prometheus.CounterOpts{

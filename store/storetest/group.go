@@ -26,6 +26,7 @@ var groupTests = []struct {
 	{"GroupRoles", testGroupRoles},
 	{"GroupConcurrent", testGroupConcurrent},
 	{"CoMembers", testCoMembers},
+	{"GroupSystemNotify", testGroupSystemNotify},
 }
 
 func (e *env) change(t *testing.T, c store.GroupChange) store.GroupResult {
@@ -476,5 +477,94 @@ func testGroupConcurrent(t *testing.T, e *env) {
 			}
 			last[ev.Conv] = ev.ConvSeq
 		}
+	}
+}
+
+// sysreq is a bridge's system notification to a group [IM-4.6-5].
+func (e *env) sysreq(from, group, cmid, body string) store.SendRequest {
+	r := e.greq(from, group, cmid, body)
+	r.Type, r.System, r.Digest = "system", true, digest(group, "system", body)
+	return r
+}
+
+// testGroupSystemNotify: a bridge that is not a member notifies a group
+// that fans out on write, then on read [IM-4.6-5]: the message is stored
+// from the bridge, goes to every member (and not to the bridge), counts as
+// unread, is idempotent by cmid; the same request without System is
+// refused as from a non-member, and an unknown group is ErrNoGroup.
+func testGroupSystemNotify(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol", "dave", "ci")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob"}, Threshold: 3})
+	bridgeBefore := e.latest(t, "ci")
+
+	plain := e.greq("ci", g1, "n0", "not a notification")
+	if r := e.gsend(t, plain)[0]; !errors.Is(r.Err, store.ErrNotMember) {
+		t.Fatalf("non-member send without System: %+v", r)
+	}
+	if r := e.gsend(t, e.sysreq("ci", "g:nope", "n0", "x"))[0]; !errors.Is(r.Err, store.ErrNoGroup) {
+		t.Fatalf("notification to an unknown group: %+v", r)
+	}
+
+	// Write fan-out: every member's inbox, none for the bridge.
+	req := e.sysreq("ci", g1, "n1", "build 1 passed")
+	r := e.gsend(t, req)[0]
+	if r.Err != nil || r.Duplicate || r.Broadcast || r.Msg.Seq != 2 || r.Msg.From != "ci" || r.Msg.Type != "system" || r.Msg.Conv != g1 {
+		t.Fatalf("notification to a write group: %+v", r)
+	}
+	if got := eventUsers(r.Events); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("notification events for %v, want alice and bob", got)
+	}
+	if got := e.latest(t, "ci"); got != bridgeBefore {
+		t.Fatalf("the bridge's inbox grew to %d", got)
+	}
+	// It counts as unread for every member [IM-4.6-6].
+	for u, unread := range map[string]int64{"alice": 1, "bob": 2} { // alice read her create
+		if c := e.conversation(t, u, g1); c.LastSeq != 2 || c.Unread != unread {
+			t.Fatalf("%s: conversation %+v, want last_seq 2 and unread %d", u, c, unread)
+		}
+	}
+	// A retry is the stored message; a different body is a conflict.
+	retry := req
+	retry.ID, retry.TS = req.ID+100000, req.TS+100000
+	if d := e.gsend(t, retry)[0]; d.Err != nil || !d.Duplicate || d.Msg.ID != r.Msg.ID || d.Msg.Seq != 2 || len(d.Events) != 0 {
+		t.Fatalf("retry: %+v", d)
+	}
+	if c := e.gsend(t, e.sysreq("ci", g1, "n1", "build 1 failed"))[0]; !errors.Is(c.Err, store.ErrCmidConflict) {
+		t.Fatalf("cmid reuse: %+v", c)
+	}
+	h := e.history(t, "bob", g1, store.HistoryQuery{})
+	if last := h.Messages[len(h.Messages)-1]; last.Seq != 2 || last.From != "ci" || last.Type != "system" || last.Cmid != "n1" {
+		t.Fatalf("history: %+v", h.Messages)
+	}
+	if _, err := e.s.History(e.ctx, "ci", g1, store.HistoryQuery{}); !errors.Is(err, store.ErrNotMember) {
+		t.Fatalf("the bridge read the group's history: %v", err)
+	}
+	for _, c := range e.conversations(t, "ci", 0) {
+		if c.Conv == g1 {
+			t.Fatalf("the group is among the bridge's conversations: %+v", c)
+		}
+	}
+
+	// Read fan-out: one broadcast, no inbox row.
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpAdd, Users: []string{"carol", "dave"}, Threshold: 3})
+	before := e.latest(t, "bob")
+	r = e.gsend(t, e.sysreq("ci", g1, "n2", "build 2 passed"))[0]
+	if r.Err != nil || !r.Broadcast || len(r.Events) != 0 || r.Msg.Seq != 4 || r.Msg.From != "ci" {
+		t.Fatalf("notification to a read group: %+v", r)
+	}
+	if got := e.latest(t, "bob"); got != before {
+		t.Fatalf("bob's inbox grew to %d for a read-fan-out notification", got)
+	}
+	if c := e.conversation(t, "carol", g1); c.LastSeq != 4 || c.Unread != 4 {
+		t.Fatalf("carol: conversation %+v, want last_seq 4 and unread 4", c)
+	}
+	// A muted bridge that is a member is not refused either.
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpAdd, Users: []string{"ci"}, Threshold: 3})
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpMute, Users: []string{"ci"}, Muted: true, Threshold: 3})
+	if r := e.gsend(t, e.sysreq("ci", g1, "n3", "muted"))[0]; r.Err != nil || !r.Broadcast {
+		t.Fatalf("notification from a muted member bridge: %+v", r)
+	}
+	if r := e.gsend(t, e.greq("ci", g1, "n4", "muted"))[0]; !errors.Is(r.Err, store.ErrMuted) {
+		t.Fatalf("muted member's plain send: %+v", r)
 	}
 }

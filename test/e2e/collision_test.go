@@ -105,3 +105,37 @@ func TestPacketIDCollision(t *testing.T) {
 		}
 	})
 }
+
+// TestPacketIDCollisionSubscribe: a SUBSCRIBE whose packet id is that of
+// an unacknowledged delivery is granted (mochi would answer 0x91, packet
+// identifier in use, for ids of the other direction), and the delivery is
+// re-sent under a new id. A device subscribing to a group topic right after
+// the switch event met it ([IM-11.3-5]).
+func TestPacketIDCollisionSubscribe(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		bob, _ := dialRawOK(t, n, dl, "bob")
+		if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
+			t.Fatalf("SUBACK %x", codes)
+		}
+		alice.sendOK(text("a1", "bob", "from alice"))
+		pk := bob.read()
+		if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos != 1 {
+			t.Fatalf("unexpected packet %+v", pk.FixedHeader)
+		}
+		held := pk.PacketID
+		codes, other := bob.subscribe(held, "im/v1/u/bob/reply/#")
+		if len(codes) != 1 || codes[0] != 1 {
+			t.Fatalf("SUBACK %x for packet id %d of a held delivery", codes, held)
+		}
+		for len(other) == 0 {
+			other = append(other, bob.read())
+		}
+		re := other[0]
+		if re.FixedHeader.Type != packets.Publish || re.PacketID == held || string(re.Payload) != string(pk.Payload) {
+			t.Fatalf("re-sent delivery: %+v (id %d), want the held one under a new id", re.FixedHeader, re.PacketID)
+		}
+		bob.puback(re.PacketID)
+	})
+}

@@ -6,6 +6,12 @@
 //	echo "alice build 42 passed" | go run ./clients/bridge/example \
 //	    --server 127.0.0.1:1883 --user ci.bot --secret-file data/jwt-secret
 //
+// With --group GID every line is TEXT, posted to the group g:GID instead
+// (the bridge need not be a member), for instance a deploy notice:
+//
+//	echo "v1.7 deployed" | go run ./clients/bridge/example \
+//	    --server 127.0.0.1:1883 --user ci.bot --secret-file data/jwt-secret --group 362388381503488
+//
 // With --secret it mints its own bridge token (development); otherwise give
 // --token (or MQIM_TOKEN) with role "bridge" (mqim token --role bridge).
 package main
@@ -38,7 +44,11 @@ func run() error {
 	token := flag.String("token", os.Getenv("MQIM_TOKEN"), "a token with role bridge (or MQIM_TOKEN)")
 	secret := flag.String("secret", "", "mint the token with this secret instead")
 	secretFile := flag.String("secret-file", "", "mint the token with the secret in this file (mqimd's <data-dir>/jwt-secret)")
+	group := flag.String("group", "", "post every line (TEXT) to this group (GID or g:GID) instead of to users")
 	flag.Parse()
+	if *group != "" && !strings.HasPrefix(*group, "g:") {
+		*group = "g:" + *group
+	}
 	if *secretFile != "" {
 		b, err := os.ReadFile(*secretFile)
 		if err != nil {
@@ -63,12 +73,27 @@ func run() error {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	sc := bufio.NewScanner(os.Stdin)
 	for n := 1; sc.Scan(); n++ {
-		to, text, ok := strings.Cut(strings.TrimSpace(sc.Text()), " ")
-		if !ok || text == "" {
-			fmt.Fprintf(os.Stderr, "line %d: want USER TEXT\n", n)
-			continue
+		line := strings.TrimSpace(sc.Text())
+		var (
+			sent bridge.Sent
+			err  error
+			to   = *group
+			cmid = run + "-" + strconv.Itoa(n)
+		)
+		if *group != "" {
+			if line == "" {
+				continue
+			}
+			sent, err = b.NotifyGroup(ctx, *group, cmid, map[string]any{"text": line})
+		} else {
+			var text string
+			var ok bool
+			if to, text, ok = strings.Cut(line, " "); !ok || text == "" {
+				fmt.Fprintf(os.Stderr, "line %d: want USER TEXT\n", n)
+				continue
+			}
+			sent, err = b.Notify(ctx, to, cmid, map[string]any{"text": text})
 		}
-		sent, err := b.Notify(ctx, to, run+"-"+strconv.Itoa(n), map[string]any{"text": text})
 		if err != nil {
 			return fmt.Errorf("line %d: %w", n, err)
 		}

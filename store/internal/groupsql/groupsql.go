@@ -674,10 +674,10 @@ func AppendGroup(ctx context.Context, db DB, d Dialect, batch []store.SendReques
 		case st.err != nil:
 			res[i].Err = st.err
 			continue
-		case !member:
+		case !member && !r.System: // a bridge notifies any group [IM-4.6-5]
 			res[i].Err = fmt.Errorf("%q in %q: %w", r.From, r.Group, store.ErrNotMember)
 			continue
-		case sender.muted:
+		case sender.muted && !r.System:
 			res[i].Err = fmt.Errorf("%q in %q: %w", r.From, r.Group, store.ErrMuted)
 			continue
 		}
