@@ -407,8 +407,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	go cl.WriteLoop()
-	defer cl.Stop(nil)
+	defer cl.Stop(nil) // mqim patch: no WriteLoop goroutine, see Client.enqueue
 
 	// mqim patch: the CONNECT phase runs in a function of its own, so that
 	// its large frame (packets.Packet values) is popped before the read
@@ -1122,10 +1121,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	select {
-	case cl.State.outbound <- &out:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-	default:
+	if !cl.enqueue(&out) { // mqim patch: was a send on cl.State.outbound
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
