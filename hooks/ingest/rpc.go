@@ -76,17 +76,8 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 		h.enqueue(&op{cl: cl, change: &changeOp{change: c, reply: r.send}})
 		return
 	}
-	select {
-	case h.rpcSem <- struct{}{}:
-	default:
-		r.send(nil, protocol.Errorf(protocol.CodeOverloaded, "too many requests in flight, retry later"))
-		return
-	}
-	h.spawn(func() {
-		defer func() { <-h.rpcSem }()
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
-		defer cancel()
-		r.send(h.cfg.RPC.Handle(ctx, dev.User, method, f, pk.Payload))
+	h.async(r, func(ctx context.Context) (any, error) {
+		return h.cfg.RPC.Handle(ctx, dev.User, method, f, pk.Payload)
 	})
 }
 
