@@ -95,7 +95,6 @@ type Node struct {
 	media    *media.Handler // nil: attachments disabled
 	signals  signals        // signal.go
 	ids      *snowflake.Generator
-	deliver  ingest.Deliverer // committed events to devices (here and on other nodes)
 	http     *http.Server
 	draining atomic.Bool
 
@@ -189,7 +188,6 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
-	n.deliver = deliver
 	n.ingest = ingest.New(ingest.Config{
 		Store:           cfg.Store,
 		Deliver:         deliver,

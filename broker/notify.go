@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,10 +29,7 @@ type notifyRequest struct {
 
 // notify stores a system notification and delivers it, like a bridge's
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
-// [IM-8.1-6]. A notification to a user goes to the store directly, beside
-// the send pipeline's committer: its events may reach a device out of
-// order with the committer's, which the device repairs with sync like any
-// gap [IM-5.2]. One to a group goes through the committer (notifyGroup).
+// [IM-8.1-6]. It goes through the send pipeline's committer (submit).
 func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	claims, ok := n.token(w, r, auth.RoleAdmin, auth.RoleBridge)
 	if !ok {
@@ -118,49 +114,21 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry with the same cmid")
 		return
 	}
-	if req.Group != "" {
-		n.notifyGroup(ctx, w, sreq)
-		return
-	}
-	results, err := n.cfg.Store.Append(ctx, []store.SendRequest{sreq})
-	if err == nil && len(results) != 1 {
-		err = errors.New("store returned no result")
-	}
-	if err != nil {
-		n.log.Warn("notification not stored", "from", from, "to", req.To, "error", err)
-		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "notification not stored, retry with the same cmid")
-		return
-	}
-	res := results[0]
-	switch {
-	case errors.Is(res.Err, store.ErrUnknownUser):
-		httpError(w, http.StatusNotFound, protocol.CodeUnknownUser, "the recipient does not exist")
-		return
-	case errors.Is(res.Err, store.ErrCmidConflict):
-		httpError(w, http.StatusConflict, protocol.CodeCmidConflict, "this cmid was already used for a different notification")
-		return
-	case res.Err != nil:
-		n.log.Error("store refused a notification", "from", from, "error", res.Err)
-		httpError(w, http.StatusInternalServerError, protocol.CodeInternal, "notification not stored")
-		return
-	}
-	if len(res.Events) > 0 {
-		n.deliver.Deliver(res.Events)
-	}
-	notified(w, req.Cmid, &res)
+	// Through the committer, like an MQTT send: ordered with the sends
+	// around it, block-checked, delivered here, to other nodes and on the
+	// group topic.
+	n.submit(ctx, w, sreq)
 }
 
-// notifyGroup commits a notification to a group [IM-4.6-5] on the send
-// pipeline's committer, so that it is ordered with the group's other
-// messages and delivered like them: inbox events while the group fans out
-// on write, the group topic while it fans out on read, on every node.
-func (n *Node) notifyGroup(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
+func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
 	res, pe := n.ingest.Submit(ctx, req)
 	if pe != nil {
 		status := http.StatusInternalServerError
 		switch pe.Code {
-		case protocol.CodeUnknownGroup:
+		case protocol.CodeUnknownGroup, protocol.CodeUnknownUser:
 			status = http.StatusNotFound
+		case protocol.CodeBlocked:
+			status = http.StatusForbidden
 		case protocol.CodeCmidConflict:
 			status = http.StatusConflict
 		case protocol.CodeBadRequest:

@@ -304,3 +304,30 @@ func TestBridgeNotifyGroupHTTP(t *testing.T) {
 		bob.waitInbox(small, 3)
 	})
 }
+
+// TestBridgeNotifyUserHTTP: a notification to a user over HTTP goes through
+// the send pipeline: delivered, idempotent by cmid, and refused (nothing
+// stored) once the user blocks the bridge [IM-8.1-6], [IM-13.2-1].
+func TestBridgeNotifyUserHTTP(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		bob := dl.dial(t, n, "bob")
+		tok := bridgeToken(t, "ci")
+		body := map[string]any{"to": "bob", "cmid": "n1", "body": map[string]any{"text": "build 1 passed"}}
+		if st, res := postNotification(t, n, tok, body); st != 201 || res["conv"] != protocol.DirectConv("bob", "ci") {
+			t.Fatalf("notification: %d %v", st, res)
+		}
+		isSystemFrom(t, "bob", bob.waitInbox(protocol.DirectConv("bob", "ci"), 1), "ci", "n1", "build 1 passed")
+		if st, res := postNotification(t, n, tok, body); st != 200 || res["duplicate"] != true {
+			t.Fatalf("retry: %d %v", st, res)
+		}
+		call[protocol.Contact](bob, protocol.MethodContactBlock, protocol.ContactRequest{User: "ci"})
+		body["cmid"] = "n2"
+		if st, res := postNotification(t, n, tok, body); st != 403 || res["error"] == nil {
+			t.Fatalf("notification to a user who blocks the bridge: %d %v", st, res)
+		}
+		if h := call[protocol.HistoryResult](bob, protocol.MethodHistory, protocol.HistoryRequest{With: "ci"}); len(h.Messages) != 1 {
+			t.Fatalf("history after the refused notification: %d messages", len(h.Messages))
+		}
+	})
+}
