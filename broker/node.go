@@ -70,11 +70,10 @@ type Config struct {
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
 }
 
-// Per-connection buffers (docs/BENCHMARKS.md, conns). The outbound queue
-// limit still allows a full Receive Maximum of deliveries; the patched
-// mochi allocates the queue only while packets wait, and on TCP returns the
-// read buffer to a pool while the client is idle. Reads of larger packets
-// go around the buffer.
+// Per-connection buffers, the bulk of an idle connection's heap
+// (docs/BENCHMARKS.md, conns). The outbound queue still holds a full
+// Receive Maximum of deliveries; reads of larger packets go around the
+// buffer.
 const (
 	outboundQueue = 256  // mochi's default 8192
 	readBuffer    = 1024 // mochi's default 2048
@@ -142,7 +141,8 @@ func New(cfg Config) (*Node, error) {
 	caps.MaximumQos = 1
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
-	// A full outbound queue drops the delivery and the device syncs.
+	// Memory per connection: mochi allocates the outbound queue (8 bytes
+	// a slot) with every client; a full queue drops and the device syncs.
 	caps.MaximumClientWritesPending = outboundQueue
 	caps.MaximumMessageExpiryInterval = 3600
 	caps.MaximumSessionExpiryInterval = 24 * 3600

@@ -14,7 +14,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/xid"
@@ -114,13 +113,12 @@ type Client struct {
 
 // ClientConnection contains the connection transport and metadata for the client.
 type ClientConnection struct {
-	Conn     net.Conn        // the net.Conn used to establish the connection
-	bconn    *bufio.Reader   // a buffered net.Conn for reading packets
-	raw      syscall.RawConn // mqim patch: set for TCP sockets; bconn is pooled while idle
-	outbuf   *bytes.Buffer   // a buffer for writing packets
-	Remote   string          // the remote address of the client
-	Listener string          // listener id of the client
-	Inline   bool            // if true, the client is the built-in 'inline' embedded client
+	Conn     net.Conn      // the net.Conn used to establish the connection
+	bconn    *bufio.Reader // a buffered net.Conn for reading packets
+	outbuf   *bytes.Buffer // a buffer for writing packets
+	Remote   string        // the remote address of the client
+	Listener string        // listener id of the client
+	Inline   bool          // if true, the client is the built-in 'inline' embedded client
 }
 
 // ClientProperties contains the properties which define the client behaviour.
@@ -145,23 +143,20 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases       // a map of topic aliases
-	stopCause       atomic.Value       // reason for stopping
-	Inflight        *Inflight          // a map of in-flight qos messages
-	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
-	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
-	outMu           sync.Mutex         // mqim patch: guards outQueue and writing
-	outQueue        []*packets.Packet  // mqim patch: pending outbound packets, nil while idle
-	outLen          int32              // mqim patch: len(outQueue), read without outMu
-	writing         bool               // mqim patch: a writer goroutine is draining outQueue
-	endOnce         sync.Once          // only end once
-	isTakenOver     atomic.Bool        // used to identify orphaned clients
-	packetID        uint32             // the current highest packetID
-	open            context.Context    // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc // cancel function for open context
-	outboundQty     int32              // number of messages currently in the outbound queue
-	Keepalive       uint16             // the number of seconds the connection can wait
-	ServerKeepalive bool               // keepalive was set by the server
+	TopicAliases    TopicAliases         // a map of topic aliases
+	stopCause       atomic.Value         // reason for stopping
+	Inflight        *Inflight            // a map of in-flight qos messages
+	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
+	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
+	outbound        chan *packets.Packet // queue for pending outbound packets
+	endOnce         sync.Once            // only end once
+	isTakenOver     atomic.Bool          // used to identify orphaned clients
+	packetID        uint32               // the current highest packetID
+	open            context.Context      // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc   // cancel function for open context
+	outboundQty     int32                // number of messages currently in the outbound queue
+	Keepalive       uint16               // the number of seconds the connection can wait
+	ServerKeepalive bool                 // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -176,6 +171,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
+			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -189,68 +185,24 @@ func newClient(c net.Conn, o *ops) *Client {
 			bconn:  bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize),
 			Remote: c.RemoteAddr().String(),
 		}
-		if sc, ok := c.(syscall.Conn); ok && canWaitReadable { // mqim patch
-			if raw, err := sc.SyscallConn(); err == nil {
-				cl.Net.raw = raw
-			}
-		}
 	}
 
 	return cl
 }
 
-// mqim patch: mochi ran a WriteLoop goroutine per client for its whole
-// life, reading from a channel of MaximumClientWritesPending slots
-// allocated with the client. An idle client now holds neither: enqueue
-// appends to a queue that is allocated on demand and starts a writer
-// goroutine when none runs; the writer exits, dropping the queue, once it
-// is empty. The same packets are written in the same order, by one
-// goroutine at a time.
-
-// enqueue queues pk for the writer, starting it if needed. It reports
-// false, queuing nothing, when MaximumClientWritesPending packets are
-// already pending.
-func (cl *Client) enqueue(pk *packets.Packet) bool {
-	cl.State.outMu.Lock()
-	if int32(len(cl.State.outQueue)) >= cl.ops.options.Capabilities.MaximumClientWritesPending {
-		cl.State.outMu.Unlock()
-		return false
-	}
-	cl.State.outQueue = append(cl.State.outQueue, pk)
-	atomic.StoreInt32(&cl.State.outLen, int32(len(cl.State.outQueue)))
-	atomic.AddInt32(&cl.State.outboundQty, 1)
-	start := !cl.State.writing
-	cl.State.writing = true
-	cl.State.outMu.Unlock()
-	if start {
-		go cl.writeQueued()
-	}
-	return true
-}
-
-// writeQueued writes queued packets until the queue is empty or the
-// client is closed (mochi's WriteLoop left the rest in the channel).
-func (cl *Client) writeQueued() {
+// WriteLoop ranges over pending outbound messages and writes them to the client connection.
+func (cl *Client) WriteLoop() {
 	for {
-		cl.State.outMu.Lock()
-		if len(cl.State.outQueue) == 0 || cl.Closed() {
-			cl.State.outQueue = nil
-			atomic.StoreInt32(&cl.State.outLen, 0)
-			cl.State.writing = false
-			cl.State.outMu.Unlock()
+		select {
+		case pk := <-cl.State.outbound:
+			if err := cl.WritePacket(*pk); err != nil {
+				// TODO : Figure out what to do with error
+				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+			}
+			atomic.AddInt32(&cl.State.outboundQty, -1)
+		case <-cl.State.open.Done():
 			return
 		}
-		pk := cl.State.outQueue[0]
-		cl.State.outQueue[0] = nil
-		cl.State.outQueue = cl.State.outQueue[1:]
-		atomic.StoreInt32(&cl.State.outLen, int32(len(cl.State.outQueue)))
-		cl.State.outMu.Unlock()
-
-		if err := cl.WritePacket(*pk); err != nil {
-			// TODO : Figure out what to do with error
-			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-		}
-		atomic.AddInt32(&cl.State.outboundQty, -1)
 	}
 }
 
@@ -411,83 +363,30 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
+	var err error
+
 	for {
 		if cl.Closed() {
 			return nil
 		}
 
 		cl.refreshDeadline(cl.State.Keepalive)
-		if err := cl.awaitPacket(); err != nil { // mqim patch
+		fh := new(packets.FixedHeader)
+		err = cl.ReadFixedHeader(fh)
+		if err != nil {
 			return err
 		}
-		if err := cl.readOne(packetHandler); err != nil { // mqim patch
+
+		pk, err := cl.ReadPacket(fh)
+		if err != nil {
+			return err
+		}
+
+		err = packetHandler(cl, pk) // Process inbound packet.
+		if err != nil {
 			return err
 		}
 	}
-}
-
-// readOne reads and handles one packet. mqim patch: this was the body of
-// Read's loop; there the packet (800 bytes, twice: the local and the
-// handler's argument) sat in the frame an idle client waits in, keeping
-// its goroutine's stack too busy for the GC to shrink it below 8 KiB.
-//
-//go:noinline
-func (cl *Client) readOne(packetHandler ReadFn) error {
-	fh := new(packets.FixedHeader)
-	err := cl.ReadFixedHeader(fh)
-	if err != nil {
-		return err
-	}
-
-	pk, err := cl.ReadPacket(fh)
-	if err != nil {
-		return err
-	}
-
-	return packetHandler(cl, pk) // Process inbound packet.
-}
-
-// mqim patch: read buffers of idle clients. mochi's read loop blocked in
-// the client's bufio.Reader, so every idle connection held its read buffer
-// (ClientNetReadBufferSize). When nothing is buffered, awaitPacket now
-// returns the reader to a pool, waits for the socket to become readable
-// without a buffer, and takes a reader from the pool again.
-
-var readerPools sync.Map // buffer size -> *sync.Pool of *bufio.Reader
-
-func readerPool(size int) *sync.Pool {
-	if p, ok := readerPools.Load(size); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := readerPools.LoadOrStore(size, &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, size) }})
-	return p.(*sync.Pool)
-}
-
-// awaitPacket waits until the client's next packet can be read. It stays
-// small: an idle client's read goroutine rests in it, and the GC halves
-// that goroutine's stack only while it uses under a quarter of it.
-func (cl *Client) awaitPacket() error {
-	if cl.Net.raw == nil || cl.Net.bconn == nil || cl.Net.bconn.Buffered() > 0 {
-		return nil
-	}
-	cl.releaseReader()
-	err := waitReadable(cl.Net.raw)
-	cl.acquireReader()
-	return err
-}
-
-//go:noinline
-func (cl *Client) releaseReader() {
-	cl.Net.bconn.Reset(nil)
-	readerPool(cl.ops.options.ClientNetReadBufferSize).Put(cl.Net.bconn)
-	cl.Net.bconn = nil
-}
-
-//go:noinline
-func (cl *Client) acquireReader() {
-	br := readerPool(cl.ops.options.ClientNetReadBufferSize).Get().(*bufio.Reader)
-	br.Reset(cl.Net.Conn)
-	cl.Net.bconn = br
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -703,7 +602,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if atomic.LoadInt32(&cl.State.outLen) == 0 { // mqim patch: was len(cl.State.outbound)
+		if len(cl.State.outbound) == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

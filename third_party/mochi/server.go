@@ -407,7 +407,8 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	defer cl.Stop(nil) // mqim patch: no WriteLoop goroutine, see Client.enqueue
+	go cl.WriteLoop()
+	defer cl.Stop(nil)
 
 	// mqim patch: the CONNECT phase runs in a function of its own, so that
 	// its large frame (packets.Packet values) is popped before the read
@@ -1121,7 +1122,10 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	if !cl.enqueue(&out) { // mqim patch: was a send on cl.State.outbound
+	select {
+	case cl.State.outbound <- &out:
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+	default:
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {

@@ -246,27 +246,16 @@ func (s *InlineSubscriptions) Delete(id int) {
 }
 
 // Subscriptions is a map of subscriptions keyed on client.
-//
-// mqim patch: up to smallSubscriptions entries live in a slice, and the
-// map is made only beyond that. A Go map's first bucket group holds 8
-// entries (~750 bytes here) even for one; an idle device has one
-// subscription, and its inbox topic's particle one subscriber.
 type Subscriptions struct {
-	internal map[string]packets.Subscription // nil while small is used
-	small    []subscriptionEntry
+	internal map[string]packets.Subscription
 	sync.RWMutex
 }
 
-type subscriptionEntry struct {
-	id  string
-	sub packets.Subscription
-}
-
-const smallSubscriptions = 4
-
 // NewSubscriptions returns a new instance of Subscriptions.
 func NewSubscriptions() *Subscriptions {
-	return &Subscriptions{}
+	return &Subscriptions{
+		internal: map[string]packets.Subscription{},
+	}
 }
 
 // Add adds a new subscription for a client. ID can be a filter in the
@@ -274,25 +263,6 @@ func NewSubscriptions() *Subscriptions {
 func (s *Subscriptions) Add(id string, val packets.Subscription) {
 	s.Lock()
 	defer s.Unlock()
-	if s.internal != nil {
-		s.internal[id] = val
-		return
-	}
-	for i := range s.small {
-		if s.small[i].id == id {
-			s.small[i].sub = val
-			return
-		}
-	}
-	if len(s.small) < smallSubscriptions {
-		s.small = append(s.small, subscriptionEntry{id: id, sub: val})
-		return
-	}
-	s.internal = make(map[string]packets.Subscription, len(s.small)+1)
-	for _, e := range s.small {
-		s.internal[e.id] = e.sub
-	}
-	s.small = nil
 	s.internal[id] = val
 }
 
@@ -300,12 +270,9 @@ func (s *Subscriptions) Add(id string, val packets.Subscription) {
 func (s *Subscriptions) GetAll() map[string]packets.Subscription {
 	s.RLock()
 	defer s.RUnlock()
-	m := make(map[string]packets.Subscription, len(s.internal)+len(s.small))
+	m := map[string]packets.Subscription{}
 	for k, v := range s.internal {
 		m[k] = v
-	}
-	for _, e := range s.small {
-		m[e.id] = e.sub
 	}
 	return m
 }
@@ -314,45 +281,23 @@ func (s *Subscriptions) GetAll() map[string]packets.Subscription {
 func (s *Subscriptions) Get(id string) (val packets.Subscription, ok bool) {
 	s.RLock()
 	defer s.RUnlock()
-	if s.internal != nil {
-		val, ok = s.internal[id]
-		return val, ok
-	}
-	for i := range s.small {
-		if s.small[i].id == id {
-			return s.small[i].sub, true
-		}
-	}
-	return val, false
+	val, ok = s.internal[id]
+	return val, ok
 }
 
 // Len returns the number of subscriptions.
 func (s *Subscriptions) Len() int {
 	s.RLock()
 	defer s.RUnlock()
-	return len(s.internal) + len(s.small)
+	val := len(s.internal)
+	return val
 }
 
 // Delete removes a subscription by client or filter id.
 func (s *Subscriptions) Delete(id string) {
 	s.Lock()
 	defer s.Unlock()
-	if s.internal != nil {
-		delete(s.internal, id)
-		return
-	}
-	for i := range s.small {
-		if s.small[i].id == id {
-			last := len(s.small) - 1
-			s.small[i] = s.small[last]
-			s.small[last] = subscriptionEntry{}
-			s.small = s.small[:last]
-			if last == 0 {
-				s.small = nil
-			}
-			return
-		}
-	}
+	delete(s.internal, id)
 }
 
 // ClientSubscriptions is a map of aggregated subscriptions for a client.
