@@ -319,7 +319,7 @@ func hint(err error) string {
 	case errors.Is(err, sdk.ErrBlocked):
 		return " (the recipient blocked you)"
 	case errors.Is(err, sdk.ErrNotAllowed):
-		return " (only the sender may, within the recall window)"
+		return " (only the sender may, within the recall window, or an admin of the group)"
 	case errors.Is(err, sdk.ErrNotFound):
 		return " (no such message in your conversations)"
 	}
