@@ -213,6 +213,10 @@ func New(cfg Config) (*Node, error) {
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	)
+	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
+		ConstLabels: prometheus.Labels{"where": "mqtt"},
+	}, func() float64 { return float64(n.mqtt.ConnectionPanics()) }))
 	for _, h := range hooks {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)

@@ -507,11 +507,15 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 	case packets.Unsuback:
 		err = pk.UnsubackDecode(px)
 	case packets.Pingreq:
+		err = pk.PingreqDecode(px) // mqim patch: v2.7.9 accepted a body
 	case packets.Pingresp:
+		err = pk.PingrespDecode(px) // mqim patch
 	case packets.Auth:
 		err = pk.AuthDecode(px)
 	default:
-		err = fmt.Errorf("invalid packet type; %v", pk.FixedHeader.Type)
+		// mqim patch: a reserved packet type is a malformed packet, answered
+		// with DISCONNECT 0x81 like the others (see Server.readClient).
+		err = fmt.Errorf("invalid packet type %v: %w", pk.FixedHeader.Type, packets.ErrMalformedPacket)
 	}
 
 	if err != nil {
