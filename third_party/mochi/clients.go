@@ -200,6 +200,18 @@ func (cl *Client) WriteLoop() {
 				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 			atomic.AddInt32(&cl.State.outboundQty, -1)
+			// mqim patch: WritePacket leaves a packet in outbuf while the
+			// queue is not empty, for the write of the next queued packet to
+			// flush. When that write failed before reaching the socket (too
+			// large for the client, say), the buffered packet (a SUBACK, a
+			// PUBACK) stayed there until some later write.
+			if len(cl.State.outbound) == 0 {
+				cl.Lock()
+				if len(cl.State.outbound) == 0 && cl.Net.outbuf != nil {
+					_ = cl.flushOutbuf()
+				}
+				cl.Unlock()
+			}
 		case <-cl.State.open.Done():
 			return
 		}
