@@ -139,6 +139,7 @@ func New(cfg Config) (*Node, error) {
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
+	caps.MinimumProtocolVersion = 4 // MQTT 3.1 (MQIsdp) is not supported [IM-1.1-1]
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
 	// Memory per connection: mochi allocates the outbound queue (8 bytes

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -170,4 +171,60 @@ func (c *rawClient) waitClosed() {
 func isClosed(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "broken pipe") || strings.Contains(s, "connection reset")
+}
+
+// CONNECT refusals the spec names [IM-3.1-4]: an empty password is bad
+// credentials, MQTT 3.1 is refused as an unacceptable version, and a 3.1.1
+// CONNECT with a protocol error is closed without a CONNACK (3.1.1 has no
+// return code for it; mochi used to send MQTT 5's 0x82).
+func TestConnectRefusals(t *testing.T) {
+	n := startNode(t)
+	cases := []struct {
+		name    string
+		version byte
+		proto   string
+		pk      packets.ConnectParams
+		want    int // CONNACK reason / return code; -1: closed without CONNACK
+	}{
+		{"empty password v5", 5, "MQTT", packets.ConnectParams{UsernameFlag: true, Username: []byte("alice"), PasswordFlag: true}, 0x86},
+		{"empty password 3.1.1", 4, "MQTT", packets.ConnectParams{UsernameFlag: true, Username: []byte("alice"), PasswordFlag: true}, 4},
+		{"MQTT 3.1", 3, "MQIsdp", packets.ConnectParams{UsernameFlag: true, Username: []byte("alice"), PasswordFlag: true, Password: []byte(token(t, "alice"))}, 1},
+		{"will flag without will 3.1.1", 4, "MQTT", packets.ConnectParams{UsernameFlag: true, Username: []byte("alice"), PasswordFlag: true, Password: []byte(token(t, "alice")), WillRetain: true}, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", n.MQTTAddr(), waitTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			c.pk.ProtocolName = []byte(c.proto)
+			c.pk.Clean = true
+			c.pk.Keepalive = 30
+			c.pk.ClientIdentifier = "alice.refused"
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: c.version, Connect: c.pk}
+			var buf bytes.Buffer
+			if err := pk.ConnectEncode(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Write(buf.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(waitTimeout))
+			ack, err := readPacket(bufio.NewReader(conn), c.version)
+			switch {
+			case c.want < 0 && err == nil:
+				t.Fatalf("got packet type %d reason %#x, want the connection closed without CONNACK", ack.FixedHeader.Type, ack.ReasonCode)
+			case c.want < 0:
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatal("the connection stayed open")
+				}
+			case err != nil:
+				t.Fatalf("no CONNACK: %v", err)
+			case ack.FixedHeader.Type != packets.Connack || int(ack.ReasonCode) != c.want:
+				t.Fatalf("got packet type %d reason %#x, want CONNACK %#x", ack.FixedHeader.Type, ack.ReasonCode, c.want)
+			}
+		})
+	}
 }

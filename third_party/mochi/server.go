@@ -697,9 +697,15 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 
 	if reason.Code >= packets.ErrUnspecifiedError.Code {
 		if cl.Properties.ProtocolVersion < 5 {
-			if v3reason, ok := packets.V5CodesToV3[reason]; ok { // NB v3 3.2.2.3 Connack return codes
-				reason = v3reason
+			v3reason, ok := packets.V5CodesToV3[reason] // NB v3 3.2.2.3 Connack return codes
+			if !ok {
+				// mqim patch: 3.1.1 has return codes 1 to 5 only; for a
+				// protocol error or malformed CONNECT the server closes the
+				// connection without CONNACK [MQTT-3.1.4-1]. v2.7.9 wrote
+				// the MQTT 5 code, which clients reject.
+				return nil
 			}
+			reason = v3reason
 		}
 
 		properties.ReasonString = reason.Reason

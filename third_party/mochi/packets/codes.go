@@ -151,5 +151,14 @@ var (
 		ErrMalformedUsername:          ErrMalformedUsernameOrPassword,
 		ErrMalformedPassword:          ErrMalformedUsernameOrPassword,
 		ErrBadUsernameOrPassword:      Err3NotAuthorized,
+		// mqim patch: the CONNACK codes mqim answers with, which v2.7.9
+		// sent to 3.1.1 clients unmapped (see Server.SendConnack).
+		ErrNotAuthorized:          Err3NotAuthorized,
+		ErrBanned:                 Err3NotAuthorized,
+		ErrServerBusy:             Err3ServerUnavailable,
+		ErrUseAnotherServer:       Err3ServerUnavailable,
+		ErrServerMoved:            Err3ServerUnavailable,
+		ErrConnectionRateExceeded: Err3ServerUnavailable,
+		ErrQuotaExceeded:          Err3ServerUnavailable,
 	}
 )

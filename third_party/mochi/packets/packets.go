@@ -467,9 +467,10 @@ func (pk *Packet) ConnectValidate() Code {
 		return ErrProtocolViolationUsernameNoFlag // [MQTT-3.1.2-16]
 	}
 
-	if pk.Connect.PasswordFlag && len(pk.Connect.Password) == 0 {
-		return ErrProtocolViolationFlagNoPassword // [MQTT-3.1.2-19]
-	}
+	// mqim patch: v2.7.9 refused a password of length 0 as a protocol
+	// error, but the flag only says a password field is present: binary
+	// data of 0 to 65,535 bytes [MQTT-3.1.2-19] (3.1.3.5). The server's
+	// authentication decides (0x86 / return code 4).
 
 	if !pk.Connect.PasswordFlag && len(pk.Connect.Password) > 0 {
 		return ErrProtocolViolationPasswordNoFlag // [MQTT-3.1.2-18]
