@@ -295,7 +295,16 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		}
 		h.conns.get(cl).markQoS2(pk.PacketID)
 	}
-	if !cl.Net.Inline && !mqtt.IsValidFilter(pk.TopicName, true) && !strings.ContainsAny(pk.TopicName, "+#") {
+	topic := pk.TopicName
+	if topic == "" && pk.Properties.TopicAliasFlag {
+		// mochi resolves the alias after this hook; an alias never set
+		// is a protocol error it answers (DISCONNECT 0x82).
+		var ok bool
+		if topic, ok = cl.State.TopicAliases.Inbound.Get(pk.Properties.TopicAlias); !ok {
+			return pk, nil
+		}
+	}
+	if !cl.Net.Inline && topic != "" && !mqtt.IsValidFilter(topic, true) && !strings.ContainsAny(topic, "+#") {
 		// mochi drops a publish to $SYS/… before any hook sees it, with no
 		// PUBACK (the client would wait forever): refuse it here [IM-2.2-1].
 		// (Wildcards in a topic name are a protocol error mochi handles.)
