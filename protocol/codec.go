@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -71,6 +72,10 @@ func Decode(f Format, payload []byte, v any) error {
 	}
 	var err error
 	if f == JSON {
+		if !utf8.Valid(payload) {
+			// encoding/json would replace each bad byte with U+FFFD.
+			return Errorf(CodeBadPayload, "JSON payload is not valid UTF-8")
+		}
 		err = json.Unmarshal(payload, v)
 	} else if err = checkMsgPackSizes(payload); err == nil { // guard.go
 		err = msgpack.Unmarshal(payload, v)
