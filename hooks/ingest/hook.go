@@ -462,6 +462,14 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 	if err := protocol.Decode(f, pk.Payload, &msg); err != nil {
 		var pe *protocol.Error
 		errors.As(err, &pe)
+		// A field of the wrong type fails the whole decode; the error
+		// event still names the cmid when it can be read [IM-4.4-6].
+		var c struct {
+			Cmid string `json:"cmid" msgpack:"cmid"`
+		}
+		if protocol.Decode(f, pk.Payload, &c) == nil && validCmid(c.Cmid) {
+			return store.SendRequest{Cmid: c.Cmid}, pe
+		}
 		return store.SendRequest{}, pe
 	}
 	if system && msg.Type == "" {
