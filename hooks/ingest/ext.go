@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -167,6 +168,14 @@ func (h *Hook) markBlocked(ops []*op) []*op {
 func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) {
 	var req protocol.MessageRequest
 	if err := protocol.Decode(f, payload, &req); err != nil {
+		// A JSON msg_id is a decimal string: a string that is not one is
+		// an invalid value (bad_request), not a wrong type [IM-14.5-1].
+		var raw struct {
+			MsgID json.RawMessage `json:"msg_id"`
+		}
+		if f == protocol.JSON && json.Unmarshal(payload, &raw) == nil && len(raw.MsgID) > 0 && raw.MsgID[0] == '"' {
+			err = protocol.Errorf(protocol.CodeBadRequest, "msg_id must be a message id (a decimal string)")
+		}
 		r.send(nil, err)
 		return
 	}
