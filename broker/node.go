@@ -96,6 +96,7 @@ type Node struct {
 	ids      *snowflake.Generator
 	http     *http.Server
 	draining atomic.Bool
+	health   health // health.go
 
 	mqttLn, wsLn, httpLn net.Listener
 	shutdown             gosync.Once
