@@ -318,23 +318,25 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 }
 
 // reissue re-sends the unacknowledged delivery to cl with packet id id, if
-// any, under a fresh id, freeing id for the client's own packet.
+// any, under a fresh id, freeing id for the client's own packet. A delivery
+// still held for the device's Receive Maximum moves to the new id and stays
+// held: writing it now would exceed the quota.
 func (h *Hook) reissue(cl *mqtt.Client, id uint16) {
-	out, ok := cl.State.Inflight.Get(id)
-	if !ok || out.FixedHeader.Type != packets.Publish {
+	if out, ok := cl.State.Inflight.Get(id); !ok || out.FixedHeader.Type != packets.Publish {
 		return
 	}
 	next, err := cl.NextPacketID()
 	if err != nil {
 		return // no free id: the delivery is lost here and the device recovers by sync
 	}
-	out.PacketID = uint16(next)
-	out.FixedHeader.Dup = false
-	out.Expiry = 0 // a delivery held for send quota is written now too
-	cl.State.Inflight.Set(out)
-	cl.State.Inflight.Delete(id)
+	out, held, ok := cl.State.Inflight.Reissue(id, uint16(next))
+	if !ok {
+		return
+	}
 	h.m.resent.Inc()
-	_ = cl.WritePacket(out)
+	if !held {
+		_ = cl.WritePacket(out)
+	}
 }
 
 // OnPublish takes every device publish [IM-2.2-1].
