@@ -11,19 +11,10 @@
 // Implementations are safe for concurrent use.
 package store
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
-// Errors returned per item or per call. Implementations wrap them.
-var (
-	ErrUnknownUser  = errors.New("unknown user")
-	ErrCmidConflict = errors.New("cmid already used for a different message")
-	ErrNotMember    = errors.New("not a member of the conversation")
-	ErrNotFound     = errors.New("not found")
-	ErrBlocked      = errors.New("the recipient blocks the sender")
-)
+// The errors are in errors.go, the rules the implementations share in
+// sends.go, groupchange.go, edits.go, reads.go and kinds.go.
 
 // Event kinds stored in the inbox.
 const (
@@ -90,7 +81,7 @@ type InboxEvent struct {
 	Actor    string
 	TS       int64
 	Msg      *Message
-	Settings *Settings // KindSettings (ext.go)
+	Settings *Settings // KindSettings (settings.go)
 }
 
 // SendResult is the outcome of one SendRequest. If Err is nil, Msg is the
@@ -158,8 +149,8 @@ type Conversation struct {
 // Store is what the server needs from storage.
 type Store interface {
 	ContactStore  // contacts.go
-	ExtStore      // ext.go
-	SettingsStore // ext.go
+	ExtStore      // edits.go
+	SettingsStore // settings.go
 
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent.
