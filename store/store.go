@@ -8,13 +8,18 @@
 // that stores the event, so a failed transaction assigns nothing, and a seq is
 // never handed out twice or skipped.
 //
+// The rules are the same in every implementation, so they are here, as pure
+// functions the implementations call between their reads and their writes:
+// sends.go (DecideSends, RefuseDirect, RefuseGroup, numbering),
+// groupchange.go (PlanGroupChange), edits.go (RecallChange, EditChange),
+// reads.go (MoveRead, pages), kinds.go (the stored inbox kind codes). A
+// rule's refusal is an *Error naming a sentinel of errors.go;
+// ProtocolError maps it to the protocol error a client gets.
+//
 // Implementations are safe for concurrent use.
 package store
 
 import "context"
-
-// The errors are in errors.go, the rules the implementations share in
-// sends.go, groupchange.go, edits.go, reads.go and kinds.go.
 
 // Event kinds stored in the inbox.
 const (
@@ -96,7 +101,7 @@ type SendResult struct {
 	// Broadcast says Msg must be published on its group's topic: the
 	// group fans out on read, and Events is empty [IM-11.3].
 	Broadcast bool
-	Err       error // ErrUnknownUser or ErrCmidConflict (wrapped); nothing stored
+	Err       error // a refusal (*Error: ErrUnknownUser, ErrCmidConflict, …); nothing stored
 }
 
 // ReadState is a member's read position in a conversation.
@@ -162,7 +167,8 @@ type Store interface {
 	// returns one result per request, in order. A retry of a stored (From,
 	// Cmid) with the same Digest returns the stored message as a Duplicate;
 	// with another Digest it fails with ErrCmidConflict. Two requests of one
-	// batch with the same (From, Cmid) are treated as a message and its retry.
+	// batch with the same (From, Cmid) are treated as a message and its retry
+	// (or a conflict), as if the first were stored (DecideSends).
 	// Sending to a conversation also marks it read by the sender up to the
 	// new message. An error return means nothing of the batch was stored.
 	Append(ctx context.Context, batch []SendRequest) ([]SendResult, error)

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -33,14 +32,7 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		// the other's result.
 		b := &pgx.Batch{}
 		b.Queue(`SELECT conv_id, seq, sender, cmid, type, body, ts FROM messages WHERE id = $1 FOR UPDATE`, id).
-			QueryRow(func(row pgx.Row) error {
-				err := row.Scan(&m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS)
-				found = err == nil
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil
-				}
-				return err
-			})
+			QueryRow(optionalRow(&found, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS))
 		const conv = `(SELECT conv_id FROM messages WHERE id = $1)`
 		b.Queue(`SELECT 1 FROM conversations WHERE id = `+conv+` FOR NO KEY UPDATE`, id)
 		// The conversation's fan-out ('' if direct) and the user's role in

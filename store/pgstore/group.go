@@ -174,6 +174,19 @@ func changeGroup(ctx context.Context, tx pgx.Tx, ch store.GroupChange) (store.Gr
 	return res, err
 }
 
+// optionalRow scans a row that may be missing into dest; found says it
+// was there.
+func optionalRow(found *bool, dest ...any) func(pgx.Row) error {
+	return func(row pgx.Row) error {
+		err := row.Scan(dest...)
+		*found = err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+}
+
 func smallint(b bool) int16 {
 	if b {
 		return 1
@@ -189,14 +202,7 @@ func (s *Store) Group(ctx context.Context, user, group string, memberLimit int) 
 	b.Queue(`SELECT g.name, g.avatar, g.notice, g.fanout, g.read_from, c.last_seq,
 			(SELECT count(*) FROM members m WHERE m.conv_id = g.id)
 		FROM groups g JOIN conversations c ON c.id = g.id WHERE g.id = $1`, group).
-		QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&info.Name, &info.Avatar, &info.Notice, &info.Fanout, &info.ReadFrom, &info.LastSeq, &info.MemberCount)
-			found = err == nil
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			return err
-		})
+		QueryRow(optionalRow(&found, &info.Name, &info.Avatar, &info.Notice, &info.Fanout, &info.ReadFrom, &info.LastSeq, &info.MemberCount))
 	b.Queue(`SELECT EXISTS (SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2)`, group, user).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&member) })
 	b.Queue(`SELECT user_id, role, muted <> 0, read_seq FROM members WHERE conv_id = $1 ORDER BY user_id COLLATE "C" LIMIT $2`,

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,13 +21,9 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (st 
 		b := &pgx.Batch{}
 		// The conversation row is locked first, as in Append: every change
 		// of a read_seq in the conversation happens under this lock.
+		var exists bool // unused: a conversation that does not exist has no member
 		b.Queue(`SELECT last_seq FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, conv).
-			QueryRow(func(row pgx.Row) error {
-				if err := row.Scan(&lastSeq); !errors.Is(err, pgx.ErrNoRows) {
-					return err
-				}
-				return nil
-			})
+			QueryRow(optionalRow(&exists, &lastSeq))
 		// A group's read event goes to the reader only: read its position
 		// alone, not every member's.
 		if protocol.IsGroupConv(conv) {
