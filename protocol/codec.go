@@ -64,7 +64,9 @@ func Detect(payload []byte, contentType string) Format {
 }
 
 // Decode decodes payload in format f into v. A payload that is not an
-// object, or does not fit v, is a bad_payload error.
+// object, or does not fit v, is a bad_payload error, always an *Error
+// (errors.As finds its code). The result type stays error: a nil *Error
+// stored in an error variable would not be nil.
 func Decode(f Format, payload []byte, v any) error {
 	if !isObject(f, payload) {
 		// null / nil would decode into a struct without error [IM-1.2-1].

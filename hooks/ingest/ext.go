@@ -58,9 +58,13 @@ func (h *Hook) async(r *reply, f func(ctx context.Context) (any, error)) {
 	})
 }
 
-// storeFailed hides a store failure from the client but keeps it for the
-// log; client-visible errors pass through.
+// storeFailed answers a store error: a refusal by a store rule with its
+// protocol error (store.ProtocolError), a failure as unavailable, kept for
+// the log; client-visible errors pass through.
 func storeFailed(what string, err error) error {
+	if pe := store.ProtocolError(err); pe != nil {
+		return pe
+	}
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		return pe
@@ -91,9 +95,6 @@ func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.
 		}[method]
 		h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
 			c, err := h.cfg.Ext.UpdateContact(ctx, dev.User, req.User, change, time.Now().UnixMilli())
-			if errors.Is(err, store.ErrUnknownUser) {
-				return nil, nil, protocol.Errorf(protocol.CodeUnknownUser, "no user %q", req.User)
-			}
 			if err != nil {
 				return nil, nil, storeFailed(method, err)
 			}
@@ -204,16 +205,7 @@ func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f proto
 		default:
 			m, events, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, now)
 		}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, nil, protocol.Errorf(protocol.CodeNotFound, "no message %d in your conversations", req.MsgID)
-		case errors.Is(err, store.ErrNotAllowed):
-			why := "only its sender may, within the recall window (or a group admin)"
-			if method == protocol.MethodEdit {
-				why = "only its sender may, and not once recalled"
-			}
-			return nil, nil, protocol.Errorf(protocol.CodeNotAllowed, "cannot %s message %d: %s", method, req.MsgID, why)
-		case err != nil:
+		if err != nil {
 			return nil, nil, storeFailed(method, err)
 		}
 		w, err := m.Wire()
