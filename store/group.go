@@ -17,6 +17,11 @@ const (
 	RoleMember = "member"
 )
 
+// KindMention is the inbox event of a member named in the mentions of a
+// message of a group that fans out on read [IM-11.6-2]: Msg is the
+// message at (Conv, ConvSeq), Actor its sender.
+const KindMention = "mention"
+
 // Fan-out models of a group [IM-11.3].
 const (
 	FanoutWrite = "write" // one inbox row per member per event

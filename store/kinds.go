@@ -10,6 +10,7 @@ var kindCodes = map[string]int{
 	KindEdit:     11,
 	KindDelete:   12,
 	KindSettings: 13,
+	KindMention:  14,
 }
 
 var kindNames = func() map[int]string {

@@ -288,10 +288,9 @@ func (p *SendPlan) Group(groups map[string]*GroupState) *SendWrites {
 		r := &p.batch[i]
 		w.Conv[r.Group]++
 		w.ConvTS[r.Group] = max(w.ConvTS[r.Group], r.TS)
-		if g := groups[r.Group]; g.Fanout == FanoutWrite {
-			for u := range g.Members {
-				w.User[u]++
-			}
+		g := groups[r.Group]
+		for _, u := range g.inboxOf(r) {
+			w.User[u]++
 		}
 	}
 	return w
@@ -305,6 +304,9 @@ type MessageRow struct {
 	Conv, From, Cmid, Type string
 	Body, Digest           []byte
 	Mentions               string
+	// RefSeq is, for a change's timeline event, the seq of the message it
+	// changes (ChangeEvent); 0 otherwise.
+	RefSeq int64
 }
 
 // NewMessageRow returns the row of m, stored with digest.
@@ -337,13 +339,12 @@ func (w *SendWrites) Number(convLast, userLast map[string]int64) (SendRows, erro
 	reads := make(map[ConvUser]int64)
 	for _, i := range p.Fresh {
 		r := &p.batch[i]
-		conv, to, mentions := r.Group, []string(nil), normMentions(r.Mentions)
+		conv, to, kind, mentions := r.Group, []string{r.To, r.From}, KindMessage, normMentions(r.Mentions)
 		g := w.groups[r.Group]
-		switch {
-		case r.Group == "":
-			conv, to, mentions = protocol.DirectConv(r.From, r.To), []string{r.To, r.From}, nil
-		case g.Fanout == FanoutWrite:
-			to = slices.Sorted(maps.Keys(g.Members))
+		if r.Group == "" {
+			conv, mentions = protocol.DirectConv(r.From, r.To), nil
+		} else {
+			to, kind = g.inboxOf(r), g.inboxKind()
 		}
 		convNext[conv]++
 		m := Message{ID: r.ID, Conv: conv, Seq: convNext[conv], From: r.From, Cmid: r.Cmid, Type: r.Type,
@@ -353,7 +354,7 @@ func (w *SendWrites) Number(convLast, userLast map[string]int64) (SendRows, erro
 		shared := m
 		for _, u := range to {
 			userNext[u]++
-			res.Events = append(res.Events, InboxEvent{User: u, Seq: userNext[u], Kind: KindMessage, Conv: conv,
+			res.Events = append(res.Events, InboxEvent{User: u, Seq: userNext[u], Kind: kind, Conv: conv,
 				ConvSeq: m.Seq, Actor: r.From, TS: r.TS, Msg: &shared})
 		}
 		rows.Inbox = append(rows.Inbox, res.Events...)
@@ -372,6 +373,31 @@ func (w *SendWrites) Number(convLast, userLast map[string]int64) (SendRows, erro
 	}
 	slices.SortFunc(rows.Reads, compareReads)
 	return rows, nil
+}
+
+// inboxOf returns who gets an inbox row of r's new message in group g,
+// sorted: while g fans out on write every member [IM-11.3-1]; while it
+// fans out on read, each member r names in its mentions (not "*", and not
+// the sender), who gets a mention event [IM-11.6-2].
+func (g *GroupState) inboxOf(r *SendRequest) []string {
+	if g.Fanout == FanoutWrite {
+		return slices.Sorted(maps.Keys(g.Members))
+	}
+	var to []string
+	for _, u := range normMentions(r.Mentions) {
+		if u != "*" && u != r.From {
+			to = append(to, u)
+		}
+	}
+	return to
+}
+
+// inboxKind is the kind of the inbox rows of g's new messages (inboxOf).
+func (g *GroupState) inboxKind() string {
+	if g.Fanout == FanoutWrite {
+		return KindMessage
+	}
+	return KindMention
 }
 
 // hasReadPosition reports whether user has a read position: always in a

@@ -213,3 +213,41 @@ func TestNumberGroup(t *testing.T) {
 		t.Fatalf("reads %v, want %v", rows.Reads, want)
 	}
 }
+
+// TestNumberMentions: in a read-fan-out group each member a message names
+// gets one mention row, "*" and the sender none [IM-11.6-2].
+func TestNumberMentions(t *testing.T) {
+	batch := []SendRequest{
+		{ID: 1, From: "bob", Group: "g:r", Cmid: "1", Mentions: []string{"carol", "*", "bob", "carol", "dave"}, TS: 5},
+		{ID: 2, From: "carol", Group: "g:r", Cmid: "2", Mentions: []string{"*"}, TS: 6},
+		{ID: 3, From: "dave", Group: "g:r", Cmid: "3", Mentions: []string{"carol"}, TS: 7},
+	}
+	_, asked := GroupAsks(batch)
+	g := &GroupState{LastSeq: 9, Fanout: FanoutRead, Members: map[string]Member{}}
+	for _, u := range asked["g:r"] {
+		g.Members[u] = Member{User: u, Role: RoleMember}
+	}
+	state := map[string]*GroupState{"g:r": g}
+	plan := DecideSends(batch, nil, func(r *SendRequest) error { return RefuseGroup(r, state[r.Group]) })
+	w := plan.Group(state)
+	if w.User["carol"] != 2 || w.User["dave"] != 1 || len(w.User) != 2 {
+		t.Fatalf("counters %+v", w.Counters)
+	}
+	rows, err := w.Number(map[string]int64{"g:r": 12}, map[string]int64{"carol": 7, "dave": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inbox []string
+	for _, e := range rows.Inbox {
+		inbox = append(inbox, fmt.Sprintf("%s %s@%d %s/%d by %s", e.Kind, e.User, e.Seq, e.Conv, e.ConvSeq, e.Actor))
+	}
+	want := []string{"mention carol@6 g:r/10 by bob", "mention dave@3 g:r/10 by bob", "mention carol@7 g:r/12 by dave"}
+	if !slices.Equal(inbox, want) {
+		t.Fatalf("inbox rows %v, want %v", inbox, want)
+	}
+	for i, r := range plan.Results {
+		if !r.Broadcast || len(r.Events) != []int{2, 0, 1}[i] {
+			t.Fatalf("send %d: %+v", i, r)
+		}
+	}
+}

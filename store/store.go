@@ -11,7 +11,8 @@
 // The rules are the same in every implementation, so they are here, as pure
 // functions the implementations call between their reads and their writes:
 // sends.go (DecideSends, RefuseDirect, RefuseGroup, numbering),
-// groupchange.go (PlanGroupChange), edits.go (RecallChange, EditChange),
+// groupchange.go (PlanGroupChange), edits.go (RecallChange, EditChange,
+// MessageChange.Event),
 // reads.go (MoveRead, pages), kinds.go (the stored inbox kind codes). A
 // rule's refusal is an *Error naming a sentinel of errors.go;
 // ProtocolError maps it to the protocol error a client gets.
@@ -93,13 +94,15 @@ type InboxEvent struct {
 // stored message; Duplicate says it was stored by an earlier request with the
 // same (From, Cmid), in which case Events is empty. Otherwise Events are the
 // inbox events this request created: one per recipient and one for the
-// sender, in no particular order.
+// sender, in no particular order (in a group that fans out on read: see
+// Broadcast).
 type SendResult struct {
 	Msg       Message
 	Duplicate bool
 	Events    []InboxEvent
 	// Broadcast says Msg must be published on its group's topic: the
-	// group fans out on read, and Events is empty [IM-11.3].
+	// group fans out on read, and Events holds only the KindMention
+	// events of the members it names [IM-11.3], [IM-11.6-2].
 	Broadcast bool
 	Err       error // a refusal (*Error: ErrUnknownUser, ErrCmidConflict, …); nothing stored
 }

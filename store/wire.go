@@ -17,8 +17,8 @@ func (m *Message) Wire() (protocol.Message, error) {
 		}
 	}
 	cmid := m.Cmid
-	if m.Type == TypeGroup {
-		cmid = "" // the server's, not a device's [IM-11.4-2]
+	if serverRecord(m.Type) {
+		cmid = "" // the server's, not a device's [IM-11.2-1], [IM-14.4-3]
 	}
 	return protocol.Message{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Cmid: cmid, Type: m.Type, Body: body, TS: m.TS,
 		Mentions: m.Mentions, ReadBy: m.ReadBy}, nil
@@ -43,7 +43,7 @@ func (e *InboxEvent) Wire() (protocol.Event, error) {
 		if e.Settings != nil {
 			ev.Settings = e.Settings.Wire()
 		}
-	case KindRecall, KindEdit, KindDelete: // edits.go
+	case KindRecall, KindEdit, KindDelete, KindMention: // edits.go, sends.go
 		ev.User = e.Actor
 		if e.Msg != nil {
 			m, err := e.Msg.Wire()

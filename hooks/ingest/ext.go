@@ -30,6 +30,9 @@ type Ext interface {
 type extOp struct {
 	run   func(ctx context.Context) (any, []store.InboxEvent, error)
 	reply func(result any, err error)
+	// broadcast, set by run, is a committed timeline event to publish on
+	// its group's topic [IM-14.4-3].
+	broadcast *store.Message
 }
 
 func (h *Hook) runExt(cl *mqtt.Client, o *extOp) {
@@ -40,6 +43,9 @@ func (h *Hook) runExt(cl *mqtt.Client, o *extOp) {
 	h.spawn(cl, func() { o.reply(res, err) })
 	if err == nil && len(events) > 0 {
 		h.cfg.Deliver.Deliver(events)
+	}
+	if err == nil && o.broadcast != nil {
+		h.cfg.Groups.Broadcast(o.broadcast)
 	}
 }
 
@@ -189,32 +195,35 @@ func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f proto
 		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "edit needs a body object"))
 		return
 	}
-	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
-		now := time.Now().UnixMilli()
+	o := &extOp{reply: r.send}
+	o.run = func(ctx context.Context) (any, []store.InboxEvent, error) {
+		// The id of the change's event in a read-fan-out group's timeline.
+		at := store.Stamp{TS: time.Now().UnixMilli(), EventID: h.cfg.IDs.Next()}
 		var (
-			m      store.Message
-			events []store.InboxEvent
-			err    error
+			res store.ChangeResult
+			err error
 		)
 		switch method {
 		case protocol.MethodRecall:
-			m, events, err = h.cfg.Ext.Recall(ctx, dev.User, req.MsgID, now, h.cfg.RecallWindow)
+			res, err = h.cfg.Ext.Recall(ctx, dev.User, req.MsgID, at, h.cfg.RecallWindow)
 		case protocol.MethodEdit:
-			m, events, err = h.cfg.Ext.Edit(ctx, dev.User, req.MsgID, now, func(typ string) ([]byte, error) {
+			res, err = h.cfg.Ext.Edit(ctx, dev.User, req.MsgID, at, func(typ string) ([]byte, error) {
 				return h.editBody(typ, req.Body)
 			})
 		default:
-			m, events, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, now)
+			res, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, at.TS)
 		}
 		if err != nil {
 			return nil, nil, storeFailed(method, err)
 		}
-		w, err := m.Wire()
+		w, err := res.Msg.Wire()
 		if err != nil {
 			return nil, nil, err
 		}
-		return &protocol.MessageResult{Msg: &w}, events, nil
-	}}})
+		o.broadcast = res.Timeline
+		return &protocol.MessageResult{Msg: &w}, res.Events, nil
+	}
+	h.enqueue(&op{cl: cl, ext: o})
 }
 
 // editBody validates and encodes the new body of a message of type typ as

@@ -191,14 +191,14 @@ func writeSends(ctx context.Context, tx pgx.Tx, b *pgx.Batch, plan *store.SendPl
 	queueMessages(b, rows.Messages)
 	n := len(rows.Inbox)
 	iUser, iConv, iActor := make([]string, n), make([]string, n), make([]string, n)
-	iSeq, iConvSeq, iTS := make([]int64, n), make([]int64, n), make([]int64, n)
+	iSeq, iConvSeq, iTS, iKind := make([]int64, n), make([]int64, n), make([]int64, n), make([]int16, n)
 	for i, e := range rows.Inbox {
 		iUser[i], iSeq[i], iConv[i], iConvSeq[i], iActor[i], iTS[i] = e.User, e.Seq, e.Conv, e.ConvSeq, e.Actor, e.TS
+		iKind[i] = int16(store.KindCode(e.Kind)) // message, or mention [IM-11.6-2]
 	}
 	b.Queue(`INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts)
-		SELECT u, s, $3, c, cs, a, t FROM unnest($1::text[], $2::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
-			AS x(u, s, c, cs, a, t)`,
-		iUser, iSeq, store.KindCode(store.KindMessage), iConv, iConvSeq, iActor, iTS)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])`,
+		iUser, iSeq, iKind, iConv, iConvSeq, iActor, iTS)
 	rConv, rUser, rSeq := make([]string, len(rows.Reads)), make([]string, len(rows.Reads)), make([]int64, len(rows.Reads))
 	for i, r := range rows.Reads {
 		rConv[i], rUser[i], rSeq[i] = r.Conv, r.User, r.Seq
@@ -238,16 +238,16 @@ func queueLookup(b *pgx.Batch, cmids []store.Cmid, into map[store.Cmid]store.Sto
 func queueMessages(b *pgx.Batch, ms []store.MessageRow) {
 	n := len(ms)
 	conv, sender, cmid, typ, ments := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	seq, id, ts := make([]int64, n), make([]int64, n), make([]int64, n)
+	seq, id, ts, ref := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	body, digest := make([][]byte, n), make([][]byte, n)
 	for i, m := range ms {
 		conv[i], seq[i], id[i], sender[i], cmid[i] = m.Conv, m.Seq, m.ID, m.From, m.Cmid
-		typ[i], body[i], digest[i], ts[i], ments[i] = m.Type, m.Body, m.Digest, m.TS, m.Mentions
+		typ[i], body[i], digest[i], ts[i], ments[i], ref[i] = m.Type, m.Body, m.Digest, m.TS, m.Mentions, m.RefSeq
 	}
-	b.Queue(`INSERT INTO messages (conv_id, seq, id, sender, cmid, type, body, digest, ts, mentions)
+	b.Queue(`INSERT INTO messages (conv_id, seq, id, sender, cmid, type, body, digest, ts, mentions, ref_seq)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-			$6::text[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[])`,
-		conv, seq, id, sender, cmid, typ, body, digest, ts, ments)
+			$6::text[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[], $11::bigint[])`,
+		conv, seq, id, sender, cmid, typ, body, digest, ts, ments, ref)
 }
 
 func values(ks []string, m map[string]int64) []int64 {

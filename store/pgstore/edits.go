@@ -14,18 +14,17 @@ import (
 // finds the message (ErrNotFound if user is not a member of its
 // conversation), locks the conversation row first and the users' rows
 // after it (the lock order of Append and MarkRead), lets c decide, stores
-// the change and adds its events.
-func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, c store.MessageChange) (store.Message, []store.InboxEvent, error) {
-	var (
-		m      store.Message
-		events []store.InboxEvent
-	)
+// the change and its timeline event, and adds its inbox events.
+func (s *Store) changeMsg(ctx context.Context, user string, id int64, at store.Stamp, c store.MessageChange) (store.ChangeResult, error) {
+	var res store.ChangeResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		m, events = store.Message{ID: id}, nil
+		res = store.ChangeResult{Msg: store.Message{ID: id}}
+		m := &res.Msg
 		var (
-			found  bool
-			fanout string
-			role   *string
+			found   bool
+			fanout  string
+			role    *string
+			lastSeq int64
 		)
 		// One round trip. FOR UPDATE: two changes of one message (a recall
 		// and an edit on two nodes) run one after the other, each seeing
@@ -34,7 +33,9 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		b.Queue(`SELECT conv_id, seq, sender, cmid, type, body, ts FROM messages WHERE id = $1 FOR UPDATE`, id).
 			QueryRow(optionalRow(&found, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS))
 		const conv = `(SELECT conv_id FROM messages WHERE id = $1)`
-		b.Queue(`SELECT 1 FROM conversations WHERE id = `+conv+` FOR NO KEY UPDATE`, id)
+		var convFound bool
+		b.Queue(`SELECT last_seq FROM conversations WHERE id = `+conv+` FOR NO KEY UPDATE`, id).
+			QueryRow(optionalRow(&convFound, &lastSeq))
 		// The conversation's fan-out ('' if direct) and the user's role in
 		// it (NULL if not a member).
 		b.Queue(`SELECT coalesce((SELECT fanout FROM groups WHERE id = `+conv+`), ''),
@@ -46,7 +47,7 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		if !found || role == nil {
 			return store.NotFoundError(id)
 		}
-		if changed, err := c.Apply(&m, *role); err != nil || !changed {
+		if changed, err := c.Apply(m, *role); err != nil || !changed {
 			return err
 		}
 		changed := true
@@ -55,12 +56,20 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		switch c.Kind {
 		case store.KindRecall:
 			b.Queue(`UPDATE messages SET type = $3, body = $4, recalled_at = $5 WHERE conv_id = $1 AND seq = $2`,
-				m.Conv, m.Seq, m.Type, m.Body, ts)
+				m.Conv, m.Seq, m.Type, m.Body, at.TS)
 		case store.KindEdit:
-			b.Queue(`UPDATE messages SET body = $3, edited_at = $4 WHERE conv_id = $1 AND seq = $2`, m.Conv, m.Seq, m.Body, ts)
+			b.Queue(`UPDATE messages SET body = $3, edited_at = $4 WHERE conv_id = $1 AND seq = $2`, m.Conv, m.Seq, m.Body, at.TS)
 		default:
 			b.Queue(`INSERT INTO hidden (user_id, conv_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, user, m.Conv, m.Seq).
 				Exec(func(tag pgconn.CommandTag) error { changed = tag.RowsAffected() > 0; return nil })
+		}
+		ev, err := c.Event(fanout, m, user, at, lastSeq)
+		if err != nil {
+			return err
+		}
+		if ev != nil {
+			queueEvent(b, ev)
+			res.Timeline = &ev.Msg
 		}
 		if c.ToMembers(fanout) {
 			b.Queue(`SELECT user_id FROM members WHERE conv_id = $1 ORDER BY user_id COLLATE "C"`, m.Conv).
@@ -72,18 +81,31 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 		if err := tx.SendBatch(ctx, b).Close(); err != nil || !changed {
 			return err
 		}
-		msg := m
+		msg := *m
 		b = &pgx.Batch{}
-		added := queueEvents(b, audience, store.InboxEvent{Kind: c.Kind, Conv: m.Conv, ConvSeq: m.Seq, Actor: user, TS: ts, Msg: &msg})
+		added := queueEvents(b, audience, store.InboxEvent{Kind: c.Kind, Conv: m.Conv, ConvSeq: m.Seq, Actor: user, TS: at.TS, Msg: &msg})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		var err error
-		events, err = added()
+		res.Events, err = added()
 		return err
 	})
 	if err != nil {
-		return store.Message{}, nil, fmt.Errorf("%s message %d by %q: %w", c.Kind, id, user, err)
+		return store.ChangeResult{}, fmt.Errorf("%s message %d by %q: %w", c.Kind, id, user, err)
 	}
-	return m, events, nil
+	return res, nil
+}
+
+// queueEvent queues storing a change's timeline event at its
+// conversation's next seq (the conversation row is locked); the actor has
+// read up to it, as a sender has its message.
+func queueEvent(b *pgx.Batch, ev *store.ChangeEvent) {
+	m := &ev.Msg
+	b.Queue(`UPDATE conversations SET last_seq = $2, last_ts = greatest(last_ts, $3) WHERE id = $1`, m.Conv, m.Seq, m.TS)
+	queueMessages(b, []store.MessageRow{ev.Row})
+	if ev.Scrub != nil {
+		b.Queue(`UPDATE messages SET body = $3 WHERE conv_id = $1 AND ref_seq = $2 AND type = $4`,
+			m.Conv, ev.Row.RefSeq, ev.Scrub, store.TypeEdit)
+	}
+	b.Queue(`UPDATE members SET read_seq = greatest(read_seq, $3) WHERE conv_id = $1 AND user_id = $2`, m.Conv, m.From, m.Seq)
 }

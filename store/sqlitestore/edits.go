@@ -14,30 +14,32 @@ import (
 // (store.MessageChange), the statements these.
 const (
 	qMsgByID = `SELECT conv_id, seq, sender, cmid, type, body, ts FROM messages WHERE id = ?`
-	// The conversation's fan-out ('' if direct) and the user's role in it
-	// (NULL if not a member).
+	// The conversation's fan-out ('' if direct) and last seq, and the
+	// user's role in it (NULL if not a member).
 	qActor = `SELECT coalesce((SELECT fanout FROM groups WHERE id = ?1), ''),
+		(SELECT last_seq FROM conversations WHERE id = ?1),
 		(SELECT role FROM members WHERE conv_id = ?1 AND user_id = ?2)`
 	qMemberIDs = `SELECT user_id FROM members WHERE conv_id = ?`
 	qRecallMsg = `UPDATE messages SET type = ?, body = ?, recalled_at = ? WHERE conv_id = ? AND seq = ?`
 	qEditMsg   = `UPDATE messages SET body = ?, edited_at = ? WHERE conv_id = ? AND seq = ?`
 	qHideMsg   = `INSERT INTO hidden (user_id, conv_id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	// The text of the earlier edit events of a recalled message goes.
+	qScrubEdits = `UPDATE messages SET body = ? WHERE conv_id = ? AND ref_seq = ? AND type = '` + store.TypeEdit + `'`
 )
 
 func init() {
-	writeQueries = append(writeQueries, qMsgByID, qActor, qMemberIDs, qRecallMsg, qEditMsg, qHideMsg)
+	writeQueries = append(writeQueries, qMsgByID, qActor, qMemberIDs, qRecallMsg, qEditMsg, qHideMsg, qScrubEdits)
 }
 
 // changeMsg runs one change of a message on the writer: it finds the
 // message (ErrNotFound if user is not a member of its conversation), lets
-// c decide, stores the change and adds its events.
-func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, c store.MessageChange) (store.Message, []store.InboxEvent, error) {
-	var (
-		m      store.Message
-		events []store.InboxEvent
-	)
+// c decide, stores the change and its timeline event, and adds its inbox
+// events.
+func (s *Store) changeMsg(ctx context.Context, user string, id int64, at store.Stamp, c store.MessageChange) (store.ChangeResult, error) {
+	var res store.ChangeResult
 	err := s.write(ctx, func(t *txn) error {
-		m, events = store.Message{ID: id}, nil
+		res = store.ChangeResult{Msg: store.Message{ID: id}}
+		m := &res.Msg
 		err := t.queryRow(qMsgByID, id).Scan(&m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.NotFoundError(id)
@@ -46,20 +48,31 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 			return err
 		}
 		var (
-			fanout string
-			role   *string
+			fanout  string
+			role    *string
+			lastSeq int64
 		)
-		if err := t.queryRow(qActor, m.Conv, user).Scan(&fanout, &role); err != nil {
+		if err := t.queryRow(qActor, m.Conv, user).Scan(&fanout, &lastSeq, &role); err != nil {
 			return err
 		}
 		if role == nil {
 			return store.NotFoundError(id)
 		}
-		if changed, err := c.Apply(&m, *role); err != nil || !changed {
+		if changed, err := c.Apply(m, *role); err != nil || !changed {
 			return err
 		}
-		if changed, err := t.storeChange(c.Kind, user, &m, ts); err != nil || !changed {
+		if changed, err := t.storeChange(c.Kind, user, m, at.TS); err != nil || !changed {
 			return err
+		}
+		ev, err := c.Event(fanout, m, user, at, lastSeq)
+		if err != nil {
+			return err
+		}
+		if ev != nil {
+			if err := t.storeEvent(ev); err != nil {
+				return err
+			}
+			res.Timeline = &ev.Msg
 		}
 		audience := []string{user}
 		if c.ToMembers(fanout) {
@@ -67,15 +80,37 @@ func (s *Store) changeMsg(ctx context.Context, user string, id int64, ts int64, 
 				return err
 			}
 		}
-		msg := m
-		events, err = t.addEvents(audience, store.InboxEvent{Kind: c.Kind, Conv: m.Conv, ConvSeq: m.Seq, Actor: user,
-			TS: ts, Msg: &msg})
+		msg := *m
+		res.Events, err = t.addEvents(audience, store.InboxEvent{Kind: c.Kind, Conv: m.Conv, ConvSeq: m.Seq, Actor: user,
+			TS: at.TS, Msg: &msg})
 		return err
 	})
 	if err != nil {
-		return store.Message{}, nil, fmt.Errorf("%s message %d by %q: %w", c.Kind, id, user, err)
+		return store.ChangeResult{}, fmt.Errorf("%s message %d by %q: %w", c.Kind, id, user, err)
 	}
-	return m, events, nil
+	return res, nil
+}
+
+// storeEvent stores a change's timeline event at the conversation's next
+// seq; the actor has read up to it, as a sender has its message.
+func (t *txn) storeEvent(ev *store.ChangeEvent) error {
+	m := &ev.Msg
+	var seq int64
+	if err := t.queryRow(qAdvanceConv, 1, m.TS, m.Conv).Scan(&seq); err != nil {
+		return fmt.Errorf("advance seq of %q: %w", m.Conv, err)
+	}
+	if seq != m.Seq {
+		return fmt.Errorf("%s event in %q: seq %d, planned %d", m.Type, m.Conv, seq, m.Seq)
+	}
+	if err := t.insertMessage(&ev.Row); err != nil {
+		return err
+	}
+	if ev.Scrub != nil {
+		if err := t.exec(qScrubEdits, ev.Scrub, m.Conv, ev.Row.RefSeq); err != nil {
+			return err
+		}
+	}
+	return t.exec(qSenderRead, m.Seq, m.Conv, m.From)
 }
 
 // storeChange writes a change of kind to m; changed is false for a delete

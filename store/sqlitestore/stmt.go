@@ -24,8 +24,8 @@ const (
 	qAdvanceConv = `UPDATE conversations SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)
 		WHERE id = ? RETURNING last_seq`
 	qAdvanceUser = `UPDATE users SET inbox_seq = inbox_seq + ? WHERE id = ? RETURNING inbox_seq`
-	qInsertMsg   = `INSERT INTO messages (id, conv_id, seq, sender, cmid, type, body, digest, ts, mentions)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertMsg   = `INSERT INTO messages (id, conv_id, seq, sender, cmid, type, body, digest, ts, mentions, ref_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertInbox = `INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qSenderRead  = `UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ?`
 	qLastSeq     = `SELECT last_seq FROM conversations WHERE id = ?`
@@ -186,5 +186,5 @@ func (t *txn) insertInbox(events []store.InboxEvent) error {
 }
 
 func (t *txn) insertMessage(m *store.MessageRow) error {
-	return t.exec(qInsertMsg, m.ID, m.Conv, m.Seq, m.From, m.Cmid, m.Type, m.Body, m.Digest, m.TS, m.Mentions)
+	return t.exec(qInsertMsg, m.ID, m.Conv, m.Seq, m.From, m.Cmid, m.Type, m.Body, m.Digest, m.TS, m.Mentions, m.RefSeq)
 }

@@ -29,6 +29,7 @@ var groupTests = []struct {
 	{"GroupSystemNotify", testGroupSystemNotify},
 	{"GroupCmidRace", testGroupCmidRace},
 	{"GroupMembersInByteOrder", testGroupMembersInByteOrder},
+	{"GroupReadFanoutMentions", testGroupReadFanoutMentions},
 }
 
 func (e *env) change(t *testing.T, c store.GroupChange) store.GroupResult {
@@ -664,5 +665,66 @@ func testGroupMembersInByteOrder(t *testing.T, e *env) {
 	want := slices.Sorted(slices.Values(ids))
 	if !slices.Equal(got, want) {
 		t.Fatalf("members %v, want %v", got, want)
+	}
+}
+
+// testGroupReadFanoutMentions: in a read-fan-out group a member named in
+// a message's mentions gets exactly one mention event in its inbox, with
+// the message; "*", the sender naming itself and a retry give none, and
+// nobody else's inbox grows [IM-11.6-2]. A write-fan-out group stores no
+// mention events (every member has the message).
+func testGroupReadFanoutMentions(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol", "dave")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol", "dave"}, Threshold: 2})
+	before := map[string]int64{}
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		before[u] = e.latest(t, u)
+	}
+	r1 := e.greq("alice", g1, "a1", "hi bob", "bob", "*", "alice", "bob")
+	res := e.gsend(t, r1, e.greq("carol", g1, "c1", "all of you", "*"), e.greq("dave", g1, "d1", "bob again", "bob", "carol"))
+	for i, r := range res {
+		if r.Err != nil || !r.Broadcast {
+			t.Fatalf("send %d: %+v", i, r)
+		}
+	}
+	want := [][]string{{"bob"}, nil, {"bob", "carol"}}
+	for i, r := range res {
+		if got := eventUsers(r.Events); !slices.Equal(got, want[i]) {
+			t.Fatalf("send %d: mention events for %v, want %v", i, got, want[i])
+		}
+		for _, ev := range r.Events {
+			if ev.Kind != store.KindMention || ev.Conv != g1 || ev.ConvSeq != r.Msg.Seq || ev.Actor != r.Msg.From ||
+				ev.Msg == nil || !sameMsg(*ev.Msg, r.Msg) {
+				t.Fatalf("send %d: mention event %+v", i, ev)
+			}
+		}
+	}
+	// A retry stores nothing new.
+	if d := e.gsend(t, r1)[0]; !d.Duplicate || len(d.Events) != 0 {
+		t.Fatalf("retry: %+v", d)
+	}
+	e.reopen()
+	for u, n := range map[string]int64{"alice": 0, "bob": 2, "carol": 1, "dave": 0} {
+		evs := e.inbox(t, u)
+		if got := e.latest(t, u) - before[u]; got != n {
+			t.Fatalf("%s's inbox grew by %d, want %d", u, got, n)
+		}
+		for _, ev := range evs[len(evs)-int(n):] {
+			if ev.Kind != store.KindMention || ev.Msg == nil || ev.Msg.Conv != g1 || ev.Actor != ev.Msg.From || ev.ConvSeq != ev.Msg.Seq {
+				t.Fatalf("%s's synced mention %+v", u, ev)
+			}
+		}
+	}
+	// Write fan-out: the message events, no mention event.
+	const g2 = "g:2"
+	e.change(t, store.GroupChange{Group: g2, Actor: "alice", Op: store.OpCreate, Users: []string{"bob"}})
+	r := e.gsend(t, e.greq("alice", g2, "a2", "small", "bob"))[0]
+	if !slices.Equal(eventUsers(r.Events), []string{"alice", "bob"}) || r.Broadcast {
+		t.Fatalf("write-fan-out send with a mention: %+v", r)
+	}
+	for _, ev := range r.Events {
+		if ev.Kind != store.KindMessage {
+			t.Fatalf("write-fan-out event %+v", ev)
+		}
 	}
 }

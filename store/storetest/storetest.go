@@ -1126,9 +1126,9 @@ func testRefusals(t *testing.T, e *env) {
 	_, historyErr := e.s.History(e.ctx, "dave", g1, store.HistoryQuery{})
 	_, infoErr := e.s.Group(e.ctx, "dave", g1, 10)
 	_, noGroupErr := e.s.Group(e.ctx, "alice", "g:none", 10)
-	_, _, notFoundErr := e.s.Recall(e.ctx, "carol", m.ID, m.TS, window)
-	_, _, recallErr := e.s.Recall(e.ctx, "bob", m.ID, m.TS, window)
-	_, _, editErr := e.s.Edit(e.ctx, "bob", m.ID, m.TS, func(string) ([]byte, error) { return nil, nil })
+	_, _, notFoundErr := split(e.s.Recall(e.ctx, "carol", m.ID, e.at(m.TS), window))
+	_, _, recallErr := split(e.s.Recall(e.ctx, "bob", m.ID, e.at(m.TS), window))
+	_, _, editErr := split(e.s.Edit(e.ctx, "bob", m.ID, e.at(m.TS), func(string) ([]byte, error) { return nil, nil }))
 	_, contactErr := e.s.UpdateContact(e.ctx, "alice", "nobody", store.ContactAdd, 1)
 	for _, c := range []struct {
 		what string
