@@ -46,6 +46,18 @@ const (
 // TypeRecalled is the type of a recalled message [IM-14.1-2].
 const TypeRecalled = "recalled"
 
+// Message types of the timeline events that record a recall or an edit in
+// a group that fans out on read [IM-14.4-3]: written by the server only,
+// with a body {msg_id (a decimal string), conv_seq, body (edit)}.
+const (
+	TypeRecall = "recall"
+	TypeEdit   = "edit"
+)
+
+// KindMention is the inbox event of a member named in the mentions of a
+// message of a group that fans out on read [IM-11.6-2].
+const KindMention = "mention"
+
 // MessageRequest names a message by id for recall, edit and delete
 // [IM-14]. Body is the new body of an edit.
 type MessageRequest struct {

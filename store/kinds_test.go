@@ -1,16 +1,28 @@
 package store
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mqim/mqim/protocol"
+)
 
 // TestKindCodes pins the stored codes: rows written with them must read
 // back as the same kind forever.
 func TestKindCodes(t *testing.T) {
-	for kind, code := range map[string]int{KindMessage: 1, KindRead: 2, KindRecall: 10, KindEdit: 11, KindDelete: 12, KindSettings: 13} {
+	for kind, code := range map[string]int{KindMessage: 1, KindRead: 2, KindRecall: 10, KindEdit: 11, KindDelete: 12, KindSettings: 13,
+		KindMention: 14} {
 		if got := KindCode(kind); got != code {
 			t.Errorf("KindCode(%q) = %d, want %d", kind, got, code)
 		}
 		if got := KindName(code); got != kind {
 			t.Errorf("KindName(%d) = %q, want %q", code, got, kind)
+		}
+	}
+	// The wire names are protocol's.
+	for store, wire := range map[string]string{KindMention: protocol.KindMention, TypeRecall: protocol.TypeRecall,
+		TypeEdit: protocol.TypeEdit} {
+		if store != wire {
+			t.Errorf("store's %q is protocol's %q", store, wire)
 		}
 	}
 	if KindName(99) != KindMessage {

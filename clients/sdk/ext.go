@@ -169,4 +169,5 @@ const (
 	KindDelete   = protocol.KindDelete   // stored: the user deleted a message for itself
 	KindSettings = protocol.KindSettings // stored: the user's conversation settings changed
 	KindTyping   = protocol.KindTyping   // ephemeral (Seq 0): User is typing in Conv
+	KindMention  = protocol.KindMention  // stored: User mentioned the user in Msg, of a read-fan-out group [IM-11.6-2]
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,9 @@ type follower struct {
 
 // FollowGroup follows a group that fans out on read [IM-11.3]: the
 // returned channel gets the group's events (kind message, no inbox seq)
-// with conv seq above after, in conv seq order, each once. The client
+// with conv seq above after, in conv seq order, each once: messages, group
+// events (type group) and the recalls and edits of earlier messages (type
+// recall or edit, read with ChangeOf) [IM-14.4-3]. The client
 // subscribes to the group topic on every connection and pulls history
 // after its group cursor on each (re)connect and on a gap, as [IM-11.3-5]
 // asks. after is the device's group cursor: the read_from of the group's
@@ -278,6 +281,65 @@ func (f *follower) catchUp(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// Message types of the timeline events of a recall or an edit in a group
+// that fans out on read [IM-14.4-3].
+const (
+	TypeRecall = protocol.TypeRecall
+	TypeEdit   = protocol.TypeEdit
+)
+
+// TimelineChange is a recall or an edit of a message of a group that fans
+// out on read, as its timeline records it [IM-14.4-3]: apply it to the
+// message at ConvSeq (recall: type recalled, body {}; edit: Body).
+type TimelineChange struct {
+	Recall  bool // a recall; else an edit
+	MsgID   int64
+	ConvSeq int64
+	// Body is an edit's new body; nil once the message was recalled, or
+	// for a recall.
+	Body map[string]any
+}
+
+// ChangeOf reads a recall or edit event of a group's timeline (a message
+// of type TypeRecall or TypeEdit from FollowGroup or History); ok is false
+// for any other message.
+func ChangeOf(m *Message) (ch TimelineChange, ok bool) {
+	if m == nil || m.Type != TypeRecall && m.Type != TypeEdit {
+		return TimelineChange{}, false
+	}
+	id, _ := m.Body["msg_id"].(string)
+	ch.MsgID, _ = strconv.ParseInt(id, 10, 64)
+	ch.ConvSeq = int64(number(m.Body["conv_seq"]))
+	ch.Recall = m.Type == TypeRecall
+	ch.Body, _ = m.Body["body"].(map[string]any)
+	return ch, ch.MsgID > 0 && ch.ConvSeq > 0
+}
+
+// number reads a decoded number of either encoding.
+func number(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int8:
+		return float64(x)
+	case int16:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint8:
+		return float64(x)
+	case uint16:
+		return float64(x)
+	case uint32:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	}
+	return 0
 }
 
 // isGroupTopic reports whether topic is a group topic.

@@ -127,3 +127,73 @@ func TestFollowGroup(t *testing.T) {
 		t.Fatal("stream not closed after the error")
 	}
 }
+
+// TestFollowGroupChanges: FollowGroup hands over a recall and an edit in a
+// read-fan-out group as timeline events, live and from history, and
+// ChangeOf reads them [IM-14.4-3]; a mentioned member that follows nothing
+// gets the mention on its event stream [IM-11.6-2].
+func TestFollowGroupChanges(t *testing.T) {
+	n, _ := testnode.Start(t, testpg.URL(t), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	alice := dial(t, n.MQTTAddr(), "alice")
+	bob := dial(t, n.MQTTAddr(), "bob")
+	carol := dial(t, n.MQTTAddr(), "carol")
+	cr, err := alice.CreateGroup(ctx(t), "team", []string{"bob", "carol"})
+	if err != nil || cr.Fanout != "read" {
+		t.Fatalf("CreateGroup: %+v, %v", cr, err)
+	}
+	g := cr.Group
+	ch, err := bob.FollowGroup(t.Context(), g, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, ch); ev.ConvSeq != 1 {
+		t.Fatalf("first event %+v", ev)
+	}
+	s, err := alice.SendGroup(ctx(t), g, protocol.TypeText, map[string]any{"text": "lunch?"}, sdk.WithMentions("carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, ch); ev.ConvSeq != s.Seq || textOf(ev) != "lunch?" {
+		t.Fatalf("message %+v", ev)
+	}
+	if _, ok := sdk.ChangeOf(&protocol.Message{Type: protocol.TypeText}); ok {
+		t.Fatal("ChangeOf a text message")
+	}
+	if _, err := alice.Edit(ctx(t), s.ID, map[string]any{"text": "lunch at 1?"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := next(t, ch)
+	if c, ok := sdk.ChangeOf(ev.Msg); !ok || c.Recall || c.MsgID != s.ID || c.ConvSeq != s.Seq || c.Body["text"] != "lunch at 1?" ||
+		ev.ConvSeq != s.Seq+1 || ev.Msg.From != "alice" {
+		t.Fatalf("edit event %+v: %+v", ev, c)
+	}
+	if _, err := alice.Recall(ctx(t), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	ev = next(t, ch)
+	if c, ok := sdk.ChangeOf(ev.Msg); !ok || !c.Recall || c.MsgID != s.ID || c.ConvSeq != s.Seq || ev.ConvSeq != s.Seq+2 {
+		t.Fatalf("recall event %+v: %+v", ev, c)
+	}
+	// From history: the message recalled, the edit without its text.
+	ch2, err := carol.FollowGroup(t.Context(), g, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := int64(1); seq <= s.Seq+2; seq++ {
+		ev := next(t, ch2)
+		c, isChange := sdk.ChangeOf(ev.Msg)
+		switch {
+		case ev.ConvSeq != seq:
+			t.Fatalf("from history: %+v, want conv seq %d", ev, seq)
+		case seq == s.Seq && ev.Msg.Type != protocol.TypeRecalled,
+			seq == s.Seq+1 && (!isChange || c.Recall || c.Body != nil),
+			seq == s.Seq+2 && (!isChange || !c.Recall):
+			t.Fatalf("from history, conv seq %d: %+v (%+v)", seq, ev.Msg, c)
+		}
+	}
+	// carol's inbox: the create event, then the mention.
+	evs := collect(t, carol, 2)
+	if m := evs[1]; m.Kind != sdk.KindMention || m.Conv != g || m.ConvSeq != s.Seq || m.User != "alice" || m.Msg == nil {
+		t.Fatalf("carol's events %+v", evs)
+	}
+}
