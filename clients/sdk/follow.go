@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -317,27 +318,16 @@ func ChangeOf(m *Message) (ch TimelineChange, ok bool) {
 	return ch, ch.MsgID > 0 && ch.ConvSeq > 0
 }
 
-// number reads a decoded number of either encoding.
+// number reads a decoded number of either encoding (JSON: float64;
+// MessagePack: an integer type).
 func number(v any) float64 {
-	switch x := v.(type) {
-	case float64:
-		return x
-	case int8:
-		return float64(x)
-	case int16:
-		return float64(x)
-	case int32:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case uint8:
-		return float64(x)
-	case uint16:
-		return float64(x)
-	case uint32:
-		return float64(x)
-	case uint64:
-		return float64(x)
+	switch x := reflect.ValueOf(v); {
+	case x.CanInt():
+		return float64(x.Int())
+	case x.CanUint():
+		return float64(x.Uint())
+	case x.CanFloat():
+		return x.Float()
 	}
 	return 0
 }
