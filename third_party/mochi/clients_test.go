@@ -404,7 +404,7 @@ func TestClientResendInflightMessages(t *testing.T) {
 	go func() {
 		err := cl.ResendInflightMessages(true)
 		require.NoError(t, err)
-		time.Sleep(time.Millisecond)
+		// mqim: upstream slept here; a net.Pipe write returns only once read.
 		_ = w.Close()
 	}()
 
@@ -734,13 +734,12 @@ func TestClientWritePacket(t *testing.T) {
 		err := cl.WritePacket(*tt.Packet)
 		require.NoError(t, err, pkInfo, tt.Case, tt.Desc)
 
-		time.Sleep(2 * time.Millisecond)
+		// mqim: upstream slept here; a net.Pipe write returns only once read.
 		_ = cl.Net.Conn.Close()
 
 		require.Equal(t, tt.RawBytes, <-o, pkInfo, tt.Case, tt.Desc)
 
-		cl.Stop(errClientStop)
-		time.Sleep(time.Millisecond * 1)
+		cl.Stop(errClientStop) // mqim: upstream slept after this; Stop is synchronous
 
 		// The stop cause is either the test error, EOF, or a
 		// closed pipe, depending on which goroutine runs first.
@@ -818,7 +817,8 @@ func TestClientWritePacketBuffer(t *testing.T) {
 				if i == len(tt)-1 {
 					cl.Net.Conn.Close()
 				}
-				time.Sleep(100 * time.Millisecond)
+				// mqim: upstream slept 100ms here; each flush blocks on the
+				// net.Pipe until the reader below has read it.
 			}
 		}
 	}()

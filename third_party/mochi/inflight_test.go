@@ -173,27 +173,39 @@ func TestSendQuota(t *testing.T) {
 }
 
 func TestNextImmediate(t *testing.T) {
+	// mqim patch: packets waiting for send quota are queued with Hold (upstream
+	// marked them with Expiry -1 in Set and picked the oldest by Created);
+	// NextImmediate returns them in the order held, marked sent (Expiry 0),
+	// and leaves them in flight until acknowledged.
 	cl, _, _ := newTestClient()
 	cl.State.Inflight.Set(packets.Packet{PacketID: 1, Created: 1})
 	cl.State.Inflight.Set(packets.Packet{PacketID: 2, Created: 2})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 3, Created: 3, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 4, Created: 4, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 5, Created: 5})
+	cl.State.Inflight.Hold(packets.Packet{PacketID: 4, Created: 4})
+	cl.State.Inflight.Hold(packets.Packet{PacketID: 3, Created: 3})
+	cl.State.Inflight.Set(packets.Packet{PacketID: 5, Created: 5, Expiry: -1}) // not held
+	require.True(t, cl.State.Inflight.Holding())
 
 	pk, ok := cl.State.Inflight.NextImmediate()
 	require.True(t, ok)
-	require.Equal(t, packets.Packet{PacketID: 3, Created: 3, Expiry: -1}, pk)
+	require.Equal(t, packets.Packet{PacketID: 4, Created: 4}, pk)
+	got, ok := cl.State.Inflight.Get(4)
+	require.True(t, ok)
+	require.Equal(t, int64(0), got.Expiry)
 
-	r := cl.State.Inflight.Delete(3)
+	r := cl.State.Inflight.Delete(4)
 	require.True(t, r)
 
 	pk, ok = cl.State.Inflight.NextImmediate()
 	require.True(t, ok)
-	require.Equal(t, packets.Packet{PacketID: 4, Created: 4, Expiry: -1}, pk)
+	require.Equal(t, packets.Packet{PacketID: 3, Created: 3}, pk)
+	require.False(t, cl.State.Inflight.Holding())
 
-	r = cl.State.Inflight.Delete(4)
-	require.True(t, r)
+	// A held packet deleted before its turn (expired, or the session cleared)
+	// is skipped.
+	cl.State.Inflight.Hold(packets.Packet{PacketID: 6, Created: 6})
+	require.True(t, cl.State.Inflight.Delete(6))
 
 	_, ok = cl.State.Inflight.NextImmediate()
 	require.False(t, ok)
+	require.Equal(t, 4, cl.State.Inflight.Len())
 }
