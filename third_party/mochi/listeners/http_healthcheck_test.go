@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +50,7 @@ func TestHTTPHealthCheckInit(t *testing.T) {
 
 func TestHTTPHealthCheckServeAndClose(t *testing.T) {
 	// setup http stats listener
-	l := NewHTTPHealthCheck(basicConfig)
+	l := NewHTTPHealthCheck(freeConfig(t, basicConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -61,10 +60,10 @@ func TestHTTPHealthCheckServeAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 
 	// call healthcheck
-	resp, err := http.Get("http://localhost" + testAddr + "/healthcheck")
+	resp, err := http.Get("http://" + l.Address() + "/healthcheck")
 	require.NoError(t, err)
 	require.NotNil(t, resp)
 
@@ -80,14 +79,16 @@ func TestHTTPHealthCheckServeAndClose(t *testing.T) {
 
 	require.Equal(t, true, closed)
 
-	_, err = http.Get("http://localhost/healthcheck" + testAddr + "/healthcheck")
+	// mqim: upstream's URL here was http://localhost/healthcheck:22222/…,
+	// which asked port 80; this asks the closed listener.
+	_, err = http.Get("http://" + l.Address() + "/healthcheck")
 	require.Error(t, err)
 	<-o
 }
 
 func TestHTTPHealthCheckServeAndCloseMethodNotAllowed(t *testing.T) {
 	// setup http stats listener
-	l := NewHTTPHealthCheck(basicConfig)
+	l := NewHTTPHealthCheck(freeConfig(t, basicConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -97,10 +98,10 @@ func TestHTTPHealthCheckServeAndCloseMethodNotAllowed(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 
 	// make disallowed method type http request
-	resp, err := http.Post("http://localhost"+testAddr+"/healthcheck", "application/json", http.NoBody)
+	resp, err := http.Post("http://"+l.Address()+"/healthcheck", "application/json", http.NoBody)
 	require.NoError(t, err)
 	require.NotNil(t, resp)
 
@@ -116,13 +117,14 @@ func TestHTTPHealthCheckServeAndCloseMethodNotAllowed(t *testing.T) {
 
 	require.Equal(t, true, closed)
 
-	_, err = http.Post("http://localhost/healthcheck"+testAddr+"/healthcheck", "application/json", http.NoBody)
+	// mqim: upstream's URL asked port 80, as above.
+	_, err = http.Post("http://"+l.Address()+"/healthcheck", "application/json", http.NoBody)
 	require.Error(t, err)
 	<-o
 }
 
 func TestHTTPHealthCheckServeTLSAndClose(t *testing.T) {
-	l := NewHTTPHealthCheck(tlsConfig)
+	l := NewHTTPHealthCheck(freeConfig(t, tlsConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -132,6 +134,7 @@ func TestHTTPHealthCheckServeTLSAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 	l.Close(MockCloser)
+	<-o // mqim: upstream did not wait for Serve to return
 }

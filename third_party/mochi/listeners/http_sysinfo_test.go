@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/mochi-mqtt/server/v2/system"
 
@@ -61,7 +60,7 @@ func TestHTTPStatsServeAndClose(t *testing.T) {
 	}
 
 	// setup http stats listener
-	l := NewHTTPStats(basicConfig, sysInfo)
+	l := NewHTTPStats(freeConfig(t, basicConfig), sysInfo) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -71,10 +70,10 @@ func TestHTTPStatsServeAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 
 	// get body from stats address
-	resp, err := http.Get("http://localhost" + testAddr)
+	resp, err := http.Get("http://" + l.Address())
 	require.NoError(t, err)
 	require.NotNil(t, resp)
 
@@ -96,7 +95,7 @@ func TestHTTPStatsServeAndClose(t *testing.T) {
 
 	require.Equal(t, true, closed)
 
-	_, err = http.Get("http://localhost" + testAddr)
+	_, err = http.Get("http://" + l.Address())
 	require.Error(t, err)
 	<-o
 }
@@ -106,7 +105,7 @@ func TestHTTPStatsServeTLSAndClose(t *testing.T) {
 		Version: "test",
 	}
 
-	l := NewHTTPStats(tlsConfig, sysInfo)
+	l := NewHTTPStats(freeConfig(t, tlsConfig), sysInfo) // mqim: was port 22222
 
 	err := l.Init(logger)
 	require.NoError(t, err)
@@ -117,8 +116,9 @@ func TestHTTPStatsServeTLSAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 	l.Close(MockCloser)
+	<-o // mqim: upstream did not wait for Serve to return
 }
 
 func TestHTTPStatsFailedToServe(t *testing.T) {

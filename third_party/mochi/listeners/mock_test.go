@@ -7,7 +7,6 @@ package listeners
 import (
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -76,7 +75,7 @@ func TestMockListenerServe(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond) // easy non-channel wait for start of serving
+	waitFor(t, mocked.IsServing) // mqim: upstream slept here
 	require.Equal(t, true, mocked.IsServing())
 
 	var closed bool

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,12 +59,13 @@ func TestNetServeAndClose(t *testing.T) {
 	require.NoError(t, err)
 
 	o := make(chan bool)
+	accepted := make(chan struct{}, 1)
 	go func(o chan bool) {
-		l.Serve(MockEstablisher)
+		l.Serve(signalEstablisher(accepted))
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	acceptedOnce(t, "tcp", l.Address(), accepted) // mqim: was a sleep
 
 	var closed bool
 	l.Close(func(id string) {
@@ -97,7 +97,8 @@ func TestNetEstablishThenEnd(t *testing.T) {
 		o <- true
 	}()
 
-	time.Sleep(time.Millisecond)
+	// mqim: upstream slept here; the dial completes on the bound socket
+	// whether or not Serve has called Accept yet.
 	_, _ = net.Dial("tcp", n.Addr().String())
 	require.Equal(t, true, <-established)
 	l.Close(MockCloser)

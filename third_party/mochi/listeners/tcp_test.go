@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -35,19 +34,19 @@ func TestTCPProtocol(t *testing.T) {
 }
 
 func TestTCPProtocolTLS(t *testing.T) {
-	l := NewTCP(tlsConfig)
+	l := NewTCP(ephemeralConfig(tlsConfig)) // mqim: was port 22222
 	_ = l.Init(logger)
 	defer l.listen.Close()
 	require.Equal(t, "tcp", l.Protocol())
 }
 
 func TestTCPInit(t *testing.T) {
-	l := NewTCP(basicConfig)
+	l := NewTCP(ephemeralConfig(basicConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	l.Close(MockCloser)
 	require.NoError(t, err)
 
-	l2 := NewTCP(tlsConfig)
+	l2 := NewTCP(ephemeralConfig(tlsConfig))
 	err = l2.Init(logger)
 	l2.Close(MockCloser)
 	require.NoError(t, err)
@@ -55,17 +54,18 @@ func TestTCPInit(t *testing.T) {
 }
 
 func TestTCPServeAndClose(t *testing.T) {
-	l := NewTCP(basicConfig)
+	l := NewTCP(ephemeralConfig(basicConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
 	o := make(chan bool)
+	accepted := make(chan struct{}, 1)
 	go func(o chan bool) {
-		l.Serve(MockEstablisher)
+		l.Serve(signalEstablisher(accepted))
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	acceptedOnce(t, "tcp", l.Address(), accepted) // mqim: was a sleep
 
 	var closed bool
 	l.Close(func(id string) {
@@ -80,17 +80,18 @@ func TestTCPServeAndClose(t *testing.T) {
 }
 
 func TestTCPServeTLSAndClose(t *testing.T) {
-	l := NewTCP(tlsConfig)
+	l := NewTCP(ephemeralConfig(tlsConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
 	o := make(chan bool)
+	accepted := make(chan struct{}, 1)
 	go func(o chan bool) {
-		l.Serve(MockEstablisher)
+		l.Serve(signalEstablisher(accepted))
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	acceptedOnce(t, "tcp", l.Address(), accepted) // mqim: was a sleep
 
 	var closed bool
 	l.Close(func(id string) {
@@ -102,7 +103,7 @@ func TestTCPServeTLSAndClose(t *testing.T) {
 }
 
 func TestTCPEstablishThenEnd(t *testing.T) {
-	l := NewTCP(basicConfig)
+	l := NewTCP(ephemeralConfig(basicConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -116,7 +117,8 @@ func TestTCPEstablishThenEnd(t *testing.T) {
 		o <- true
 	}()
 
-	time.Sleep(time.Millisecond)
+	// mqim: upstream slept here; the dial completes on the bound socket
+	// whether or not Serve has called Accept yet.
 	_, _ = net.Dial("tcp", l.listen.Addr().String())
 	require.Equal(t, true, <-established)
 	l.Close(MockCloser)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,12 +59,13 @@ func TestUnixSockServeAndClose(t *testing.T) {
 	require.NoError(t, err)
 
 	o := make(chan bool)
+	accepted := make(chan struct{}, 1)
 	go func(o chan bool) {
-		l.Serve(MockEstablisher)
+		l.Serve(signalEstablisher(accepted))
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	acceptedOnce(t, "unix", l.Address(), accepted) // mqim: was a sleep
 
 	var closed bool
 	l.Close(func(id string) {
@@ -94,7 +94,8 @@ func TestUnixSockEstablishThenEnd(t *testing.T) {
 		o <- true
 	}()
 
-	time.Sleep(time.Millisecond)
+	// mqim: upstream slept here; the dial completes on the bound socket
+	// whether or not Serve has called Accept yet.
 	_, _ = net.Dial("unix", l.listen.Addr().String())
 	require.Equal(t, true, <-established)
 	l.Close(MockCloser)

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
@@ -51,7 +50,7 @@ func TestWebsocketInit(t *testing.T) {
 }
 
 func TestWebsocketServeAndClose(t *testing.T) {
-	l := NewWebsocket(basicConfig)
+	l := NewWebsocket(freeConfig(t, basicConfig)) // mqim: was port 22222
 	_ = l.Init(logger)
 
 	o := make(chan bool)
@@ -60,7 +59,7 @@ func TestWebsocketServeAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 
 	var closed bool
 	l.Close(func(id string) {
@@ -72,7 +71,7 @@ func TestWebsocketServeAndClose(t *testing.T) {
 }
 
 func TestWebsocketServeTLSAndClose(t *testing.T) {
-	l := NewWebsocket(tlsConfig)
+	l := NewWebsocket(freeConfig(t, tlsConfig)) // mqim: was port 22222
 	err := l.Init(logger)
 	require.NoError(t, err)
 
@@ -82,7 +81,7 @@ func TestWebsocketServeTLSAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	waitFor(t, dialable(l.Address())) // mqim: was a sleep
 	var closed bool
 	l.Close(func(id string) {
 		closed = true
