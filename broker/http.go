@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/web"
 )
 
@@ -54,12 +54,12 @@ func (n *Node) admin(w http.ResponseWriter, r *http.Request) bool {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send an admin token as Authorization: Bearer <token>")
 		return false
 	}
-	claims, err := auth.Verify(n.cfg.Secret, tok, "")
+	claims, err := authtoken.Verify(n.cfg.Secret, tok, "")
 	if err != nil {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
 		return false
 	}
-	if claims.Role != auth.RoleAdmin {
+	if claims.Role != authtoken.RoleAdmin {
 		httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "an admin token is required")
 		return false
 	}

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // [IM-8] POST /v1/users with an admin token.
@@ -20,14 +20,14 @@ func TestCreateUser(t *testing.T) {
 	secret := []byte("http-test")
 	n, st := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user, role string) string {
-		tok, err := auth.Mint(secret, user, role, time.Hour)
+		tok, err := authtoken.Mint(secret, user, role, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	admin, user := mint("ops", auth.RoleAdmin), mint("alice", "")
-	other, _ := auth.Mint([]byte("other secret"), "ops", auth.RoleAdmin, time.Hour)
+	admin, user := mint("ops", authtoken.RoleAdmin), mint("alice", "")
+	other, _ := authtoken.Mint([]byte("other secret"), "ops", authtoken.RoleAdmin, time.Hour)
 	cases := []struct {
 		name, token, body string
 		status            int

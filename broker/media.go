@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // Media configures attachments [IM-12.2]. With neither Dir nor Backend set,
@@ -44,7 +44,7 @@ func userOf(secret []byte, r *http.Request) (string, error) {
 	if !ok {
 		return "", errors.New("no bearer token")
 	}
-	c, err := auth.Verify(secret, tok, "")
+	c, err := authtoken.Verify(secret, tok, "")
 	if err != nil {
 		return "", err
 	}

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/media"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 type uploadResult struct {
@@ -55,7 +55,7 @@ func TestMedia(t *testing.T) {
 	secret := []byte("media-test")
 	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user string) string {
-		tok, err := auth.Mint(secret, user, "", time.Hour)
+		tok, err := authtoken.Mint(secret, user, "", time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

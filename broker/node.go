@@ -139,6 +139,7 @@ func New(cfg Config) (*Node, error) {
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
+	caps.MinimumProtocolVersion = 4 // MQTT 3.1 (MQIsdp) is not supported [IM-1.1-1]
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
 	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
 	// Memory per connection: mochi allocates the outbound queue (8 bytes
@@ -213,6 +214,10 @@ func New(cfg Config) (*Node, error) {
 		n.ingest,
 		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
 	)
+	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
+		ConstLabels: prometheus.Labels{"where": "mqtt"},
+	}, func() float64 { return float64(n.mqtt.ConnectionPanics()) }))
 	for _, h := range hooks {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)

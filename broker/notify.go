@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 )
 
@@ -31,7 +31,7 @@ type notifyRequest struct {
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
 // [IM-8.1-6]. It goes through the send pipeline's committer (submit).
 func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
-	claims, ok := n.token(w, r, auth.RoleAdmin, auth.RoleBridge)
+	claims, ok := n.token(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
 	if !ok {
 		return
 	}
@@ -42,7 +42,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	}
 	from := claims.Subject
 	if req.From != "" {
-		if claims.Role != auth.RoleAdmin && req.From != claims.Subject {
+		if claims.Role != authtoken.RoleAdmin && req.From != claims.Subject {
 			httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a bridge sends as itself: leave out from")
 			return
 		}
@@ -164,13 +164,13 @@ func (n *Node) maxBody() int {
 
 // token checks for a token with one of roles, answering the request if
 // there is none.
-func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*auth.Claims, bool) {
+func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*authtoken.Claims, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token as Authorization: Bearer <token>")
 		return nil, false
 	}
-	claims, err := auth.Verify(n.cfg.Secret, tok, "")
+	claims, err := authtoken.Verify(n.cfg.Secret, tok, "")
 	if err != nil {
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
 		return nil, false

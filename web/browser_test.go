@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 var secret = []byte("web-test-secret")
@@ -102,7 +102,7 @@ func TestBrowserChat(t *testing.T) {
 }
 
 func mint(t *testing.T, user string) string {
-	tok, err := auth.Mint(secret, user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, user, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

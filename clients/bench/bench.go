@@ -7,14 +7,15 @@
 // The 1:1 scenario (Run1to1) pairs sender i (user bs{i}) with receiver i
 // (user br{i}): each sender connection keeps Inflight QoS 1 publishes in
 // flight to its receiver, which has one connection subscribed to its inbox.
-// The same load can run against a bare mochi broker (StartBare), the ceiling
-// the IM server is compared with.
+// The same load can run against a bare mochi broker (package bare), the
+// ceiling the IM server is compared with.
 //
 // The sync scenario (RunSync) times an offline device pulling N missed
 // events; the conns scenario (RunConns) measures the server's memory per
 // idle connection; the group scenario (RunGroup, group.go) measures
 // fan-out to the members of one group. Reference brokers run in-process
-// (StartBare) or as child processes (StartBareProcess, StartMosquitto),
+// (bare.Start, in tests) or as child processes (StartBareProcess with
+// cmd/mqim-bare, StartMosquitto),
 // and results go to a file (AppendResults) that Report turns into Markdown
 // tables and SVG charts (BarChart).
 //

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/bench"
+	"github.com/mqim/mqim/clients/bench/bare"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 )
@@ -67,7 +68,7 @@ func BenchmarkNode1to1(b *testing.B) {
 }
 
 func BenchmarkBare1to1(b *testing.B) {
-	br, err := bench.StartBare("127.0.0.1:0")
+	br, err := bare.Start("127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}

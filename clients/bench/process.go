@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +40,10 @@ func (p *Proc) Target() Target {
 	return t
 }
 
+// procCloseTimeout bounds Close: a reference broker that does not stop on
+// SIGTERM within it is killed.
+const procCloseTimeout = 5 * time.Second
+
 // Close stops the process (SIGTERM, then SIGKILL after 5 s) and waits.
 func (p *Proc) Close() error {
 	defer func() {
@@ -52,29 +55,16 @@ func (p *Proc) Close() error {
 	select {
 	case <-p.done:
 		return nil
-	case <-time.After(closeTimeout):
+	case <-time.After(procCloseTimeout):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return fmt.Errorf("%s: killed: not stopped %v after SIGTERM", p.name, closeTimeout)
+		return fmt.Errorf("%s: killed: not stopped %v after SIGTERM", p.name, procCloseTimeout)
 	}
-}
-
-// ServeBare runs a bare broker on addr until ctx ends, first writing its
-// address as one line to w: what `mqim bench serve-bare` does in the child
-// process that StartBareProcess starts.
-func ServeBare(ctx context.Context, addr string, w io.Writer) error {
-	b, err := StartBare(addr)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(w, b.Addr())
-	<-ctx.Done()
-	return b.Close()
 }
 
 // StartBareProcess starts a bare broker in a child process: the command
-// name args… must run ServeBare on a free loopback port (for the mqim
-// binary: mqim bench serve-bare).
+// name args… must run bare.Serve on a free loopback port (the mqim-bare
+// command).
 func StartBareProcess(name string, args ...string) (*Proc, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = os.Stderr

@@ -10,8 +10,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // Target is a server to load and the way to talk to it.
@@ -87,7 +87,7 @@ func (t Target) credentials(user string) (string, []byte, error) {
 	if len(t.secret) == 0 {
 		return "", nil, errors.New("a JWT secret is needed to connect to mqimd")
 	}
-	tok, err := auth.Mint(t.secret, user, auth.RoleUser, 24*time.Hour)
+	tok, err := authtoken.Mint(t.secret, user, authtoken.RoleUser, 24*time.Hour)
 	if err != nil {
 		return "", nil, err
 	}

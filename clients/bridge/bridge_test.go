@@ -13,17 +13,17 @@ import (
 
 	"github.com/mqim/mqim/clients/bridge"
 	"github.com/mqim/mqim/clients/sdk"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 var secret = []byte("bridge-test-secret")
 
 func mint(t *testing.T, user, role string) string {
 	t.Helper()
-	tok, err := auth.Mint(secret, user, role, time.Hour)
+	tok, err := authtoken.Mint(secret, user, role, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestNotifyMQTT(t *testing.T) {
 	defer alice.Close()
 	<-alice.CaughtUp()
 
-	b, err := bridge.Dial(ctx, bridge.Config{Server: n.MQTTAddr(), User: "sys.alerts", Token: mint(t, "sys.alerts", auth.RoleBridge)})
+	b, err := bridge.Dial(ctx, bridge.Config{Server: n.MQTTAddr(), User: "sys.alerts", Token: mint(t, "sys.alerts", authtoken.RoleBridge)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestNotifyHTTP(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	br, admin := mint(t, "ci.bot", auth.RoleBridge), mint(t, "ops", auth.RoleAdmin)
+	br, admin := mint(t, "ci.bot", authtoken.RoleBridge), mint(t, "ops", authtoken.RoleAdmin)
 	status, out := post(br, `{"to":"bob","cmid":"build-42","body":{"text":"build 42 passed"}}`)
 	if status != 201 || out["conv"] != "d:bob:ci.bot" || out["seq"] != 1.0 {
 		t.Fatalf("bridge: %d %v", status, out)
@@ -198,7 +198,7 @@ func TestNotifyGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bridge.Dial(ctx, bridge.Config{Server: n.MQTTAddr(), User: "ci.bot", Token: mint(t, "ci.bot", auth.RoleBridge)})
+	b, err := bridge.Dial(ctx, bridge.Config{Server: n.MQTTAddr(), User: "ci.bot", Token: mint(t, "ci.bot", authtoken.RoleBridge)})
 	if err != nil {
 		t.Fatal(err)
 	}

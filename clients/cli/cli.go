@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/clients/sdk"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // Commands are the subcommands this package runs.
@@ -194,7 +194,7 @@ func (e *env) dial(ctx context.Context, cfg sdk.Config) (*sdk.Client, error) {
 			return nil, usageErr(errors.New("give --token (or set MQIM_TOKEN), or --secret/--secret-file to mint one"))
 		}
 		var err error
-		if tok, err = auth.Mint([]byte(secret), g.user, "", time.Hour); err != nil {
+		if tok, err = authtoken.Mint([]byte(secret), g.user, "", time.Hour); err != nil {
 			return nil, err
 		}
 	}

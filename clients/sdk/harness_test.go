@@ -15,9 +15,9 @@ import (
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/sdk"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 var secret = []byte("sdk-test-secret")
@@ -50,7 +50,7 @@ func startNode(t *testing.T) (*broker.Node, string) {
 
 func token(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.Mint(secret, user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, user, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

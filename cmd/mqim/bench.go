@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -43,14 +44,6 @@ func benchCmd(args []string) error {
 		return benchScenario(args[0], args[1:])
 	case "report":
 		return benchReport(args[1:])
-	case "serve-bare": // the child process of --ref bare in the conns scenario
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		addr := "127.0.0.1:0"
-		if len(args) > 1 {
-			addr = args[1]
-		}
-		return bench.ServeBare(ctx, addr, os.Stdout)
 	}
 	fmt.Fprint(os.Stderr, benchUsage)
 	return fmt.Errorf("bench: unknown scenario %q", args[0])
@@ -61,7 +54,7 @@ const scenarioHelp = `Usage: mqim bench %s [flags]
 %s
 Every scenario runs against mqimd (--server) and, with --ref, against
 reference brokers in the same invocation: "bare" (a mochi broker with no
-hooks, started by this command) and "mosquitto" (started by this command
+hooks: the mqim-bare command, beside mqim or on PATH, started by this one) and "mosquitto" (started by this command
 when the mosquitto binary is installed; skipped with a warning otherwise).
 --ref-only runs the references alone. Progress goes to stderr once per
 second; --json prints one JSON summary per target and line; --out appends
@@ -230,7 +223,7 @@ func benchScenario(scenario string, args []string) error {
 		if ctx.Err() != nil {
 			break
 		}
-		s, err := runRef(ctx, r, scenario == "conns", cfg.Progress != nil, runOne)
+		s, err := runRef(ctx, r, cfg.Progress != nil, runOne)
 		if errors.Is(err, bench.ErrNoMosquitto) {
 			fmt.Fprintln(os.Stderr, "mqim bench: skipping the Mosquitto reference:", err)
 			continue
@@ -302,9 +295,8 @@ func redactSecret(args []string) []string {
 }
 
 // runRef runs the load against a reference broker that lives only for the
-// run: the bare broker in this process (or, when memory is measured, in a
-// child process), Mosquitto in a child process.
-func runRef(ctx context.Context, ref string, ownProcess, progress bool,
+// run, in a child process: the bare broker (mqim-bare) or Mosquitto.
+func runRef(ctx context.Context, ref string, progress bool,
 	runOne func(context.Context, bench.Target) (*bench.Summary, error)) (*bench.Summary, error) {
 	var (
 		t     bench.Target
@@ -317,22 +309,16 @@ func runRef(ctx context.Context, ref string, ownProcess, progress bool,
 			return nil, err
 		}
 		t, close = p.Target(), p.Close
-	case ownProcess:
-		exe, err := os.Executable()
+	default:
+		exe, err := bareCommand()
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return nil, err
 		}
-		p, err := bench.StartBareProcess(filepath.Clean(exe), "bench", "serve-bare")
+		p, err := bench.StartBareProcess(exe)
 		if err != nil {
 			return nil, err
 		}
 		t, close = p.Target(), p.Close
-	default:
-		b, err := bench.StartBare("127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		t, close = b.Target(), b.Close
 	}
 	defer func() {
 		if err := close(); err != nil {
@@ -404,4 +390,20 @@ and one SVG bar chart per scenario.
 		return err
 	}
 	return os.WriteFile(*doc, updated, 0o644)
+}
+
+// bareCommand finds mqim-bare, the bare-broker reference: beside this
+// binary, else on PATH. It is a command of its own so that mqim, the chat
+// client, does not link the MQTT server.
+func bareCommand() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "mqim-bare")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("mqim-bare"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("bench: --ref bare needs the mqim-bare command beside mqim or on PATH: go build -o . ./cmd/mqim-bare")
 }

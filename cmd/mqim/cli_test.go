@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 const cliSecret = "cli-test-secret"
@@ -30,8 +30,10 @@ const cliTimeout = 60 * time.Second
 // buildCLI builds the mqim binary into a temporary directory.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mqim")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mqim")
+	// mqim-bare beside it: the reference of mqim bench --ref bare.
+	out, err := exec.Command("go", "build", "-o", dir, ".", "../mqim-bare").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -92,7 +94,7 @@ func TestCLIChat(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "sent id=") || !strings.Contains(r.stdout, "conv=d:alice:bob seq=1") {
 		t.Fatalf("send: %+v", r)
 	}
-	tok, err := auth.Mint([]byte(cliSecret), "alice", "", time.Hour)
+	tok, err := authtoken.Mint([]byte(cliSecret), "alice", "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,5 +338,23 @@ func TestCLIGroups(t *testing.T) {
 	}
 	if r = as("carol", "listen", "--group", gid, "--count", "1", "--timeout", "5s"); r.code != 1 || !strings.Contains(r.stderr, "not_member") {
 		t.Fatalf("listen --group by a removed member: %+v", r)
+	}
+}
+
+// The chat CLI and the SDK speak the protocol only: they mint tokens with
+// protocol/authtoken and do not link the MQTT server (issue 11; the bare
+// broker of bench --ref bare is the separate command mqim-bare).
+func TestCLILinksNoBroker(t *testing.T) {
+	for _, pkg := range []string{".", "../../clients/sdk"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/mochi-mqtt/") || strings.HasPrefix(dep, "github.com/mqim/mqim/hooks/") ||
+				strings.HasPrefix(dep, "github.com/mqim/mqim/broker") || strings.HasPrefix(dep, "github.com/nats-io/nats-server") {
+				t.Errorf("%s links %s", pkg, dep)
+			}
+		}
 	}
 }

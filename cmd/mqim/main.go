@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/clients/cli"
-	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 const usage = `Usage: mqim [global flags] COMMAND [flags]
@@ -88,7 +88,7 @@ func token(args []string) error {
 	case *ttl <= 0:
 		return errors.New("token: --ttl must be positive")
 	}
-	tok, err := auth.Mint([]byte(*secret), *user, *role, *ttl)
+	tok, err := authtoken.Mint([]byte(*secret), *user, *role, *ttl)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 func capture(t *testing.T, f func() error) (string, error) {
@@ -29,17 +29,17 @@ func TestToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := auth.Verify([]byte("s3"), strings.TrimSpace(out), "alice")
+	c, err := authtoken.Verify([]byte("s3"), strings.TrimSpace(out), "alice")
 	if err != nil {
 		t.Fatalf("printed token does not verify: %v", err)
 	}
 	if c.ExpiresAt == nil || c.Role != "" {
 		t.Fatalf("claims %+v", c)
 	}
-	if _, err := auth.Verify([]byte("other"), strings.TrimSpace(out), "alice"); err == nil {
+	if _, err := authtoken.Verify([]byte("other"), strings.TrimSpace(out), "alice"); err == nil {
 		t.Fatal("token verifies with another secret")
 	}
-	if _, err := auth.Verify([]byte("s3"), strings.TrimSpace(out), "bob"); err == nil {
+	if _, err := authtoken.Verify([]byte("s3"), strings.TrimSpace(out), "bob"); err == nil {
 		t.Fatal("token verifies for another user")
 	}
 	for _, args := range [][]string{{"token", "--user", "alice"}, {"token", "--secret", "s"}, {"token", "--secret", "s", "--user", "a", "--ttl", "-1h"}, {"nope"}} {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // UserEnsurer creates users on first connect.
@@ -135,16 +136,16 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	return err == nil
 }
 
-func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*Claims, error) {
+func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, error) {
 	user := string(cl.Properties.Username)
 	if !protocol.ValidID(user) {
 		return nil, fmt.Errorf("username %q is not a valid user id", user)
 	}
-	return Verify(h.cfg.Secret, string(pk.Connect.Password), user)
+	return authtoken.Verify(h.cfg.Secret, string(pk.Connect.Password), user)
 }
 
 // outputFormat picks the device's payload format [IM-1.2-3].
-func outputFormat(cl *mqtt.Client, claims *Claims) protocol.Format {
+func outputFormat(cl *mqtt.Client, claims *authtoken.Claims) protocol.Format {
 	for _, p := range cl.Properties.Props.User {
 		if p.Key == "format" {
 			if f, ok := protocol.ParseFormat(p.Val); ok {

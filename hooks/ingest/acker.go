@@ -96,7 +96,7 @@ func (c *conn) push(packetID uint16, max int, wait bool) (*slot, bool) {
 // resolve completes s with out and writes every completed slot at the head
 // of the queue. Writing happens on a goroutine of the conn's own, so that a
 // client that does not read stalls nobody but itself.
-func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(func())) {
+func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(*mqtt.Client, func())) {
 	c.mu.Lock()
 	s.out, s.done = out, true
 	start := !c.flushing && len(c.pending) > 0 && c.pending[0].done
@@ -105,7 +105,7 @@ func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(func())) {
 	}
 	c.mu.Unlock()
 	if start {
-		spawn(c.flush)
+		spawn(c.cl, c.flush)
 	}
 }
 

@@ -75,7 +75,7 @@ func (h *Hook) process(batch []*op) {
 			h.commitRead(batch[0])
 			batch = batch[1:]
 		case batch[0].ext != nil:
-			h.runExt(batch[0].ext)
+			h.runExt(batch[0].cl, batch[0].ext)
 			batch = batch[1:]
 		default:
 			h.commitChange(batch[0])
@@ -218,7 +218,7 @@ func (h *Hook) commitRead(o *op) {
 	}
 	// The reply is written off the committer: publishing to a client that
 	// stops reading can block on its lock, and must not stall every send.
-	h.spawn(func() {
+	h.spawn(o.cl, func() {
 		switch {
 		case fail != nil:
 			r.reply(nil, fail)
@@ -253,7 +253,7 @@ func (h *Hook) commitChange(o *op) {
 		if pe.Code == protocol.CodeUnavailable {
 			h.cfg.Log.Warn("group change failed", "group", c.change.Group, "op", c.change.Op, "error", err)
 		}
-		h.spawn(func() { c.reply(nil, pe) })
+		h.spawn(o.cl, func() { c.reply(nil, pe) })
 		return
 	}
 	// Before delivering anything: removed members stop receiving the group
@@ -264,7 +264,7 @@ func (h *Hook) commitChange(o *op) {
 	}
 	h.cfg.Groups.MembersChanged(c.change.Group, added, res.Removed)
 	result := &protocol.GroupChangeResult{Group: c.change.Group, ConvSeq: res.Msg.Seq, Fanout: res.Fanout, ReadFrom: res.ReadFrom}
-	h.spawn(func() { c.reply(result, nil) })
+	h.spawn(o.cl, func() { c.reply(result, nil) })
 	if len(res.Events) > 0 {
 		h.cfg.Deliver.Deliver(res.Events)
 	}

@@ -30,12 +30,12 @@ type extOp struct {
 	reply func(result any, err error)
 }
 
-func (h *Hook) runExt(o *extOp) {
+func (h *Hook) runExt(cl *mqtt.Client, o *extOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	res, events, err := o.run(ctx)
 	cancel()
 	// Off the committer, as in commitRead.
-	h.spawn(func() { o.reply(res, err) })
+	h.spawn(cl, func() { o.reply(res, err) })
 	if err == nil && len(events) > 0 {
 		h.cfg.Deliver.Deliver(events)
 	}
@@ -49,7 +49,7 @@ func (h *Hook) async(r *reply, f func(ctx context.Context) (any, error)) {
 		r.send(nil, protocol.Errorf(protocol.CodeOverloaded, "too many requests in flight, retry later"))
 		return
 	}
-	h.spawn(func() {
+	h.spawn(r.cl, func() {
 		defer func() { <-h.rpcSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		defer cancel()

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -32,10 +33,10 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 )
 
@@ -188,9 +189,11 @@ func (h *Hook) Start() {
 	go h.commitLoop()
 }
 
-// spawn runs f on a new goroutine, counted in h.workers unless Shutdown is
-// already waiting for them (work that starts then is not waited for).
-func (h *Hook) spawn(f func()) {
+// spawn runs f, work for the connection cl (nil if none), on a new
+// goroutine, counted in h.workers unless Shutdown is already waiting for
+// them (work that starts then is not waited for). A panic in f closes cl,
+// not the node (see recoverConn).
+func (h *Hook) spawn(cl *mqtt.Client, f func()) {
 	h.wmu.Lock()
 	counted := !h.waiting
 	if counted {
@@ -201,8 +204,29 @@ func (h *Hook) spawn(f func()) {
 		if counted {
 			defer h.workers.Done()
 		}
+		defer h.recoverConn(cl)
 		f()
 	}()
+}
+
+// recoverConn is the seat belt of the goroutines spawned for a connection,
+// as mochi's read and write loops have theirs (third_party/mochi): a panic
+// is logged once with the stack, counted, and ends that connection only.
+func (h *Hook) recoverConn(cl *mqtt.Client) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	h.m.panics.Inc()
+	id := ""
+	if cl != nil {
+		id = cl.ID
+	}
+	h.cfg.Log.Error("panic while handling a connection's request; closed it",
+		"client", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	if cl != nil {
+		cl.Stop(fmt.Errorf("%w: %v", mqtt.ErrConnectionPanic, r))
+	}
 }
 
 // Shutdown stops taking publishes (later ones are answered "unavailable"),
@@ -407,7 +431,7 @@ func (h *Hook) send(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pac
 // the bridge need not be a member [IM-4.6-5]: SendRequest.System),
 // committed and delivered like any other message.
 func (h *Hook) notify(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Packet) {
-	if dev.Role != auth.RoleBridge {
+	if dev.Role != authtoken.RoleBridge {
 		h.fail(cl, s, "", protocol.Errorf(protocol.CodeNotAuthorized, "only bridge accounts may publish to %q", pk.TopicName))
 		return
 	}
@@ -607,7 +631,7 @@ func (h *Hook) fail(cl *mqtt.Client, s *slot, cmid string, err *protocol.Error) 
 		if len(out) > 0 {
 			// Not on the caller's goroutine, which may be the committer: a
 			// client that stops reading holds its lock while a write blocks.
-			h.spawn(func() { _ = cl.WritePacket(out[0]) })
+			h.spawn(cl, func() { _ = cl.WritePacket(out[0]) })
 		}
 		return
 	}

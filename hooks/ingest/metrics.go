@@ -12,6 +12,9 @@ type metrics struct {
 	// lastSeenDropped counts disconnects whose last seen was not written
 	// because too many writes were in flight (presence.go).
 	lastSeenDropped prometheus.Counter
+	// panics counts panics recovered on goroutines spawned for a
+	// connection (hook.go, recoverConn).
+	panics prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -32,9 +35,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "mqim_rpcs_total", Help: "RPC requests by method and result."}, []string{"method", "result"}),
 		lastSeenDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqim_last_seen_dropped_total", Help: "Disconnects whose last seen was not recorded (too many writes in flight)."}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
+			ConstLabels: prometheus.Labels{"where": "ingest"}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs, m.lastSeenDropped)
+		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs, m.lastSeenDropped, m.panics)
 	}
 	return m
 }

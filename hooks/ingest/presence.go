@@ -38,7 +38,7 @@ func (h *Hook) lastSeen(cl *mqtt.Client) {
 		h.m.lastSeenDropped.Inc()
 		return
 	}
-	h.spawn(func() {
+	h.spawn(nil, func() { // cl is gone: it disconnected
 		defer func() { <-h.seenSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		defer cancel()

@@ -41,7 +41,7 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 	}
 	h.ack(cl, s, nil)
 
-	r := &reply{h: h, dev: dev, method: method, topic: topic, corr: pk.Properties.CorrelationData, id: env.ID}
+	r := &reply{h: h, cl: cl, dev: dev, method: method, topic: topic, corr: pk.Properties.CorrelationData, id: env.ID}
 	if decodeErr != nil {
 		r.send(nil, decodeErr)
 		return
@@ -84,6 +84,7 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 // reply is where one RPC's response goes.
 type reply struct {
 	h      *Hook
+	cl     *mqtt.Client // the requester
 	dev    *device.Device
 	method string
 	topic  string

@@ -14,8 +14,8 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 var secret = []byte("cluster-test-secret")
@@ -119,7 +119,7 @@ func (d *device) connect(ctx context.Context, addr string) (*paho.Client, error)
 		OnClientError:      func(error) { lost() },
 		OnServerDisconnect: func(*paho.Disconnect) { lost() },
 	})
-	tok, err := auth.Mint(secret, d.user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, d.user, "", time.Hour)
 	if err != nil {
 		return nil, err
 	}

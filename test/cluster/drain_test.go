@@ -13,7 +13,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // TestClusterDrain: a node told to stop sends its MQTT 5 devices to another
@@ -41,7 +41,7 @@ func TestClusterDrain(t *testing.T) {
 			mu.Unlock()
 			close(gotIt)
 		}})
-	tok, _ := auth.Mint(secret, "v5", "", time.Hour)
+	tok, _ := authtoken.Mint(secret, "v5", "", time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if _, err := cl.Connect(ctx, &paho.Connect{ClientID: "v5.d", CleanStart: true, KeepAlive: 30,
@@ -79,7 +79,7 @@ func TestClusterDrain(t *testing.T) {
 // connect311 opens an MQTT 3.1.1 connection and reads its CONNACK.
 func connect311(t *testing.T, addr, user, client string) net.Conn {
 	t.Helper()
-	tok, err := auth.Mint(secret, user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, user, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestClusterTakeover(t *testing.T) {
 	n1, n2 := c.nodes[0], c.nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	tok, _ := auth.Mint(secret, "tk", "", time.Hour)
+	tok, _ := authtoken.Mint(secret, "tk", "", time.Hour)
 	dial := func(addr string, onDisconnect func(*paho.Disconnect)) *paho.Client {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // bins holds the binaries built once for the package: mqimd and the real
@@ -208,7 +208,7 @@ func nodeProc(t *testing.T, bin string, id int, dbURL string, extra ...string) *
 // admin sends an admin GET to n's HTTP API and decodes the JSON answer.
 func (n *node) admin(t *testing.T, path string, out any) bool {
 	t.Helper()
-	tok, err := auth.Mint(secret, "admin", auth.RoleAdmin, time.Hour)
+	tok, err := authtoken.Mint(secret, "admin", authtoken.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // TestACLPublish: every publish outside the device's own send and rpc
@@ -138,8 +138,8 @@ func TestACLConnect(t *testing.T) {
 			badCreds, badID = 4, 2
 		}
 		now := time.Now()
-		claims := func(sub string, exp, nbf time.Time) auth.Claims {
-			c := auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}
+		claims := func(sub string, exp, nbf time.Time) authtoken.Claims {
+			c := authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}
 			if !exp.IsZero() {
 				c.ExpiresAt = jwt.NewNumericDate(exp)
 			}

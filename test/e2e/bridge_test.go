@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // bridgeToken is a token of user with role bridge [IM-3.1-3].
 func bridgeToken(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.Mint(secret, user, auth.RoleBridge, time.Hour)
+	tok, err := authtoken.Mint(secret, user, authtoken.RoleBridge, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

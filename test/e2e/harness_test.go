@@ -40,10 +40,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store/pgstore"
 )
 
@@ -158,7 +158,7 @@ func (n *testNode) stop(t *testing.T) {
 
 func token(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.Mint(secret, user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, user, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func token(t testing.TB, user string) string {
 }
 
 // signToken signs arbitrary claims with key (HS256).
-func signToken(t testing.TB, key []byte, c auth.Claims) string {
+func signToken(t testing.TB, key []byte, c authtoken.Claims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 	if err != nil {
@@ -177,7 +177,7 @@ func signToken(t testing.TB, key []byte, c auth.Claims) string {
 
 // tokenFmt is a valid token for user with the fmt claim [IM-3.1-3].
 func tokenFmt(t testing.TB, user, format string) string {
-	return signToken(t, secret, auth.Claims{Format: format, RegisteredClaims: jwt.RegisteredClaims{
+	return signToken(t, secret, authtoken.Claims{Format: format, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: user, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 )
 
@@ -199,7 +199,7 @@ func (m *member) connect(ctx context.Context, addr, user, topic string, delivere
 			return true, nil
 		}},
 	})
-	tok, err := auth.Mint(secret, user, "", time.Hour)
+	tok, err := authtoken.Mint(secret, user, "", time.Hour)
 	if err != nil {
 		conn.Close()
 		return err

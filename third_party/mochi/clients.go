@@ -200,6 +200,18 @@ func (cl *Client) WriteLoop() {
 				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 			atomic.AddInt32(&cl.State.outboundQty, -1)
+			// mqim patch: WritePacket leaves a packet in outbuf while the
+			// queue is not empty, for the write of the next queued packet to
+			// flush. When that write failed before reaching the socket (too
+			// large for the client, say), the buffered packet (a SUBACK, a
+			// PUBACK) stayed there until some later write.
+			if len(cl.State.outbound) == 0 {
+				cl.Lock()
+				if len(cl.State.outbound) == 0 && cl.Net.outbuf != nil {
+					_ = cl.flushOutbuf()
+				}
+				cl.Unlock()
+			}
 		case <-cl.State.open.Done():
 			return
 		}
@@ -507,11 +519,15 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 	case packets.Unsuback:
 		err = pk.UnsubackDecode(px)
 	case packets.Pingreq:
+		err = pk.PingreqDecode(px) // mqim patch: v2.7.9 accepted a body
 	case packets.Pingresp:
+		err = pk.PingrespDecode(px) // mqim patch
 	case packets.Auth:
 		err = pk.AuthDecode(px)
 	default:
-		err = fmt.Errorf("invalid packet type; %v", pk.FixedHeader.Type)
+		// mqim patch: a reserved packet type is a malformed packet, answered
+		// with DISCONNECT 0x81 like the others (see Server.readClient).
+		err = fmt.Errorf("invalid packet type %v: %w", pk.FixedHeader.Type, packets.ErrMalformedPacket)
 	}
 
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,6 +145,8 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+
+	connectionPanics atomic.Int64 // mqim patch: see recoverClient
 }
 
 // loop contains interval tickers for the system events loop.
@@ -403,11 +406,14 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
-func (s *Server) attachClient(cl *Client, listener string) error {
+func (s *Server) attachClient(cl *Client, listener string) (err error) {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
+	// mqim patch: the last resort of the recovery in connectClient and
+	// readClient, for a panic in the disconnect hooks.
+	defer s.recoverClient(cl, &err)
 
-	go cl.WriteLoop()
+	go s.writeClient(cl) // mqim patch: was go cl.WriteLoop()
 	defer cl.Stop(nil)
 
 	// mqim patch: the CONNECT phase runs in a function of its own, so that
@@ -423,7 +429,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		return err
 	}
 
-	err = cl.Read(s.receivePacket)
+	err = s.readClient(cl)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -450,6 +456,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 //
 //go:noinline
 func (s *Server) connectClient(cl *Client, listener string) (connected bool, err error) {
+	defer s.recoverClient(cl, &err) // mqim patch
 	pk, err := s.readConnectionPacket(cl)
 	if err != nil {
 		return connected, fmt.Errorf("read connection: %w", err)
@@ -514,6 +521,56 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 	s.hooks.OnSessionEstablished(cl, pk)
 	return connected, nil
 }
+
+// readClient is the client's read loop (mqim patch). A packet that cannot be
+// decoded ends the connection with DISCONNECT and the reason (0x81 malformed
+// packet, 0x82 protocol error, 0x95 packet too large) for MQTT 5, where
+// v2.7.9 just closed it; a panic while handling the client's packets closes
+// this connection only.
+func (s *Server) readClient(cl *Client) (err error) {
+	defer s.recoverClient(cl, &err)
+	err = cl.Read(s.receivePacket)
+	var code packets.Code
+	if err != nil && !cl.Closed() && errors.As(err, &code) &&
+		code.Code >= packets.ErrUnspecifiedError.Code && code != packets.ErrRejectPacket {
+		_ = s.DisconnectClient(cl, code)
+	}
+	return err
+}
+
+// writeClient is the client's write loop, recovered (mqim patch).
+func (s *Server) writeClient(cl *Client) {
+	defer s.recoverClient(cl, nil)
+	cl.WriteLoop()
+}
+
+// ErrConnectionPanic is the error a connection ends with when handling it
+// panicked (mqim patch).
+var ErrConnectionPanic = errors.New("panic while handling the connection")
+
+// recoverClient recovers a panic on one of cl's goroutines (mqim patch): it
+// is logged once with the client id and the stack, counted (see
+// ConnectionPanics), and the connection is closed, while the node goes on
+// serving everyone else. It is a seat belt: the panic is still a bug.
+func (s *Server) recoverClient(cl *Client, errp *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.connectionPanics.Add(1)
+	s.Log.Error("panic while handling a connection; closed it",
+		"client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener,
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	err := fmt.Errorf("%w: %v", ErrConnectionPanic, r)
+	if errp != nil {
+		*errp = err
+	}
+	cl.Stop(err)
+}
+
+// ConnectionPanics is the number of panics recovered while handling
+// connections since the server started (mqim patch).
+func (s *Server) ConnectionPanics() int64 { return s.connectionPanics.Load() }
 
 // readConnectionPacket reads the first incoming header for a connection, and if
 // acceptable, returns the valid connection packet.
@@ -640,9 +697,15 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 
 	if reason.Code >= packets.ErrUnspecifiedError.Code {
 		if cl.Properties.ProtocolVersion < 5 {
-			if v3reason, ok := packets.V5CodesToV3[reason]; ok { // NB v3 3.2.2.3 Connack return codes
-				reason = v3reason
+			v3reason, ok := packets.V5CodesToV3[reason] // NB v3 3.2.2.3 Connack return codes
+			if !ok {
+				// mqim patch: 3.1.1 has return codes 1 to 5 only; for a
+				// protocol error or malformed CONNECT the server closes the
+				// connection without CONNACK [MQTT-3.1.4-1]. v2.7.9 wrote
+				// the MQTT 5 code, which clients reject.
+				return nil
 			}
+			reason = v3reason
 		}
 
 		properties.ReasonString = reason.Reason

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/clients/bridge"
-	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 func main() {
@@ -57,7 +57,7 @@ func run() error {
 		*secret = strings.TrimSpace(string(b))
 	}
 	if *secret != "" {
-		t, err := auth.Mint([]byte(*secret), *user, auth.RoleBridge, time.Hour)
+		t, err := authtoken.Mint([]byte(*secret), *user, authtoken.RoleBridge, time.Hour)
 		if err != nil {
 			return err
 		}

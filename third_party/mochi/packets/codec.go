@@ -166,6 +166,9 @@ func DecodeLength(b io.ByteReader) (n, bu int, err error) {
 
 		multiplier += 7
 		bu++
+		if bu > 4 { // mqim patch: at most four bytes [MQTT-1.5.5-1]; v2.7.9 read 0x80 bytes forever
+			return 0, bu, ErrMalformedVariableByteInteger
+		}
 	}
 
 	return int(value), bu, nil

@@ -63,6 +63,9 @@ var (
 	ErrMalformedWillProperties                = Code{Code: 0x81, Reason: "malformed packet: will properties"}
 	ErrMalformedSessionPresent                = Code{Code: 0x81, Reason: "malformed packet: session present"}
 	ErrMalformedReasonCode                    = Code{Code: 0x81, Reason: "malformed packet: reason code"}
+	ErrMalformedSubscriptionOptions           = Code{Code: 0x81, Reason: "malformed packet: subscription options"} // mqim patch
+	ErrMalformedPropertyLength                = Code{Code: 0x81, Reason: "malformed packet: property length"}      // mqim patch
+	ErrMalformedRemaining                     = Code{Code: 0x81, Reason: "malformed packet: remaining length"}     // mqim patch
 	ErrProtocolViolation                      = Code{Code: 0x82, Reason: "protocol violation"}
 	ErrProtocolViolationProtocolName          = Code{Code: 0x82, Reason: "protocol violation: protocol name"}
 	ErrProtocolViolationProtocolVersion       = Code{Code: 0x82, Reason: "protocol violation: protocol version"}
@@ -91,6 +94,9 @@ var (
 	ErrProtocolViolationDupNoQos              = Code{Code: 0x82, Reason: "protocol violation: dup true with no qos"}
 	ErrProtocolViolationUnsupportedProperty   = Code{Code: 0x82, Reason: "protocol violation: unsupported property"}
 	ErrProtocolViolationNoTopic               = Code{Code: 0x82, Reason: "protocol violation: no topic or alias"}
+	ErrProtocolViolationDuplicateProperty     = Code{Code: 0x82, Reason: "protocol violation: duplicate property"}        // mqim patch
+	ErrProtocolViolationZeroSubID             = Code{Code: 0x82, Reason: "protocol violation: subscription identifier 0"} // mqim patch
+	ErrProtocolViolationRetainHandling        = Code{Code: 0x82, Reason: "protocol violation: retain handling 3"}         // mqim patch
 	ErrImplementationSpecificError            = Code{Code: 0x83, Reason: "implementation specific error"}
 	ErrRejectPacket                           = Code{Code: 0x83, Reason: "packet rejected"}
 	ErrUnsupportedProtocolVersion             = Code{Code: 0x84, Reason: "unsupported protocol version"}
@@ -145,5 +151,14 @@ var (
 		ErrMalformedUsername:          ErrMalformedUsernameOrPassword,
 		ErrMalformedPassword:          ErrMalformedUsernameOrPassword,
 		ErrBadUsernameOrPassword:      Err3NotAuthorized,
+		// mqim patch: the CONNACK codes mqim answers with, which v2.7.9
+		// sent to 3.1.1 clients unmapped (see Server.SendConnack).
+		ErrNotAuthorized:          Err3NotAuthorized,
+		ErrBanned:                 Err3NotAuthorized,
+		ErrServerBusy:             Err3ServerUnavailable,
+		ErrUseAnotherServer:       Err3ServerUnavailable,
+		ErrServerMoved:            Err3ServerUnavailable,
+		ErrConnectionRateExceeded: Err3ServerUnavailable,
+		ErrQuotaExceeded:          Err3ServerUnavailable,
 	}
 )

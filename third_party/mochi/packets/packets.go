@@ -389,7 +389,7 @@ func (pk *Packet) ConnectDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 		offset += n
 	}
@@ -467,9 +467,10 @@ func (pk *Packet) ConnectValidate() Code {
 		return ErrProtocolViolationUsernameNoFlag // [MQTT-3.1.2-16]
 	}
 
-	if pk.Connect.PasswordFlag && len(pk.Connect.Password) == 0 {
-		return ErrProtocolViolationFlagNoPassword // [MQTT-3.1.2-19]
-	}
+	// mqim patch: v2.7.9 refused a password of length 0 as a protocol
+	// error, but the flag only says a password field is present: binary
+	// data of 0 to 65,535 bytes [MQTT-3.1.2-19] (3.1.3.5). The server's
+	// authentication decides (0x86 / return code 4).
 
 	if !pk.Connect.PasswordFlag && len(pk.Connect.Password) > 0 {
 		return ErrProtocolViolationPasswordNoFlag // [MQTT-3.1.2-18]
@@ -535,7 +536,7 @@ func (pk *Packet) ConnackDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		_, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 	}
 
@@ -565,7 +566,9 @@ func (pk *Packet) DisconnectEncode(buf *bytes.Buffer) error {
 
 // DisconnectDecode decodes a Disconnect packet.
 func (pk *Packet) DisconnectDecode(buf []byte) error {
-	if pk.ProtocolVersion == 5 && pk.FixedHeader.Remaining > 1 {
+	// mqim patch: a Remaining Length of 1 carries the reason code alone
+	// (§3.14.2.1); v2.7.9 read it only from 2 bytes on.
+	if pk.ProtocolVersion == 5 && pk.FixedHeader.Remaining > 0 {
 		var err error
 		var offset int
 		pk.ReasonCode, offset, err = decodeByte(buf, offset)
@@ -573,10 +576,10 @@ func (pk *Packet) DisconnectDecode(buf []byte) error {
 			return fmt.Errorf("%s: %w", err, ErrMalformedReasonCode)
 		}
 
-		if pk.FixedHeader.Remaining > 2 {
+		if pk.FixedHeader.Remaining > 1 {
 			_, err = pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 			if err != nil {
-				return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+				return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 			}
 		}
 	}
@@ -592,6 +595,9 @@ func (pk *Packet) PingreqEncode(buf *bytes.Buffer) error {
 
 // PingreqDecode decodes a Pingreq packet.
 func (pk *Packet) PingreqDecode(buf []byte) error {
+	if len(buf) != 0 { // mqim patch: a PINGREQ has no variable header or payload (§3.12)
+		return ErrMalformedPacket
+	}
 	return nil
 }
 
@@ -603,6 +609,9 @@ func (pk *Packet) PingrespEncode(buf *bytes.Buffer) error {
 
 // PingrespDecode decodes a Pingres packet.
 func (pk *Packet) PingrespDecode(buf []byte) error {
+	if len(buf) != 0 { // mqim patch: see PingreqDecode
+		return ErrMalformedPacket
+	}
 	return nil
 }
 
@@ -655,7 +664,7 @@ func (pk *Packet) PublishDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 
 		offset += n
@@ -742,7 +751,7 @@ func (pk *Packet) decodePubAckRelRecComp(buf []byte) error {
 		if pk.FixedHeader.Remaining > 3 {
 			_, err = pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 			if err != nil {
-				return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+				return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 			}
 		}
 	}
@@ -877,7 +886,7 @@ func (pk *Packet) SubackDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 		offset += n
 	}
@@ -937,7 +946,7 @@ func (pk *Packet) SubscribeDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 		offset += n
 	}
@@ -956,8 +965,19 @@ func (pk *Packet) SubscribeDecode(buf []byte) error {
 		}
 
 		if pk.ProtocolVersion == 5 {
-			sub.decode(buf[offset])
-			offset += 1
+			// mqim patch: v2.7.9 indexed buf[offset] unchecked; a filter
+			// without its options byte panicked (upstream issue #501).
+			option, offset, err = decodeByte(buf, offset)
+			if err != nil {
+				return ErrMalformedSubscriptionOptions
+			}
+			if option&0xc0 != 0 { // mqim patch
+				return ErrMalformedSubscriptionOptions // [MQTT-3.8.3-5]
+			}
+			sub.decode(option)
+			if sub.RetainHandling == 3 { // mqim patch: §3.8.3.1
+				return ErrProtocolViolationRetainHandling
+			}
 		} else {
 			option, offset, err = decodeByte(buf, offset)
 			if err != nil {
@@ -1033,7 +1053,7 @@ func (pk *Packet) UnsubackDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 
 		offset += n
@@ -1089,7 +1109,7 @@ func (pk *Packet) UnsubscribeDecode(buf []byte) error {
 	if pk.ProtocolVersion == 5 {
 		n, err := pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 		if err != nil {
-			return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+			return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 		}
 		offset += n
 	}
@@ -1142,6 +1162,11 @@ func (pk *Packet) AuthDecode(buf []byte) error {
 	var offset int
 	var err error
 
+	if len(buf) == 0 { // mqim patch: reason 0x00 without properties may be omitted [MQTT-3.15.2-1]
+		pk.ReasonCode = CodeSuccess.Code
+		return nil
+	}
+
 	pk.ReasonCode, offset, err = decodeByte(buf, offset)
 	if err != nil {
 		return fmt.Errorf("%s: %w", err, ErrMalformedReasonCode)
@@ -1149,7 +1174,7 @@ func (pk *Packet) AuthDecode(buf []byte) error {
 
 	_, err = pk.Properties.Decode(pk.FixedHeader.Type, bytes.NewBuffer(buf[offset:]))
 	if err != nil {
-		return fmt.Errorf("%s: %w", err, ErrMalformedProperties)
+		return fmt.Errorf("%w: %w", err, ErrMalformedProperties) // mqim patch: keeps the cause's code (0x82 for a protocol error)
 	}
 
 	return nil

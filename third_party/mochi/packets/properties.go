@@ -379,8 +379,18 @@ func (p *Properties) Decode(pkt byte, b *bytes.Buffer) (n int, err error) {
 	}
 
 	bt := b.Bytes()
+	// mqim patch: the properties must lie within the packet, and each one
+	// within the property length: v2.7.9 read past the end of the
+	// properties into the rest of the packet.
+	if n > len(bt) {
+		return n + bu, ErrMalformedPropertyLength
+	}
+	bt = bt[:n]
+
+	var seen [64]bool // mqim patch: identifiers seen, for [MQTT-2.2.2-2]
 	var k byte
-	for offset := 0; offset < n; {
+	var offset int
+	for offset < n {
 		k, offset, err = decodeByte(bt, offset)
 		if err != nil {
 			return n + bu, err
@@ -389,6 +399,14 @@ func (p *Properties) Decode(pkt byte, b *bytes.Buffer) (n int, err error) {
 		if _, ok := validPacketProperties[k][pkt]; !ok {
 			return n + bu, fmt.Errorf("property type %v not valid for packet type %v: %w", k, pkt, ErrProtocolViolationUnsupportedProperty)
 		}
+
+		// mqim patch: a property other than User Property appears at most
+		// once; Subscription Identifier repeats only in a PUBLISH from the
+		// server (§2.2.2.2, §3.8.2.1.2).
+		if seen[k] && k != PropUser && (k != PropSubscriptionIdentifier || pkt != Publish) {
+			return n + bu, fmt.Errorf("property type %v: %w", k, ErrProtocolViolationDuplicateProperty)
+		}
+		seen[k] = true
 
 		switch k {
 		case PropPayloadFormat:
@@ -407,12 +425,17 @@ func (p *Properties) Decode(pkt byte, b *bytes.Buffer) (n int, err error) {
 				p.SubscriptionIdentifier = []int{}
 			}
 
-			n, bu, err := DecodeLength(bytes.NewBuffer(bt[offset:]))
-			if err != nil {
-				return n + bu, err
+			// mqim patch: v2.7.9 shadowed n and bu here and returned the
+			// wrong length on error.
+			id, idLen, idErr := DecodeLength(bytes.NewBuffer(bt[offset:]))
+			if idErr != nil {
+				return n + bu, ErrMalformedVariableByteInteger
 			}
-			p.SubscriptionIdentifier = append(p.SubscriptionIdentifier, n)
-			offset += bu
+			if id == 0 {
+				return n + bu, ErrProtocolViolationZeroSubID // §3.3.2.3.8
+			}
+			p.SubscriptionIdentifier = append(p.SubscriptionIdentifier, id)
+			offset += idLen
 		case PropSessionExpiryInterval:
 			p.SessionExpiryInterval, offset, err = decodeUint32(bt, offset)
 			p.SessionExpiryIntervalFlag = true

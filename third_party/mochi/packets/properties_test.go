@@ -288,6 +288,14 @@ func TestDecodePropertiesBadKeyByte(t *testing.T) {
 	props := new(Properties)
 	_, err := props.Decode(Reserved, b)
 	require.Error(t, err)
+	// mqim patch (Properties.Decode): the property length (64) beyond the
+	// packet is refused first; upstream read on and expected
+	// ErrMalformedOffsetByteOutOfRange.
+	require.ErrorIs(t, err, ErrMalformedPropertyLength)
+
+	// Upstream's case within the property length: key 1 without its byte.
+	b = bytes.NewBuffer([]byte{1, 1})
+	_, err = new(Properties).Decode(Reserved, b)
 	require.ErrorIs(t, err, ErrMalformedOffsetByteOutOfRange)
 }
 

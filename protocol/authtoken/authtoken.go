@@ -1,4 +1,7 @@
-package auth
+// Package authtoken mints and verifies the JWTs devices connect with
+// [IM-3.1]. It imports nothing of the server, so clients (the CLI, the SDK,
+// bridges) mint development tokens without linking the broker.
+package authtoken
 
 import (
 	"errors"

@@ -1,6 +1,11 @@
-package bench
+// Package bare is the reference the load generator measures mqimd
+// against: mochi with default options and no mqim hooks. It is the only
+// package of the clients that links mochi, and cmd/mqim-bare its only
+// command, so that the chat CLI does not.
+package bare
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +16,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/clients/bench"
 )
 
 // Bare is an in-process mochi broker with default options and no mqim
@@ -21,9 +28,9 @@ type Bare struct {
 	addr string
 }
 
-// StartBare starts a bare broker listening on addr ("127.0.0.1:0" for a
+// Start starts a bare broker listening on addr ("127.0.0.1:0" for a
 // free loopback port).
-func StartBare(addr string) (*Bare, error) {
+func Start(addr string) (*Bare, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bare broker: %w", err)
@@ -48,10 +55,10 @@ func StartBare(addr string) (*Bare, error) {
 func (b *Bare) Addr() string { return b.addr }
 
 // Target is the benchmark target for this broker. Its memory is this
-// process's: the generator's included (StartBareProcess keeps them apart).
-func (b *Bare) Target() Target {
-	t := BareTarget(b.addr)
-	t.Memory = ProcMemory(os.Getpid())
+// process's: the generator's included (bench.StartBareProcess keeps them apart).
+func (b *Bare) Target() bench.Target {
+	t := bench.BareTarget(b.addr)
+	t.Memory = bench.ProcMemory(os.Getpid())
 	return t
 }
 
@@ -87,3 +94,15 @@ func (*allowAll) Provides(b byte) bool {
 
 func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
+
+// Serve runs a bare broker on addr until ctx ends, after writing its
+// address as the first line to w (bench.StartBareProcess reads it).
+func Serve(ctx context.Context, addr string, w io.Writer) error {
+	b, err := Start(addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, b.Addr())
+	<-ctx.Done()
+	return b.Close()
+}
