@@ -28,13 +28,8 @@ func (n *Node) wsPort() int {
 // routes is the HTTP API [IM-8].
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if n.draining.Load() {
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", n.healthz) // health.go
+	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /v1/users", n.createUser)
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)

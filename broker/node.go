@@ -96,6 +96,7 @@ type Node struct {
 	ids      *snowflake.Generator
 	http     *http.Server
 	draining atomic.Bool
+	health   health // health.go
 
 	mqttLn, wsLn, httpLn net.Listener
 	shutdown             gosync.Once
@@ -314,6 +315,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 			n.fanout.Stop()
 		}
+		n.flushClients(ctx)
 		n.closeMQTT()
 		if n.table != nil {
 			n.table.Stop(ctx)
@@ -322,6 +324,37 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.shutdownErr = errors.Join(err, berr, herr)
 	})
 	return n.shutdownErr
+}
+
+// maxFlush bounds how long a drain waits for devices to take what was
+// delivered to them: a device that stops reading must not hold the node.
+const maxFlush = 10 * time.Second
+
+// flushClients waits until every device has been written what delivery
+// queued for it (mochi writes on each client's own goroutine), so that the
+// drain delivers what it committed [IM-1.1-4] and the DISCONNECT goes out
+// after it, or until ctx or maxFlush ends.
+func (n *Node) flushClients(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, maxFlush)
+	defer cancel()
+	for {
+		pending := false
+		for _, cl := range n.mqtt.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() && cl.WritesPending() {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n.log.Warn("drain: disconnecting devices with deliveries still queued", "error", ctx.Err())
+			return
+		case <-time.After(10 * time.Millisecond): // a poll interval
+		}
+	}
 }
 
 // closeMQTT disconnects every client and stops mochi, whose Close waits for

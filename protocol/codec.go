@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -63,7 +64,9 @@ func Detect(payload []byte, contentType string) Format {
 }
 
 // Decode decodes payload in format f into v. A payload that is not an
-// object, or does not fit v, is a bad_payload error.
+// object, or does not fit v, is a bad_payload error, always an *Error
+// (errors.As finds its code). The result type stays error: a nil *Error
+// stored in an error variable would not be nil.
 func Decode(f Format, payload []byte, v any) error {
 	if !isObject(f, payload) {
 		// null / nil would decode into a struct without error [IM-1.2-1].
@@ -71,6 +74,10 @@ func Decode(f Format, payload []byte, v any) error {
 	}
 	var err error
 	if f == JSON {
+		if !utf8.Valid(payload) {
+			// encoding/json would replace each bad byte with U+FFFD.
+			return Errorf(CodeBadPayload, "JSON payload is not valid UTF-8")
+		}
 		err = json.Unmarshal(payload, v)
 	} else if err = checkMsgPackSizes(payload); err == nil { // guard.go
 		err = msgpack.Unmarshal(payload, v)

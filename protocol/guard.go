@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/binary"
 	"errors"
+	"unicode/utf8"
 )
 
 // errShort: a MessagePack header declares more than the payload holds.
@@ -10,6 +11,13 @@ var errShort = errors.New("declared length exceeds the payload")
 
 // errTooDeep: containers nested deeper than maxMsgPackDepth.
 var errTooDeep = errors.New("nested too deeply")
+
+// errBinKey, errBinField: bin where the spec requires str [IM-1.2-1].
+var (
+	errBinKey   = errors.New("map keys must be str, not bin")
+	errBinField = errors.New("payload fields must be str, not bin")
+	errBadUTF8  = errors.New("str is not valid UTF-8")
+)
 
 // maxMsgPackDepth bounds container nesting in a payload; message bodies are
 // limited to 32 levels after decoding ([IM-4.1]), the envelope adds a few.
@@ -24,13 +32,20 @@ const maxMsgPackDepth = 64
 //
 // It also bounds nesting to maxMsgPackDepth: the decoder recurses per level,
 // and 250,000 nested one-element arrays in one packet cost 128 MB of stack.
+//
+// And it refuses bin where the spec wants str [IM-1.2-1]: as a map key at
+// any depth, and as a field of the payload object itself (cmid, to, type,
+// ids…), which the decoder would otherwise take as a string unchecked
+// (bin in bodies is only discouraged, [IM-1.2-8]).
 func checkMsgPackSizes(p []byte) error {
 	pos := 0
-	pending := []int{1} // values still to read in each open container
+	pending := []int{1}    // values still to read in each open container
+	isMap := []bool{false} // whether each open container is a map
 	for len(pending) > 0 {
 		top := len(pending) - 1
 		if pending[top] == 0 {
 			pending = pending[:top]
+			isMap = isMap[:top]
 			continue
 		}
 		if pos >= len(p) {
@@ -38,6 +53,14 @@ func checkMsgPackSizes(p []byte) error {
 		}
 		b := p[pos]
 		pos++
+		if b == 0xc4 || b == 0xc5 || b == 0xc6 {
+			switch {
+			case isMap[top] && pending[top]%2 == 0:
+				return errBinKey
+			case isMap[top] && top == 1:
+				return errBinField
+			}
+		}
 		pending[top]--
 		var skip, elems, n int // bytes to skip, elements per declared n
 		switch {
@@ -82,6 +105,9 @@ func checkMsgPackSizes(p []byte) error {
 		if skip > len(p)-pos {
 			return errShort
 		}
+		if (b&0xe0 == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb) && !utf8.Valid(p[pos:pos+skip]) {
+			return errBadUTF8 // JSON devices could not be given it as it is
+		}
 		pos += skip
 		if n > 0 {
 			// Every element takes at least one byte.
@@ -92,6 +118,7 @@ func checkMsgPackSizes(p []byte) error {
 				return errTooDeep
 			}
 			pending = append(pending, n*elems)
+			isMap = append(isMap, elems == 2)
 		}
 	}
 	return nil

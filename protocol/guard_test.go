@@ -44,12 +44,13 @@ func TestGuardAcceptsValid(t *testing.T) {
 	}
 	vals = append(vals, big)
 	for _, v := range vals {
-		b, err := Encode(MsgPack, v)
+		// As a body: bin is refused as a field of the payload itself.
+		b, err := Encode(MsgPack, map[string]any{"body": v})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := checkMsgPackSizes(b); err != nil {
-			t.Errorf("guard refused %v: %v", v, err)
+			t.Errorf("guard refused %.200v: %v", v, err)
 		}
 		var out map[string]any
 		if err := Decode(MsgPack, b, &out); err != nil {
@@ -76,5 +77,30 @@ func TestGuardDepth(t *testing.T) {
 	var out map[string]any
 	if err := Decode(MsgPack, nested(250_000), &out); err == nil {
 		t.Error("Decode accepted 250,000 levels")
+	}
+}
+
+// [IM-1.2-1]: strings are str, keys are str, and both are UTF-8; JSON is
+// UTF-8. Bodies may still carry bin values (discouraged, [IM-1.2-8]).
+func TestDecodeRefusesBinAndBadUTF8(t *testing.T) {
+	var s Send
+	refused := map[string][]byte{
+		"cmid as bin":             {0x81, 0xa4, 'c', 'm', 'i', 'd', 0xc4, 0x01, 'x'},
+		"bin key":                 {0x81, 0xc4, 0x04, 'c', 'm', 'i', 'd', 0xa1, 'x'},
+		"bin key in body":         {0x81, 0xa4, 'b', 'o', 'd', 'y', 0x81, 0xc4, 0x01, 'k', 0xa1, 'v'},
+		"invalid UTF-8 str":       {0x81, 0xa4, 'c', 'm', 'i', 'd', 0xa1, 0xff},
+		"invalid UTF-8 str8":      {0x81, 0xa4, 'c', 'm', 'i', 'd', 0xd9, 0x01, 0xc3},
+		"JSON with invalid UTF-8": []byte("{\"cmid\":\"a\xffb\"}"),
+	}
+	for name, p := range refused {
+		err := Decode(Detect(p, ""), p, &s)
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Code != CodeBadPayload {
+			t.Errorf("%s: Decode = %v, want bad_payload", name, err)
+		}
+	}
+	var m map[string]any
+	if err := Decode(MsgPack, []byte{0x81, 0xa4, 'b', 'o', 'd', 'y', 0x81, 0xa1, 'k', 0xc4, 0x01, 'v'}, &m); err != nil {
+		t.Errorf("bin value in a body: %v, want accepted", err)
 	}
 }

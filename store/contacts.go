@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // ContactChange is one change of a user's relation to another user
 // [IM-13.1].
@@ -43,4 +46,30 @@ type ContactStore interface {
 	// CoMembers reports, for each pair, whether Owner and Peer are both
 	// members of some group, in the order of pairs.
 	CoMembers(ctx context.Context, pairs []Pair) ([]bool, error)
+}
+
+// ContactFlags are the new (contact, blocked) flags of a change; nil keeps
+// the flag as it is [IM-13.1].
+func ContactFlags(c ContactChange) (contact, blocked *bool, err error) {
+	yes, no := true, false
+	switch c {
+	case ContactAdd:
+		return &yes, nil, nil
+	case ContactRemove:
+		return &no, nil, nil
+	case ContactBlock:
+		return nil, &yes, nil
+	case ContactUnblock:
+		return nil, &no, nil
+	}
+	return nil, nil, fmt.Errorf("unknown contact change %d", c)
+}
+
+// Relation returns owner's relation to peer as stored (flags, when they
+// last changed); a row with neither flag is no relation, with no time.
+func Relation(peer string, contact, blocked bool, since int64) Contact {
+	if !contact && !blocked {
+		return Contact{User: peer}
+	}
+	return Contact{User: peer, Contact: contact, Blocked: blocked, Since: since}
 }

@@ -1,15 +1,7 @@
 package store
 
-import "errors"
-
-// Group errors, returned per call (ChangeGroup) or per item (AppendGroup).
-var (
-	ErrNoGroup    = errors.New("no such group")
-	ErrForbidden  = errors.New("the member's role does not allow it")
-	ErrMuted      = errors.New("muted in the group")
-	ErrBadChange  = errors.New("invalid group change")
-	ErrBadMention = errors.New("mentioned user is not a member")
-)
+// Group errors (ErrNoGroup, ErrForbidden, ErrMuted, ErrBadChange,
+// ErrBadMention) are in errors.go, the rules of changes in groupchange.go.
 
 // ConvGroup is the kind of a group conversation [IM-11].
 const ConvGroup = "group"

@@ -8,22 +8,18 @@
 // that stores the event, so a failed transaction assigns nothing, and a seq is
 // never handed out twice or skipped.
 //
+// The rules are the same in every implementation, so they are here, as pure
+// functions the implementations call between their reads and their writes:
+// sends.go (DecideSends, RefuseDirect, RefuseGroup, numbering),
+// groupchange.go (PlanGroupChange), edits.go (RecallChange, EditChange),
+// reads.go (MoveRead, pages), kinds.go (the stored inbox kind codes). A
+// rule's refusal is an *Error naming a sentinel of errors.go;
+// ProtocolError maps it to the protocol error a client gets.
+//
 // Implementations are safe for concurrent use.
 package store
 
-import (
-	"context"
-	"errors"
-)
-
-// Errors returned per item or per call. Implementations wrap them.
-var (
-	ErrUnknownUser  = errors.New("unknown user")
-	ErrCmidConflict = errors.New("cmid already used for a different message")
-	ErrNotMember    = errors.New("not a member of the conversation")
-	ErrNotFound     = errors.New("not found")
-	ErrBlocked      = errors.New("the recipient blocks the sender")
-)
+import "context"
 
 // Event kinds stored in the inbox.
 const (
@@ -90,7 +86,7 @@ type InboxEvent struct {
 	Actor    string
 	TS       int64
 	Msg      *Message
-	Settings *Settings // KindSettings (ext.go)
+	Settings *Settings // KindSettings (settings.go)
 }
 
 // SendResult is the outcome of one SendRequest. If Err is nil, Msg is the
@@ -105,7 +101,7 @@ type SendResult struct {
 	// Broadcast says Msg must be published on its group's topic: the
 	// group fans out on read, and Events is empty [IM-11.3].
 	Broadcast bool
-	Err       error // ErrUnknownUser or ErrCmidConflict (wrapped); nothing stored
+	Err       error // a refusal (*Error: ErrUnknownUser, ErrCmidConflict, …); nothing stored
 }
 
 // ReadState is a member's read position in a conversation.
@@ -158,8 +154,8 @@ type Conversation struct {
 // Store is what the server needs from storage.
 type Store interface {
 	ContactStore  // contacts.go
-	ExtStore      // ext.go
-	SettingsStore // ext.go
+	ExtStore      // edits.go
+	SettingsStore // settings.go
 
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent.
@@ -171,7 +167,8 @@ type Store interface {
 	// returns one result per request, in order. A retry of a stored (From,
 	// Cmid) with the same Digest returns the stored message as a Duplicate;
 	// with another Digest it fails with ErrCmidConflict. Two requests of one
-	// batch with the same (From, Cmid) are treated as a message and its retry.
+	// batch with the same (From, Cmid) are treated as a message and its retry
+	// (or a conflict), as if the first were stored (DecideSends).
 	// Sending to a conversation also marks it read by the sender up to the
 	// new message. An error return means nothing of the batch was stored.
 	Append(ctx context.Context, batch []SendRequest) ([]SendResult, error)

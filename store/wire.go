@@ -39,11 +39,11 @@ func (e *InboxEvent) Wire() (protocol.Event, error) {
 		ev.Msg = &m
 	case KindRead:
 		ev.User = e.Actor
-	case KindSettings: // ext.go
+	case KindSettings: // settings.go
 		if e.Settings != nil {
 			ev.Settings = e.Settings.Wire()
 		}
-	case KindRecall, KindEdit, KindDelete: // ext.go
+	case KindRecall, KindEdit, KindDelete: // edits.go
 		ev.User = e.Actor
 		if e.Msg != nil {
 			m, err := e.Msg.Wire()

@@ -25,6 +25,10 @@ import (
 	"github.com/mqim/mqim/sync/bus"
 )
 
+// exitDrainInterrupted is the exit status when a second SIGINT or SIGTERM
+// interrupts the drain.
+const exitDrainInterrupted = 3
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -178,8 +182,20 @@ func run(args []string) error {
 	}
 
 	<-ctx.Done()
+	// A second signal ends the drain at once, with its own exit status
+	// (README): what was acknowledged is stored; devices retry the rest.
+	// Registered before stop, so that no signal meets the default action.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(again); close(again) }()
 	stop()
 	log.Info("draining")
+	go func() {
+		if _, ok := <-again; ok {
+			log.Warn("second signal: exiting without finishing the drain")
+			os.Exit(exitDrainInterrupted)
+		}
+	}()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := node.Shutdown(sctx); err != nil {

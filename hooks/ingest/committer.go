@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/mqim/mqim/protocol"
@@ -159,21 +158,8 @@ func (h *Hook) commitSends(ops []*op, group bool) {
 }
 
 func sendError(err error) *protocol.Error {
-	switch {
-	case errors.Is(err, store.ErrUnknownUser):
-		return protocol.Errorf(protocol.CodeUnknownUser, "the recipient does not exist")
-	case errors.Is(err, store.ErrBlocked):
-		return protocol.Errorf(protocol.CodeBlocked, "the recipient does not accept your messages")
-	case errors.Is(err, store.ErrCmidConflict):
-		return protocol.Errorf(protocol.CodeCmidConflict, "this cmid was already used for a different message")
-	case errors.Is(err, store.ErrNoGroup):
-		return protocol.Errorf(protocol.CodeUnknownGroup, "the group does not exist")
-	case errors.Is(err, store.ErrNotMember):
-		return protocol.Errorf(protocol.CodeNotMember, "not a member of the group")
-	case errors.Is(err, store.ErrMuted):
-		return protocol.Errorf(protocol.CodeMuted, "muted in the group")
-	case errors.Is(err, store.ErrBadMention):
-		return protocol.Errorf(protocol.CodeBadRequest, "a mentioned user is not a member of the group")
+	if pe := store.ProtocolError(err); pe != nil {
+		return pe
 	}
 	return protocol.Errorf(protocol.CodeInternal, "message not stored")
 }
@@ -199,15 +185,15 @@ func (h *Hook) commitRead(o *op) {
 		state, evs, err := h.cfg.Store.MarkRead(ctx, r.user, it.Conv, it.Seq)
 		cancel()
 		switch {
-		case errors.Is(err, store.ErrNotMember) && protocol.IsGroupConv(it.Conv):
-			fail = protocol.Errorf(protocol.CodeNotMember, "not a member of %q", it.Conv)
-		case errors.Is(err, store.ErrNotMember):
+		case errors.Is(err, store.ErrNotMember) && !protocol.IsGroupConv(it.Conv):
 			// The conversation names the requester (checked before), so it
 			// is a direct conversation with no message yet [IM-7.6-3].
 			results = append(results, protocol.ReadResult{Conv: it.Conv})
 		case err != nil:
-			h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", it.Conv, "error", err)
-			fail = protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")
+			if fail = store.ProtocolError(err); fail == nil {
+				h.cfg.Log.Warn("mark read failed", "user", r.user, "conv", it.Conv, "error", err)
+				fail = protocol.Errorf(protocol.CodeUnavailable, "read state not stored, retry")
+			}
 		default:
 			results = append(results, protocol.ReadResult{Conv: state.Conv, ReadSeq: state.ReadSeq, Unread: state.Unread})
 			events = append(events, evs...)
@@ -274,17 +260,8 @@ func (h *Hook) commitChange(o *op) {
 }
 
 func changeError(err error) *protocol.Error {
-	switch {
-	case errors.Is(err, store.ErrNoGroup):
-		return protocol.Errorf(protocol.CodeUnknownGroup, "the group does not exist")
-	case errors.Is(err, store.ErrNotMember):
-		return protocol.Errorf(protocol.CodeNotMember, "not a member of the group")
-	case errors.Is(err, store.ErrForbidden):
-		return protocol.Errorf(protocol.CodeForbidden, "your role in the group does not allow it")
-	case errors.Is(err, store.ErrUnknownUser):
-		return protocol.Errorf(protocol.CodeUnknownUser, "a user does not exist")
-	case errors.Is(err, store.ErrBadChange):
-		return protocol.Errorf(protocol.CodeBadRequest, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBadChange.Error()))
+	if pe := store.ProtocolError(err); pe != nil {
+		return pe
 	}
 	return protocol.Errorf(protocol.CodeUnavailable, "group not changed, retry")
 }

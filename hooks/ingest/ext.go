@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -57,9 +58,13 @@ func (h *Hook) async(r *reply, f func(ctx context.Context) (any, error)) {
 	})
 }
 
-// storeFailed hides a store failure from the client but keeps it for the
-// log; client-visible errors pass through.
+// storeFailed answers a store error: a refusal by a store rule with its
+// protocol error (store.ProtocolError), a failure as unavailable, kept for
+// the log; client-visible errors pass through.
 func storeFailed(what string, err error) error {
+	if pe := store.ProtocolError(err); pe != nil {
+		return pe
+	}
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		return pe
@@ -90,9 +95,6 @@ func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.
 		}[method]
 		h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
 			c, err := h.cfg.Ext.UpdateContact(ctx, dev.User, req.User, change, time.Now().UnixMilli())
-			if errors.Is(err, store.ErrUnknownUser) {
-				return nil, nil, protocol.Errorf(protocol.CodeUnknownUser, "no user %q", req.User)
-			}
 			if err != nil {
 				return nil, nil, storeFailed(method, err)
 			}
@@ -167,6 +169,14 @@ func (h *Hook) markBlocked(ops []*op) []*op {
 func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) {
 	var req protocol.MessageRequest
 	if err := protocol.Decode(f, payload, &req); err != nil {
+		// A JSON msg_id is a decimal string: a string that is not one is
+		// an invalid value (bad_request), not a wrong type [IM-14.5-1].
+		var raw struct {
+			MsgID json.RawMessage `json:"msg_id"`
+		}
+		if f == protocol.JSON && json.Unmarshal(payload, &raw) == nil && len(raw.MsgID) > 0 && raw.MsgID[0] == '"' {
+			err = protocol.Errorf(protocol.CodeBadRequest, "msg_id must be a message id (a decimal string)")
+		}
 		r.send(nil, err)
 		return
 	}
@@ -195,16 +205,7 @@ func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f proto
 		default:
 			m, events, err = h.cfg.Ext.DeleteForMe(ctx, dev.User, req.MsgID, now)
 		}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, nil, protocol.Errorf(protocol.CodeNotFound, "no message %d in your conversations", req.MsgID)
-		case errors.Is(err, store.ErrNotAllowed):
-			why := "only its sender may, within the recall window (or a group admin)"
-			if method == protocol.MethodEdit {
-				why = "only its sender may, and not once recalled"
-			}
-			return nil, nil, protocol.Errorf(protocol.CodeNotAllowed, "cannot %s message %d: %s", method, req.MsgID, why)
-		case err != nil:
+		if err != nil {
 			return nil, nil, storeFailed(method, err)
 		}
 		w, err := m.Wire()

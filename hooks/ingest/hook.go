@@ -295,7 +295,16 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		}
 		h.conns.get(cl).markQoS2(pk.PacketID)
 	}
-	if !cl.Net.Inline && !mqtt.IsValidFilter(pk.TopicName, true) && !strings.ContainsAny(pk.TopicName, "+#") {
+	topic := pk.TopicName
+	if topic == "" && pk.Properties.TopicAliasFlag {
+		// mochi resolves the alias after this hook; an alias never set
+		// is a protocol error it answers (DISCONNECT 0x82).
+		var ok bool
+		if topic, ok = cl.State.TopicAliases.Inbound.Get(pk.Properties.TopicAlias); !ok {
+			return pk, nil
+		}
+	}
+	if !cl.Net.Inline && topic != "" && !mqtt.IsValidFilter(topic, true) && !strings.ContainsAny(topic, "+#") {
 		// mochi drops a publish to $SYS/… before any hook sees it, with no
 		// PUBACK (the client would wait forever): refuse it here [IM-2.2-1].
 		// (Wildcards in a topic name are a protocol error mochi handles.)
@@ -309,23 +318,25 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 }
 
 // reissue re-sends the unacknowledged delivery to cl with packet id id, if
-// any, under a fresh id, freeing id for the client's own packet.
+// any, under a fresh id, freeing id for the client's own packet. A delivery
+// still held for the device's Receive Maximum moves to the new id and stays
+// held: writing it now would exceed the quota.
 func (h *Hook) reissue(cl *mqtt.Client, id uint16) {
-	out, ok := cl.State.Inflight.Get(id)
-	if !ok || out.FixedHeader.Type != packets.Publish {
+	if out, ok := cl.State.Inflight.Get(id); !ok || out.FixedHeader.Type != packets.Publish {
 		return
 	}
 	next, err := cl.NextPacketID()
 	if err != nil {
 		return // no free id: the delivery is lost here and the device recovers by sync
 	}
-	out.PacketID = uint16(next)
-	out.FixedHeader.Dup = false
-	out.Expiry = 0 // a delivery held for send quota is written now too
-	cl.State.Inflight.Set(out)
-	cl.State.Inflight.Delete(id)
+	out, held, ok := cl.State.Inflight.Reissue(id, uint16(next))
+	if !ok {
+		return
+	}
 	h.m.resent.Inc()
-	_ = cl.WritePacket(out)
+	if !held {
+		_ = cl.WritePacket(out)
+	}
 }
 
 // OnPublish takes every device publish [IM-2.2-1].
@@ -453,6 +464,14 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 	if err := protocol.Decode(f, pk.Payload, &msg); err != nil {
 		var pe *protocol.Error
 		errors.As(err, &pe)
+		// A field of the wrong type fails the whole decode; the error
+		// event still names the cmid when it can be read [IM-4.4-6].
+		var c struct {
+			Cmid string `json:"cmid" msgpack:"cmid"`
+		}
+		if protocol.Decode(f, pk.Payload, &c) == nil && validCmid(c.Cmid) {
+			return store.SendRequest{Cmid: c.Cmid}, pe
+		}
 		return store.SendRequest{}, pe
 	}
 	if system && msg.Type == "" {

@@ -9,26 +9,10 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// flags are the new (is_contact, blocked) of a change; nil keeps the value.
-func flags(c store.ContactChange) (contact, blocked *bool, err error) {
-	t, f := true, false
-	switch c {
-	case store.ContactAdd:
-		return &t, nil, nil
-	case store.ContactRemove:
-		return &f, nil, nil
-	case store.ContactBlock:
-		return nil, &t, nil
-	case store.ContactUnblock:
-		return nil, &f, nil
-	}
-	return nil, nil, fmt.Errorf("unknown contact change %d", c)
-}
-
 // UpdateContact applies change to owner's relation to peer.
 func (s *Store) UpdateContact(ctx context.Context, owner, peer string, change store.ContactChange, ts int64) (store.Contact, error) {
 	c := store.Contact{User: peer}
-	contact, blocked, err := flags(change)
+	contact, blocked, err := store.ContactFlags(change)
 	if err != nil {
 		return c, err
 	}
@@ -38,7 +22,7 @@ func (s *Store) UpdateContact(ctx context.Context, owner, peer string, change st
 			return err
 		}
 		if !ok {
-			return store.ErrUnknownUser
+			return store.UnknownUserError(peer)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, owner); err != nil {
 			return err
@@ -57,25 +41,7 @@ func (s *Store) UpdateContact(ctx context.Context, owner, peer string, change st
 	if err != nil {
 		return store.Contact{User: peer}, fmt.Errorf("update contact %q of %q: %w", peer, owner, err)
 	}
-	if !c.Contact && !c.Blocked {
-		c.Since = 0
-	}
-	return c, nil
-}
-
-// Contacts returns owner's contacts and blocked users by user id.
-func (s *Store) Contacts(ctx context.Context, owner string) ([]store.Contact, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT peer_id, is_contact, blocked, updated_at FROM contacts
-		WHERE owner_id = $1 AND (is_contact OR blocked) ORDER BY peer_id COLLATE "C"`, owner)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Contact, error) {
-		var c store.Contact
-		err := r.Scan(&c.User, &c.Contact, &c.Blocked, &c.Since)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("contacts of %q: %w", owner, err)
-	}
-	return out, nil
+	return store.Relation(peer, c.Contact, c.Blocked, c.Since), nil
 }
 
 // Relations returns each pair's relation, in order, in one query.
@@ -97,13 +63,26 @@ func (s *Store) Relations(ctx context.Context, pairs []store.Pair) ([]store.Cont
 		c store.Contact
 	)
 	_, err := pgx.ForEachRow(rows, []any{&i, &c.Contact, &c.Blocked, &c.Since}, func() error {
-		if c.Contact || c.Blocked {
-			out[i-1].Contact, out[i-1].Blocked, out[i-1].Since = c.Contact, c.Blocked, c.Since
-		}
+		out[i-1] = store.Relation(out[i-1].User, c.Contact, c.Blocked, c.Since)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relations: %w", err)
+	}
+	return out, nil
+}
+
+// Contacts returns owner's contacts and blocked users by user id.
+func (s *Store) Contacts(ctx context.Context, owner string) ([]store.Contact, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT peer_id, is_contact, blocked, updated_at FROM contacts
+		WHERE owner_id = $1 AND (is_contact OR blocked) ORDER BY peer_id COLLATE "C"`, owner)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Contact, error) {
+		var c store.Contact
+		err := r.Scan(&c.User, &c.Contact, &c.Blocked, &c.Since)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacts of %q: %w", owner, err)
 	}
 	return out, nil
 }

@@ -12,25 +12,24 @@ package pgstore
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/store/internal/migrations"
 )
 
 // Store is a store.Store on PostgreSQL.
 type Store struct {
+	store.MessageChanges // Recall, Edit, DeleteForMe on changeMsg (edits.go)
+
 	pool *pgxpool.Pool
-	db   *sql.DB // the same pool through database/sql, for the shared group code
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,12 +103,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres schema: %w", err)
 	}
-	return &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
+	s := &Store{pool: pool}
+	s.MessageChanges = store.NewMessageChanges(s.changeMsg)
+	return s, nil
 }
 
 // Close closes the connection pool.
 func (s *Store) Close() {
-	s.db.Close()
 	s.pool.Close()
 }
 
@@ -138,15 +138,11 @@ func (e *connectError) Error() string {
 func (e *connectError) Unwrap() error { return e.err }
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var schema embed.FS
 
 // migrate applies the migrations not yet recorded in schema_migrations, in
 // name order, in one transaction.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	files, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return err
-	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// Nodes starting together queue here. The key includes the schema
 		// so that separate schemas (tests) migrate independently.
@@ -164,28 +160,15 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if err != nil {
 			return err
 		}
-		applied := make(map[string]bool, len(done))
-		for _, v := range done {
-			applied[v] = true
-		}
-		for _, f := range files {
-			if applied[f.Name()] {
-				continue
-			}
-			sql, err := fs.ReadFile(migrations, "migrations/"+f.Name())
-			if err != nil {
-				return err
-			}
+		return migrations.Apply(schema, "migrations", done, func(f migrations.File) error {
 			// Without arguments pgx uses the simple protocol, which runs a
 			// file of several statements.
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return fmt.Errorf("%s: %w", f.Name(), err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, f.Name()); err != nil {
+			if _, err := tx.Exec(ctx, f.SQL); err != nil {
 				return err
 			}
-		}
-		return nil
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, f.Name)
+			return err
+		})
 	})
 }
 

@@ -28,35 +28,20 @@ func init() {
 	readQueries = append(readQueries, qContacts, qRelation)
 }
 
-// flags are the new (is_contact, blocked) of a change; nil keeps the value.
-func flags(c store.ContactChange) (contact, blocked any, err error) {
-	switch c {
-	case store.ContactAdd:
-		return 1, nil, nil
-	case store.ContactRemove:
-		return 0, nil, nil
-	case store.ContactBlock:
-		return nil, 1, nil
-	case store.ContactUnblock:
-		return nil, 0, nil
-	}
-	return nil, nil, fmt.Errorf("unknown contact change %d", c)
-}
-
 // UpdateContact applies change to owner's relation to peer.
 func (s *Store) UpdateContact(ctx context.Context, owner, peer string, change store.ContactChange, ts int64) (store.Contact, error) {
 	c := store.Contact{User: peer}
-	contact, blocked, err := flags(change)
+	contact, blocked, err := store.ContactFlags(change)
 	if err != nil {
 		return c, err
 	}
 	err = s.write(ctx, func(t *txn) error {
-		ok, err := exists(t, qUserExists, peer)
+		known, err := t.exists(qUserExists, []string{peer})
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return store.ErrUnknownUser
+		if !known[peer] {
+			return store.UnknownUserError(peer)
 		}
 		if err := t.exec(qEnsureUser, owner); err != nil {
 			return err
@@ -66,10 +51,7 @@ func (s *Store) UpdateContact(ctx context.Context, owner, peer string, change st
 	if err != nil {
 		return store.Contact{User: peer}, fmt.Errorf("update contact %q of %q: %w", peer, owner, err)
 	}
-	if !c.Contact && !c.Blocked {
-		c.Since = 0
-	}
-	return c, nil
+	return store.Relation(peer, c.Contact, c.Blocked, c.Since), nil
 }
 
 // Contacts returns owner's contacts and blocked users by user id.
@@ -101,14 +83,12 @@ func (s *Store) Relations(ctx context.Context, pairs []store.Pair) ([]store.Cont
 	}
 	err := s.read(ctx, func(t *txn) error {
 		for i, p := range pairs {
-			out[i] = store.Contact{User: p.Peer}
 			var c store.Contact
 			err := t.queryRow(qRelation, p.Owner, p.Peer).Scan(&c.Contact, &c.Blocked, &c.Since)
-			if err == nil && (c.Contact || c.Blocked) {
-				out[i].Contact, out[i].Blocked, out[i].Since = c.Contact, c.Blocked, c.Since
-			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
+			out[i] = store.Relation(p.Peer, c.Contact, c.Blocked, c.Since)
 		}
 		return nil
 	})

@@ -5,23 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
+	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
-	"github.com/mqim/mqim/store/internal/groupsql"
-)
-
-// Page size limits, as in pgstore.
-const (
-	maxSync             = 1000
-	defaultHistory      = 50
-	maxHistory          = 200
-	defaultConversation = 100
-	maxConversation     = 500
 )
 
 // MarkRead moves user's read position in conv forward to seq. It runs on the
@@ -32,64 +21,36 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 		st     store.ReadState
 		events []store.InboxEvent
 	)
-	if protocol.IsGroupConv(conv) {
-		return s.markReadGroup(ctx, user, conv, seq)
-	}
 	err := s.write(ctx, func(t *txn) error {
 		var lastSeq int64
 		err := t.queryRow(qLastSeq, conv).Scan(&lastSeq)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		var (
-			ids     []string
-			readSeq = int64(-1)
-		)
-		rows, err := t.query(qMembers, conv)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
+		// A group's read event goes to the reader only: read its position
+		// alone, not every member's.
+		readSeqs := make(map[string]int64)
+		if protocol.IsGroupConv(conv) {
 			var rs int64
-			if err := rows.Scan(&id, &rs); err != nil {
-				rows.Close()
+			switch err := t.queryRow(qReadSeq, conv, user).Scan(&rs); {
+			case err == nil:
+				readSeqs[user] = rs
+			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			ids = append(ids, id)
-			if id == user {
-				readSeq = rs
-			}
-		}
-		if err := rows.Err(); err != nil {
+		} else if err := scanReadSeqs(t, conv, readSeqs); err != nil {
 			return err
 		}
-		if readSeq < 0 {
-			return store.ErrNotMember
-		}
-		seq = min(seq, lastSeq)
-		if seq <= readSeq {
-			st = store.ReadState{Conv: conv, ReadSeq: readSeq, Unread: max(0, lastSeq-readSeq)}
-			return nil
-		}
-
-		ts := time.Now().UnixMilli()
-		if err := t.exec(qSetRead, seq, conv, user); err != nil {
+		var moved bool
+		if st, moved, err = store.MoveRead(conv, user, readSeqs, lastSeq, seq); err != nil || !moved {
 			return err
 		}
-		for _, id := range ids {
-			var n int64
-			if err := t.queryRow(qAdvanceUser, 1, id).Scan(&n); err != nil {
-				return fmt.Errorf("advance inbox seq of %q: %w", id, err)
-			}
-			if err := t.exec(qInsertInbox, id, n, kindRead, conv, seq, user, ts); err != nil {
-				return err
-			}
-			events = append(events, store.InboxEvent{User: id, Seq: n, Kind: store.KindRead,
-				Conv: conv, ConvSeq: seq, Actor: user, TS: ts})
+		if err := t.exec(qSetRead, st.ReadSeq, conv, user); err != nil {
+			return err
 		}
-		st = store.ReadState{Conv: conv, ReadSeq: seq, Unread: lastSeq - seq}
-		return nil
+		events, err = t.addEvents(store.ReadAudience(conv, user, slices.Collect(maps.Keys(readSeqs))),
+			store.InboxEvent{Kind: store.KindRead, Conv: conv, ConvSeq: st.ReadSeq, Actor: user, TS: time.Now().UnixMilli()})
+		return err
 	})
 	if err != nil {
 		return store.ReadState{}, nil, fmt.Errorf("mark read %q in %q: %w", user, conv, err)
@@ -97,28 +58,48 @@ func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (sto
 	return st, events, nil
 }
 
+// scanReadSeqs reads every member's read seq in conv.
+func scanReadSeqs(t *txn, conv string, into map[string]int64) error {
+	rows, err := t.query(qReadSeqs, conv)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			u  string
+			rs int64
+		)
+		if err := rows.Scan(&u, &rs); err != nil {
+			return err
+		}
+		into[u] = rs
+	}
+	return rows.Err()
+}
+
 // Sync returns up to limit inbox events of user after the given seq.
 func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (store.SyncPage, error) {
 	var page store.SyncPage
-	limit = min(limit, maxSync)
+	limit = store.SyncLimit(limit)
 	err := s.read(ctx, func(t *txn) error {
 		if limit > 0 {
-			rows, err := t.query(qSyncEvents, kindRead, user, after, limit+1) // every kind but read points at a message (ext.go)
+			// Every kind but read points at a message.
+			rows, err := t.query(qSyncEvents, store.KindCode(store.KindRead), user, after, limit+1)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
 				var (
-					e    store.InboxEvent
-					kind int64
-					m    nullMessage
+					e    = store.InboxEvent{User: user}
+					kind int
+					m    store.MessageCols
 				)
-				if err := rows.Scan(&e.Seq, &kind, &e.Conv, &e.ConvSeq, &e.Actor, &e.TS,
-					&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions); err != nil {
+				if err := rows.Scan(append([]any{&e.Seq, &kind, &e.Conv, &e.ConvSeq, &e.Actor, &e.TS}, m.Dest()...)...); err != nil {
 					return err
 				}
-				e.User, e.Kind, e.Msg = user, kindName(kind), m.message(e.Conv, e.ConvSeq)
+				e.Kind, e.Msg = store.KindName(kind), m.Message(e.Conv, e.ConvSeq)
 				page.Events = append(page.Events, e)
 			}
 			if err := rows.Err(); err != nil {
@@ -131,50 +112,30 @@ func (s *Store) Sync(ctx context.Context, user string, after int64, limit int) (
 	if err != nil {
 		return store.SyncPage{}, fmt.Errorf("sync %q: %w", user, err)
 	}
-	if limit > 0 {
-		page.HasMore = len(page.Events) > limit
-		if page.HasMore {
-			page.Events = page.Events[:limit]
-		}
-	} else {
-		page.HasMore = page.Latest > after
-	}
+	page.Finish(after, limit)
 	return page, nil
 }
 
-// History returns a page of conv, ascending by seq.
+// History returns a page of conv, ascending by seq, from one snapshot.
 func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultHistory
-	}
-	limit = min(limit, maxHistory)
-	before := q.Before
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	// With After (and maybe Before), page forward from After; otherwise page
-	// backward from Before or from the newest message.
-	ascending := q.After > 0
-	var (
-		page   store.HistoryPage
-		member bool
-	)
+	r := q.Range()
+	var page store.HistoryPage
 	err := s.read(ctx, func(t *txn) error {
+		var member bool
 		if err := t.queryRow(qIsMember, conv, user).Scan(&member); err != nil {
 			return err
 		}
 		if !member {
-			return nil
+			return store.NotMemberError(user, conv)
 		}
 		var (
 			rows *sql.Rows
 			err  error
 		)
-		if ascending {
-			rows, err = t.query(qHistoryAfter, conv, q.After, before, limit+1, user)
+		if r.Ascending {
+			rows, err = t.query(qHistoryAfter, conv, r.After, r.Before, r.Limit+1, user)
 		} else {
-			rows, err = t.query(qHistoryBefore, conv, before, limit+1, user)
+			rows, err = t.query(qHistoryBefore, conv, r.Before, r.Limit+1, user)
 		}
 		if err != nil {
 			return err
@@ -188,41 +149,33 @@ func (s *Store) History(ctx context.Context, user, conv string, q store.HistoryQ
 			if err := rows.Scan(&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments); err != nil {
 				return err
 			}
-			m.Mentions = mentions(ments)
+			m.Mentions = store.ParseMentions(ments)
 			page.Messages = append(page.Messages, m)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if q.ReadBy && protocol.IsGroupConv(conv) {
-			return groupsql.ReadBy(ctx, t.tx, dialect, conv, page.Messages)
+		if !q.ReadBy || !protocol.IsGroupConv(conv) || len(page.Messages) == 0 {
+			return nil
 		}
+		reads := make(map[string]int64)
+		if err := scanReadSeqs(t, conv, reads); err != nil {
+			return err
+		}
+		store.CountReadBy(page.Messages, reads)
 		return nil
 	})
 	if err != nil {
 		return store.HistoryPage{}, fmt.Errorf("history of %q: %w", conv, err)
 	}
-	if !member {
-		return store.HistoryPage{}, fmt.Errorf("history of %q for %q: %w", conv, user, store.ErrNotMember)
-	}
-	page.HasMore = len(page.Messages) > limit
-	if page.HasMore {
-		page.Messages = page.Messages[:limit]
-	}
-	if !ascending {
-		slices.Reverse(page.Messages)
-	}
+	r.Finish(&page)
 	return page, nil
 }
 
 // Conversations returns user's conversations, the most recently active
 // first, in one query.
 func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]store.Conversation, error) {
-	if limit <= 0 {
-		limit = defaultConversation
-	}
-	limit = min(limit, maxConversation)
-	list, err := s.conversations(ctx, user, limit)
+	list, err := s.conversations(ctx, user, store.ConversationsLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("conversations of %q: %w", user, err)
 	}
@@ -239,41 +192,15 @@ func (s *Store) conversations(ctx context.Context, user string, limit int) ([]st
 	for rows.Next() {
 		var (
 			c store.Conversation
-			m nullMessage
+			m store.MessageCols
 		)
-		if err := rows.Scan(&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq, &c.Name,
-			&m.id, &m.from, &m.cmid, &m.typ, &m.body, &m.ts, &m.mentions); err != nil {
+		if err := rows.Scan(append([]any{&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq, &c.Name},
+			m.Dest()...)...); err != nil {
 			return nil, err
 		}
 		c.Unread = max(0, c.LastSeq-c.ReadSeq)
-		c.Last = m.message(c.Conv, c.LastSeq)
+		c.Last = m.Message(c.Conv, c.LastSeq)
 		list = append(list, c)
 	}
 	return list, rows.Err()
-}
-
-// nullMessage scans the columns of a message that may be missing from an
-// outer join.
-type nullMessage struct {
-	id              sql.NullInt64
-	from, cmid, typ sql.NullString
-	body            []byte
-	ts              sql.NullInt64
-	mentions        sql.NullString
-}
-
-// mentions splits the stored mentions column.
-func mentions(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Fields(s)
-}
-
-func (n *nullMessage) message(conv string, seq int64) *store.Message {
-	if !n.id.Valid {
-		return nil
-	}
-	return &store.Message{ID: n.id.Int64, Conv: conv, Seq: seq, From: n.from.String, Cmid: n.cmid.String,
-		Type: n.typ.String, Body: n.body, TS: n.ts.Int64, Mentions: mentions(n.mentions.String)}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-const kindSettings int64 = 13
-
 const (
 	qGetSettings = `SELECT pinned, muted, archived, draft, updated_at FROM conv_settings WHERE user_id = ? AND conv_id = ?`
 	qPutSettings = `INSERT INTO conv_settings (user_id, conv_id, pinned, muted, archived, draft, updated_at)
@@ -19,27 +17,8 @@ const (
 )
 
 func init() {
-	extKinds[kindSettings] = store.KindSettings
 	writeQueries = append(writeQueries, qGetSettings, qPutSettings)
 	readQueries = append(readQueries, qGetSettings)
-}
-
-// apply applies ch to s and reports whether anything changed.
-func apply(s *store.Settings, ch store.SettingsChange) bool {
-	old := *s
-	if ch.Pinned != nil {
-		s.Pinned = *ch.Pinned
-	}
-	if ch.Muted != nil {
-		s.Muted = *ch.Muted
-	}
-	if ch.Archived != nil {
-		s.Archived = *ch.Archived
-	}
-	if ch.Draft != nil {
-		s.Draft = *ch.Draft
-	}
-	return *s != old
 }
 
 // UpdateSettings changes user's settings of conv.
@@ -56,23 +35,16 @@ func (s *Store) UpdateSettings(ctx context.Context, user, conv string, ch store.
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if !apply(&st, ch) {
+		if !st.Apply(ch, ts) {
 			return nil
 		}
-		st.TS = ts
 		if err := t.exec(qPutSettings, user, conv, st.Pinned, st.Muted, st.Archived, st.Draft, ts); err != nil {
 			return err
 		}
-		var seq int64
-		if err := t.queryRow(qAdvanceUser, 1, user).Scan(&seq); err != nil {
-			return err
-		}
-		if err := t.exec(qInsertInbox, user, seq, kindSettings, conv, 0, user, ts); err != nil {
-			return err
-		}
 		set := st
-		events = append(events, store.InboxEvent{User: user, Seq: seq, Kind: store.KindSettings, Conv: conv, Actor: user, TS: ts, Settings: &set})
-		return nil
+		events, err = t.addEvents([]string{user}, store.InboxEvent{Kind: store.KindSettings, Conv: conv, Actor: user,
+			TS: ts, Settings: &set})
+		return err
 	})
 	if err != nil {
 		return store.Settings{}, nil, fmt.Errorf("update settings of %q in %q: %w", user, conv, err)

@@ -35,7 +35,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,10 +45,13 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/store/internal/migrations"
 )
 
 // Store is a store.Store on SQLite.
 type Store struct {
+	store.MessageChanges // Recall, Edit, DeleteForMe on changeMsg (edits.go)
+
 	w   *sql.DB // one connection: every write
 	r   *sql.DB // query-only connections: every read
 	wps stmts   // prepared on w
@@ -67,55 +69,52 @@ type config struct {
 	busyTimeout time.Duration
 }
 
-// Option configures Open.
-type Option func(*config) error
+// Option configures Open, which checks the options together.
+type Option func(*config)
 
 // WithReadConns sets the number of read connections. Zero means the default,
 // max(4, number of CPUs).
-func WithReadConns(n int) Option {
-	return func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("%w: read conns %d", ErrInvalidOption, n)
-		}
-		c.readConns = n
-		return nil
-	}
-}
+func WithReadConns(n int) Option { return func(c *config) { c.readConns = n } }
 
 // WithSynchronous sets SQLite's synchronous mode: "FULL" (the default)
 // or "NORMAL". See the package documentation for what each survives.
 func WithSynchronous(mode string) Option {
-	return func(c *config) error {
-		switch m := strings.ToUpper(mode); m {
-		case "FULL", "NORMAL":
-			c.synchronous = m
-			return nil
-		}
-		return fmt.Errorf("%w: synchronous %q (want FULL or NORMAL)", ErrInvalidOption, mode)
-	}
+	return func(c *config) { c.synchronous = strings.ToUpper(mode) }
 }
 
 // WithBusyTimeout sets how long a statement waits for a lock held by
 // another connection (a checkpoint, another process) before failing.
 // Zero means the default, 10s.
-func WithBusyTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("%w: busy timeout %v", ErrInvalidOption, d)
-		}
-		c.busyTimeout = d
-		return nil
+func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// check reports an invalid option and puts the defaults in place of zeros.
+func (c *config) check() error {
+	switch {
+	case c.readConns < 0:
+		return fmt.Errorf("%w: read conns %d", ErrInvalidOption, c.readConns)
+	case c.busyTimeout < 0:
+		return fmt.Errorf("%w: busy timeout %v", ErrInvalidOption, c.busyTimeout)
+	case c.synchronous != "FULL" && c.synchronous != "NORMAL":
+		return fmt.Errorf("%w: synchronous %q (want FULL or NORMAL)", ErrInvalidOption, c.synchronous)
 	}
+	if c.readConns == 0 {
+		c.readConns = max(4, runtime.NumCPU())
+	}
+	if c.busyTimeout == 0 {
+		c.busyTimeout = 10 * time.Second
+	}
+	return nil
 }
 
 // Open opens the database at path, creating the file and its directory if
 // missing, and applies the embedded migrations that are missing.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	c := config{synchronous: "FULL", busyTimeout: 10 * time.Second, readConns: max(4, runtime.NumCPU())}
+	c := config{synchronous: "FULL"}
 	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+		o(&c)
+	}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty path", ErrInvalidOption)
@@ -168,6 +167,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
 	s := &Store{w: w, r: r}
+	s.MessageChanges = store.NewMessageChanges(s.changeMsg)
 	if s.wps, err = prepare(ctx, w, writeQueries); err == nil {
 		s.rps, err = prepare(ctx, r, readQueries)
 	}
@@ -188,15 +188,11 @@ func (s *Store) Close() {
 }
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var schema embed.FS
 
 // migrate applies the migrations not yet recorded in schema_migrations, in
 // name order, in one transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
-	files, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return err
-	}
 	return inTx(ctx, db, nil, nil, func(t *txn) error {
 		tx := t.tx
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -205,7 +201,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		) STRICT`); err != nil {
 			return err
 		}
-		applied := make(map[string]bool)
+		var done []string
 		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 		if err != nil {
 			return err
@@ -216,29 +212,20 @@ func migrate(ctx context.Context, db *sql.DB) error {
 				rows.Close()
 				return err
 			}
-			applied[v] = true
+			done = append(done, v)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, f := range files {
-			if applied[f.Name()] {
-				continue
-			}
-			text, err := fs.ReadFile(migrations, "migrations/"+f.Name())
-			if err != nil {
-				return err
-			}
+		return migrations.Apply(schema, "migrations", done, func(f migrations.File) error {
 			// Without arguments the driver runs every statement of the file.
-			if _, err := tx.ExecContext(ctx, string(text)); err != nil {
-				return fmt.Errorf("%s: %w", f.Name(), err)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				f.Name(), time.Now().UnixMilli()); err != nil {
+			if _, err := tx.ExecContext(ctx, f.SQL); err != nil {
 				return err
 			}
-		}
-		return nil
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				f.Name, time.Now().UnixMilli())
+			return err
+		})
 	})
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // Every statement the store runs. They are prepared once per connection:
-// parsing took 40% of Append's time when each call prepared its own.
+// parsing took 40% of Append's time when each call prepared its own. The
+// statements of a feature are in its file, added to these lists.
 const (
 	qUserExists  = `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`
 	qConvExists  = `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?)`
@@ -17,17 +18,19 @@ const (
 	qEnsureUser  = `INSERT INTO users (id) VALUES (?) ON CONFLICT DO NOTHING`
 	qTouchDevice = `INSERT INTO devices (user_id, device_id, last_seen) VALUES (?, ?, ?)
 		ON CONFLICT (user_id, device_id) DO UPDATE SET last_seen = excluded.last_seen`
-	qLookup      = `SELECT digest, id, conv_id, seq, type, body, ts FROM messages WHERE sender = ? AND cmid = ?`
+	qLookup      = `SELECT digest, id, conv_id, seq, type, body, ts, mentions FROM messages WHERE sender = ? AND cmid = ?`
 	qNewConv     = `INSERT INTO conversations (id, kind) VALUES (?, ?)`
-	qNewMembers  = `INSERT INTO members (conv_id, user_id) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING`
+	qNewMember   = `INSERT INTO members (conv_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 	qAdvanceConv = `UPDATE conversations SET last_seq = last_seq + ?, last_ts = max(last_ts, ?)
 		WHERE id = ? RETURNING last_seq`
 	qAdvanceUser = `UPDATE users SET inbox_seq = inbox_seq + ? WHERE id = ? RETURNING inbox_seq`
-	qInsertMsg   = `INSERT INTO messages (id, conv_id, seq, sender, cmid, type, body, digest, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertMsg   = `INSERT INTO messages (id, conv_id, seq, sender, cmid, type, body, digest, ts, mentions)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertInbox = `INSERT INTO inbox (user_id, seq, kind, conv_id, conv_seq, actor, ts) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qSenderRead  = `UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ?`
 	qLastSeq     = `SELECT last_seq FROM conversations WHERE id = ?`
-	qMembers     = `SELECT user_id, read_seq FROM members WHERE conv_id = ? ORDER BY user_id`
+	qReadSeqs    = `SELECT user_id, read_seq FROM members WHERE conv_id = ?`
+	qReadSeq     = `SELECT read_seq FROM members WHERE conv_id = ? AND user_id = ?`
 	qSetRead     = `UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ?`
 	qSyncEvents  = `SELECT i.seq, i.kind, i.conv_id, i.conv_seq, i.actor, i.ts,
 			m.id, m.sender, m.cmid, m.type, m.body, m.ts, m.mentions
@@ -54,10 +57,10 @@ const (
 )
 
 var (
-	writeQueries = []string{qUserExists, qConvExists, qEnsureUser, qTouchDevice, qLookup, qNewConv, qNewMembers,
-		qAdvanceConv, qAdvanceUser, qInsertMsg, qInsertInbox, qSenderRead, qLastSeq, qMembers, qSetRead}
+	writeQueries = []string{qUserExists, qConvExists, qEnsureUser, qTouchDevice, qLookup, qNewConv, qNewMember,
+		qAdvanceConv, qAdvanceUser, qInsertMsg, qInsertInbox, qSenderRead, qLastSeq, qReadSeqs, qReadSeq, qSetRead}
 	readQueries = []string{qUserExists, qIsMember, qSyncEvents, qLatest, qHistoryAfter, qHistoryBefore,
-		qConversations}
+		qConversations, qReadSeqs}
 )
 
 // stmts are the prepared statements of one *sql.DB, by query. database/sql
@@ -140,4 +143,48 @@ func (s *Store) write(ctx context.Context, fn func(*txn) error) error {
 // see one snapshot. It never commits anything.
 func (s *Store) read(ctx context.Context, fn func(*txn) error) error {
 	return inTx(ctx, s.r, s.rps, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+// exists looks each of keys up with query (an EXISTS of one argument).
+func (t *txn) exists(query string, keys []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		var ok bool
+		if err := t.queryRow(query, k).Scan(&ok); err != nil {
+			return nil, fmt.Errorf("look up %q: %w", k, err)
+		}
+		out[k] = ok
+	}
+	return out, nil
+}
+
+// addEvents adds an event like ev to the inbox of each of users (who
+// exist) and returns the events.
+func (t *txn) addEvents(users []string, ev store.InboxEvent) ([]store.InboxEvent, error) {
+	seqs := make(map[string]int64, len(users))
+	for _, u := range users {
+		var seq int64
+		if err := t.queryRow(qAdvanceUser, 1, u).Scan(&seq); err != nil {
+			return nil, fmt.Errorf("advance inbox seq of %q: %w", u, err)
+		}
+		seqs[u] = seq
+	}
+	events, err := store.EventsFor(users, seqs, ev)
+	if err != nil {
+		return nil, err
+	}
+	return events, t.insertInbox(events)
+}
+
+func (t *txn) insertInbox(events []store.InboxEvent) error {
+	for _, e := range events {
+		if err := t.exec(qInsertInbox, e.User, e.Seq, store.KindCode(e.Kind), e.Conv, e.ConvSeq, e.Actor, e.TS); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) insertMessage(m *store.MessageRow) error {
+	return t.exec(qInsertMsg, m.ID, m.Conv, m.Seq, m.From, m.Cmid, m.Type, m.Body, m.Digest, m.TS, m.Mentions)
 }

@@ -7,17 +7,13 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// extTest is a subtest; an alias, so that extTests appends to Run's list.
-type extTest = struct {
-	name string
-	fn   func(*testing.T, *env)
-}
-
-// extTests are the subtests of the features in spec §12–§16.
-var extTests = []extTest{
-	{"Contacts", testContacts},
-	{"ContactUnknownPeer", testContactUnknownPeer},
-	{"Relations", testRelations},
+func init() {
+	featureTests = append(featureTests,
+		featureTest{"Contacts", testContacts},
+		featureTest{"ContactUnknownPeer", testContactUnknownPeer},
+		featureTest{"Relations", testRelations},
+		featureTest{"BlockedSend", testBlockedSend},
+	)
 }
 
 func (e *env) contact(t *testing.T, owner, peer string, c store.ContactChange, ts int64) store.Contact {
@@ -98,5 +94,26 @@ func testRelations(t *testing.T, e *env) {
 	}
 	if got, err := e.s.Relations(e.ctx, nil); err != nil || len(got) != 0 {
 		t.Fatalf("no pairs: %v %v", got, err)
+	}
+}
+
+// testBlockedSend: a send marked Blocked stores nothing and fails with
+// ErrBlocked, but a retry of a message stored before the block is still
+// answered with it [IM-4.5-2], [IM-13.2-1].
+func testBlockedSend(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	first := e.send(t, e.req("alice", "bob", "c1", "before the block"))[0].Msg
+	before := e.latest(t, "bob")
+	retry, fresh := e.req("alice", "bob", "c1", "before the block"), e.req("alice", "bob", "c2", "after")
+	retry.Blocked, fresh.Blocked = true, true
+	res := e.append(t, retry, fresh)
+	if !res[0].Duplicate || res[0].Err != nil || res[0].Msg.ID != first.ID {
+		t.Fatalf("retry of a stored message after the block: %+v", res[0])
+	}
+	if !errors.Is(res[1].Err, store.ErrBlocked) {
+		t.Fatalf("new send to a user who blocks the sender: %+v", res[1])
+	}
+	if got := e.latest(t, "bob"); got != before {
+		t.Fatalf("bob's inbox grew from %d to %d", before, got)
 	}
 }

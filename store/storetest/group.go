@@ -27,6 +27,8 @@ var groupTests = []struct {
 	{"GroupConcurrent", testGroupConcurrent},
 	{"CoMembers", testCoMembers},
 	{"GroupSystemNotify", testGroupSystemNotify},
+	{"GroupCmidRace", testGroupCmidRace},
+	{"GroupMembersInByteOrder", testGroupMembersInByteOrder},
 }
 
 func (e *env) change(t *testing.T, c store.GroupChange) store.GroupResult {
@@ -566,5 +568,101 @@ func testGroupSystemNotify(t *testing.T, e *env) {
 	}
 	if r := e.gsend(t, e.greq("ci", g1, "n4", "muted"))[0]; !errors.Is(r.Err, store.ErrMuted) {
 		t.Fatalf("muted member's plain send: %+v", r)
+	}
+}
+
+// testGroupCmidRace: concurrent sends of one (sender, cmid) to a group
+// store one message, and every other copy is answered with it as a
+// duplicate [IM-4.5-1], as for direct sends (ConcurrentRetry). The same
+// cmid sent to two groups at once stores one message; the other group's
+// copies are cmid conflicts. No batch fails: a lost race is retried, not
+// reported.
+func testGroupCmidRace(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol"}})
+	e.change(t, store.GroupChange{Group: "g:2", Actor: "alice", Op: store.OpCreate, Users: []string{"bob"},
+		Threshold: 1}) // read fan-out: the send locks no user row
+	const n = 8
+	race := func(reqs ...store.SendRequest) []store.SendResult {
+		res := make([]store.SendResult, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				out, err := e.s.AppendGroup(e.ctx, []store.SendRequest{reqs[i%len(reqs)]})
+				if err != nil {
+					t.Errorf("AppendGroup: %v", err)
+					return
+				}
+				res[i] = out[0]
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		return res
+	}
+
+	r := e.greq("bob", g1, "same", "hello")
+	fresh := 0
+	for i, x := range race(r) {
+		if x.Err != nil {
+			t.Fatalf("copy %d: %v", i, x.Err)
+		}
+		if !x.Duplicate {
+			fresh++
+		}
+		if want := (store.Message{ID: r.ID, Conv: g1, Seq: 2, From: r.From, Cmid: r.Cmid, Type: r.Type, Body: r.Body,
+			TS: r.TS}); !sameMsg(x.Msg, want) {
+			t.Errorf("copy %d: %s, want %s", i, fmtMsg(x.Msg), fmtMsg(want))
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d of %d concurrent copies stored as new; want 1", fresh, n)
+	}
+	if got := e.lastSeq(t, "bob", g1); got != 2 {
+		t.Errorf("%s's last seq %d after the race; want 2", g1, got)
+	}
+
+	one, two := e.greq("bob", g1, "x", "one"), e.greq("bob", "g:2", "x", "two")
+	stored := map[string]int64{} // group → id of a stored or duplicate answer
+	conflicts := map[string]int{}
+	for i, x := range race(one, two) {
+		switch {
+		case errors.Is(x.Err, store.ErrCmidConflict):
+			conflicts[[]string{g1, "g:2"}[i%2]]++
+		case x.Err != nil:
+			t.Fatalf("copy %d: %v", i, x.Err)
+		default:
+			stored[x.Msg.Conv] = x.Msg.ID
+		}
+	}
+	if len(stored) != 1 || len(conflicts) != 1 {
+		t.Fatalf("one cmid to two groups at once: stored in %v, conflicts %v; want one group each", stored, conflicts)
+	}
+	for g := range stored {
+		if conflicts[g] != 0 {
+			t.Fatalf("conflicts %v in %s, where the message is stored", conflicts, g)
+		}
+	}
+}
+
+// testGroupMembersInByteOrder: Group lists members ordered by user id byte
+// by byte, whatever the database's collation.
+func testGroupMembersInByteOrder(t *testing.T, e *env) {
+	ids := []string{"alice", "Bob", "bob.2", "Zed", "_x", "a-b"}
+	e.users(t, ids...)
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: ids[1:]})
+	info, err := e.s.Group(e.ctx, "alice", g1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range info.Members {
+		got = append(got, m.User)
+	}
+	want := slices.Sorted(slices.Values(ids))
+	if !slices.Equal(got, want) {
+		t.Fatalf("members %v, want %v", got, want)
 	}
 }

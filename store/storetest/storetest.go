@@ -50,6 +50,8 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"RetryAfterReopen", testRetryAfterReopen},
 		{"CmidConflict", testCmidConflict},
 		{"DuplicateInBatch", testDuplicateInBatch},
+		{"ConflictBeforeRefusal", testConflictBeforeRefusal},
+		{"Refusals", testRefusals},
 		{"UnknownRecipient", testUnknownRecipient},
 		{"UnknownSenderIsCreated", testUnknownSenderIsCreated},
 		{"FailedBatchStoresNothing", testFailedBatchStoresNothing},
@@ -67,7 +69,7 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"ConversationsSameTime", testConversationsSameTime},
 	}
 	tests = append(tests, groupTests...)
-	tests = append(tests, extTests...) // contacts.go
+	tests = append(tests, featureTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -78,6 +80,18 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		})
 	}
 }
+
+// featureTest is a subtest; an alias, so that featureTests appends to Run's
+// list.
+type featureTest = struct {
+	name string
+	fn   func(*testing.T, *env)
+}
+
+// featureTests are the subtests of the features in spec §12–§16,
+// registered by their files (contacts.go, edits.go, settings.go,
+// presence.go).
+var featureTests []featureTest
 
 // env is one subtest's store and helpers.
 type env struct {
@@ -487,6 +501,32 @@ func testDuplicateInBatch(t *testing.T, e *env) {
 	for _, u := range []string{"alice", "bob"} {
 		if s := seqs(e.inbox(t, u)); !slices.Equal(s, []int64{1, 2}) {
 			t.Errorf("%s's inbox seqs = %v; want [1 2]", u, s)
+		}
+	}
+}
+
+// testConflictBeforeRefusal: a request reusing the (From, Cmid) of an
+// earlier new request of its batch for another to, type or body is a cmid
+// conflict, even where it would be refused on its own (unknown recipient,
+// blocked), as it is once the first is stored [IM-4.5-3].
+func testConflictBeforeRefusal(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	first := e.req("alice", "bob", "c1", "one")
+	toNobody := e.req("alice", "nobody", "c1", "one")
+	blocked := e.req("alice", "bob", "c1", "two")
+	blocked.Blocked = true
+	res := e.append(t, first, toNobody, blocked)
+	if res[0].Err != nil || res[0].Duplicate {
+		t.Fatalf("first: %+v; want a new message", res[0])
+	}
+	for i, r := range res[1:] {
+		if !errors.Is(r.Err, store.ErrCmidConflict) {
+			t.Errorf("request %d of the batch: %v; want ErrCmidConflict", i+1, r.Err)
+		}
+	}
+	for _, r := range e.append(t, toNobody, blocked) {
+		if !errors.Is(r.Err, store.ErrCmidConflict) {
+			t.Errorf("after the first is stored: %v; want ErrCmidConflict", r.Err)
 		}
 	}
 }
@@ -1060,5 +1100,69 @@ func testConversationsSameTime(t *testing.T, e *env) {
 	want := []string{"d:Bob:carol", "d:bob:carol", "d:carol:dave"}
 	if !slices.Equal(got, want) {
 		t.Errorf("carol's conversations = %v; want %v", got, want)
+	}
+}
+
+// testRefusals: every refusal is a *store.Error with a detail for the
+// requester, and maps to the protocol code of its rule [IM-6.1]
+// (store.ProtocolError), in every store alike.
+func testRefusals(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol", "dave")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol"}})
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpMute, Users: []string{"carol"}, Muted: true})
+	m := e.send(t, e.req("alice", "bob", "c1", "one"))[0].Msg
+	blocked := e.req("alice", "bob", "c2", "two")
+	blocked.Blocked = true
+	sends := e.append(t, e.req("alice", "nobody", "c3", "x"), blocked, e.req("alice", "bob", "c1", "other"))
+	gsends := e.gsend(t, e.greq("dave", g1, "d1", "x"), e.greq("carol", g1, "c1", "x"), e.greq("bob", "g:none", "b1", "x"),
+		e.greq("bob", g1, "b2", "x", "dave"))
+	change := func(c store.GroupChange) error {
+		id := e.ids.Add(1)
+		c.ID, c.TS = 1000+id, tsBase+id
+		_, err := e.s.ChangeGroup(e.ctx, c)
+		return err
+	}
+	_, _, readErr := e.s.MarkRead(e.ctx, "carol", m.Conv, 1)
+	_, historyErr := e.s.History(e.ctx, "dave", g1, store.HistoryQuery{})
+	_, infoErr := e.s.Group(e.ctx, "dave", g1, 10)
+	_, noGroupErr := e.s.Group(e.ctx, "alice", "g:none", 10)
+	_, _, notFoundErr := e.s.Recall(e.ctx, "carol", m.ID, m.TS, window)
+	_, _, recallErr := e.s.Recall(e.ctx, "bob", m.ID, m.TS, window)
+	_, _, editErr := e.s.Edit(e.ctx, "bob", m.ID, m.TS, func(string) ([]byte, error) { return nil, nil })
+	_, contactErr := e.s.UpdateContact(e.ctx, "alice", "nobody", store.ContactAdd, 1)
+	for _, c := range []struct {
+		what string
+		err  error
+		code string
+	}{
+		{"send to an unknown user", sends[0].Err, protocol.CodeUnknownUser},
+		{"blocked send", sends[1].Err, protocol.CodeBlocked},
+		{"cmid reuse", sends[2].Err, protocol.CodeCmidConflict},
+		{"group send by a non-member", gsends[0].Err, protocol.CodeNotMember},
+		{"muted group send", gsends[1].Err, protocol.CodeMuted},
+		{"send to an unknown group", gsends[2].Err, protocol.CodeUnknownGroup},
+		{"mention of a non-member", gsends[3].Err, protocol.CodeBadRequest},
+		{"add by a member", change(store.GroupChange{Group: g1, Actor: "bob", Op: store.OpAdd, Users: []string{"dave"}}), protocol.CodeForbidden},
+		{"change by a non-member", change(store.GroupChange{Group: g1, Actor: "dave", Op: store.OpLeave}), protocol.CodeNotMember},
+		{"change of an unknown group", change(store.GroupChange{Group: "g:none", Actor: "alice", Op: store.OpLeave}), protocol.CodeUnknownGroup},
+		{"add of an unknown user", change(store.GroupChange{Group: g1, Actor: "alice", Op: store.OpAdd, Users: []string{"nobody"}}), protocol.CodeUnknownUser},
+		{"owner leaving", change(store.GroupChange{Group: g1, Actor: "alice", Op: store.OpLeave}), protocol.CodeBadRequest},
+		{"mark read by a non-member", readErr, protocol.CodeNotMember},
+		{"history of a non-member", historyErr, protocol.CodeNotMember},
+		{"group info for a non-member", infoErr, protocol.CodeNotMember},
+		{"group info of an unknown group", noGroupErr, protocol.CodeUnknownGroup},
+		{"recall by a non-member", notFoundErr, protocol.CodeNotFound},
+		{"recall by the recipient", recallErr, protocol.CodeNotAllowed},
+		{"edit by the recipient", editErr, protocol.CodeNotAllowed},
+		{"contact of an unknown user", contactErr, protocol.CodeUnknownUser},
+	} {
+		var se *store.Error
+		if !errors.As(c.err, &se) || se.Detail == "" {
+			t.Errorf("%s: %v; want a *store.Error with a detail", c.what, c.err)
+			continue
+		}
+		if pe := store.ProtocolError(c.err); pe == nil || pe.Code != c.code || pe.Message != se.Detail {
+			t.Errorf("%s: protocol error %v; want %s: %s", c.what, pe, c.code, se.Detail)
+		}
 	}
 }

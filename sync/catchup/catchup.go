@@ -97,7 +97,7 @@ func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncReques
 	}
 	page, err := h.store.Sync(ctx, user, req.After, n)
 	if err != nil {
-		return nil, unavailable("sync", err)
+		return nil, storeError("sync", err)
 	}
 	if err := h.fillSettings(ctx, user, page.Events); err != nil { // ext.go
 		return nil, err
@@ -139,16 +139,14 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 		return nil, err
 	}
 	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n, ReadBy: req.ReadBy})
-	if errors.Is(err, store.ErrNotMember) && group {
-		// Never a member, or no longer: removed members read nothing more [IM-11.4-4].
-		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", conv)
-	}
-	if errors.Is(err, store.ErrNotMember) {
+	if errors.Is(err, store.ErrNotMember) && !group {
 		// A direct conversation of the requester with no message yet [IM-7.4-3].
 		return &protocol.HistoryResult{Conv: conv, Messages: []protocol.Message{}}, nil
 	}
 	if err != nil {
-		return nil, unavailable("history", err)
+		// Of a group: never a member, or no longer; removed members read
+		// nothing more [IM-11.4-4].
+		return nil, storeError("history", err)
 	}
 	res := &protocol.HistoryResult{Conv: conv, Messages: make([]protocol.Message, 0, len(page.Messages)), HasMore: page.HasMore}
 	for i := range page.Messages {
@@ -168,7 +166,7 @@ func (h *Handler) conversations(ctx context.Context, user string, req protocol.C
 	}
 	convs, err := h.store.Conversations(ctx, user, n)
 	if err != nil {
-		return nil, unavailable("conversations", err)
+		return nil, storeError("conversations", err)
 	}
 	res := &protocol.ConversationsResult{Conversations: make([]protocol.Conversation, 0, len(convs))}
 	for _, c := range convs {
@@ -198,13 +196,8 @@ func (h *Handler) groupInfo(ctx context.Context, user string, req protocol.Group
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "group must be a group id (g:…)")
 	}
 	info, err := h.store.Group(ctx, user, req.Group, GroupInfoMembers)
-	switch {
-	case errors.Is(err, store.ErrNoGroup):
-		return nil, protocol.Errorf(protocol.CodeUnknownGroup, "no group %q", req.Group)
-	case errors.Is(err, store.ErrNotMember):
-		return nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Group)
-	case err != nil:
-		return nil, unavailable("group.info", err)
+	if err != nil {
+		return nil, storeError("group.info", err)
 	}
 	res := &protocol.GroupInfo{Group: info.ID, Name: info.Name, Avatar: info.Avatar, Notice: info.Notice,
 		Fanout: info.Fanout, ReadFrom: info.ReadFrom, LastSeq: info.LastSeq, MemberCount: info.MemberCount,
@@ -215,7 +208,12 @@ func (h *Handler) groupInfo(ctx context.Context, user string, req protocol.Group
 	return res, nil
 }
 
-// unavailable hides store failures from clients but keeps them for the log.
-func unavailable(what string, err error) error {
+// storeError answers a store error: a refusal by a store rule with its
+// protocol error (store.ProtocolError); a failure is hidden from clients
+// as unavailable but kept for the log.
+func storeError(what string, err error) error {
+	if pe := store.ProtocolError(err); pe != nil {
+		return pe
+	}
 	return fmt.Errorf("%s: %w", what, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "store unavailable, retry"), err))
 }

@@ -33,7 +33,7 @@ func (h *Handler) fillSettings(ctx context.Context, user string, events []store.
 	}
 	list, err := sr.Settings(ctx, user, convs)
 	if err != nil || len(list) != len(idx) {
-		return unavailable("settings", err)
+		return storeError("settings", err)
 	}
 	for j, i := range idx {
 		events[i].Settings = &list[j]
@@ -53,7 +53,7 @@ func (h *Handler) addSettings(ctx context.Context, user string, res *protocol.Co
 	}
 	list, err := sr.Settings(ctx, user, convs)
 	if err != nil || len(list) != len(convs) {
-		return unavailable("settings", err)
+		return storeError("settings", err)
 	}
 	for i := range list {
 		if list[i].TS != 0 {

@@ -139,3 +139,57 @@ func TestPacketIDCollisionSubscribe(t *testing.T) {
 		bob.puback(re.PacketID)
 	})
 }
+
+// A client publish reusing the packet id of a delivery still held for the
+// device's Receive Maximum moves that delivery to a free id and keeps it
+// held: the device never has more unacknowledged deliveries than it allows
+// (the re-issue used to write held deliveries at once), and gets each once.
+func TestPacketIDCollisionHeld(t *testing.T) {
+	n := startNode(t)
+	alice := dialer{5}.dial(t, n, "alice")
+	bob, _ := dialRawProps(t, n.MQTTAddr(), 5, "bob", "bob.raw", token(t, "bob"), packets.Properties{ReceiveMaximum: 1})
+	if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
+		t.Fatalf("SUBACK %x", codes)
+	}
+	const k = 3
+	for i := 1; i <= k; i++ {
+		alice.sendOK(text(fmt.Sprintf("h%d", i), "bob", "from alice"))
+	}
+	first := bob.read()
+	if first.FixedHeader.Type != packets.Publish {
+		t.Fatalf("unexpected packet %+v", first.FixedHeader)
+	}
+	// The next deliveries wait for quota under the ids that follow; reuse them.
+	for i := uint16(1); i < k; i++ {
+		s := text(fmt.Sprintf("own-%d", i), "alice", "from bob")
+		bob.publish(first.PacketID+i, protocol.SendTopic("bob"), mustEncode(t, protocol.JSON, &s))
+		for {
+			pk := bob.read()
+			if pk.FixedHeader.Type == packets.Publish {
+				t.Fatalf("a second delivery (id %d) while %d is unacknowledged: Receive Maximum 1 exceeded", pk.PacketID, first.PacketID)
+			}
+			if pk.FixedHeader.Type == packets.Puback && pk.PacketID == first.PacketID+i {
+				break
+			}
+		}
+	}
+	// Acknowledge one at a time: the rest come, each once, one by one.
+	seqs := map[int64]bool{}
+	pk := first
+	for {
+		var ev protocol.Event
+		if err := protocol.Decode(protocol.Detect(pk.Payload, pk.Properties.ContentType), pk.Payload, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if seqs[ev.Seq] {
+			t.Fatalf("seq %d delivered twice", ev.Seq)
+		}
+		seqs[ev.Seq] = true
+		bob.puback(pk.PacketID)
+		if len(seqs) == k+k-1 { // alice's k and bob's own k-1 sends
+			return
+		}
+		for pk = bob.read(); pk.FixedHeader.Type != packets.Publish; pk = bob.read() {
+		}
+	}
+}

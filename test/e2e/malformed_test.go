@@ -228,3 +228,60 @@ func TestConnectRefusals(t *testing.T) {
 		})
 	}
 }
+
+// Topic aliases from MQTT 5 devices (the server announces a Topic Alias
+// Maximum): a publish may name its topic by an alias it set before; an
+// empty topic without an alias, or with one never set, is a protocol error
+// that closes the connection (§3.3.2.3.4). mochi used to drop alias-only
+// publishes without a PUBACK, and mqim answered the others 0x87.
+func TestTopicAliases(t *testing.T) {
+	n := startNode(t)
+	bob := dialer{5}.dial(t, n, "bob")
+	c, _ := dialRawOK(t, n, dialer{5}, "alice")
+	send := func(id uint16, topic string, alias uint16, cmid string) {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id, TopicName: topic,
+			Payload: []byte(`{"cmid":"` + cmid + `","to":"bob","type":"text","body":{"text":"via alias"}}`)}
+		if alias > 0 {
+			pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = alias, true
+		}
+		c.write(pk)
+	}
+	ack := func(id uint16) byte {
+		for {
+			pk := c.read()
+			if pk.FixedHeader.Type == packets.Puback && pk.PacketID == id {
+				return pk.ReasonCode
+			}
+		}
+	}
+	send(1, "im/v1/u/alice/send", 3, "alias-1")
+	if code := ack(1); code != 0 {
+		t.Fatalf("publish setting alias 3: PUBACK %#x", code)
+	}
+	send(2, "", 3, "alias-2")
+	if code := ack(2); code != 0 {
+		t.Fatalf("publish by alias 3: PUBACK %#x", code)
+	}
+	for _, cmid := range []string{"alias-1", "alias-2"} {
+		if ev := bob.nextMessage(); ev.Msg.Cmid != cmid {
+			t.Fatalf("bob got %v, want %s", ev, cmid)
+		}
+	}
+	for _, alias := range []uint16{9, 0} {
+		c, _ = dialRawOK(t, n, dialer{5}, "alice")
+		send(3, "", alias, "alias-3")
+		for {
+			pk := c.read()
+			if pk.FixedHeader.Type == packets.Disconnect {
+				if pk.ReasonCode != 0x82 {
+					t.Fatalf("empty topic, alias %d: DISCONNECT %#x, want 0x82", alias, pk.ReasonCode)
+				}
+				break
+			}
+			if pk.FixedHeader.Type == packets.Puback {
+				t.Fatalf("empty topic, alias %d: PUBACK %#x, want DISCONNECT 0x82", alias, pk.ReasonCode)
+			}
+		}
+		c.waitClosed()
+	}
+}

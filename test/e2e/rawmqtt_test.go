@@ -40,6 +40,12 @@ func dialRawOK(t *testing.T, n *testNode, dl dialer, user string) (*rawClient, p
 
 func dialRaw(t *testing.T, addr string, version byte, user, clientID, tok string) (*rawClient, packets.Packet) {
 	t.Helper()
+	return dialRawProps(t, addr, version, user, clientID, tok, packets.Properties{})
+}
+
+// dialRawProps is dialRaw with MQTT 5 CONNECT properties.
+func dialRawProps(t *testing.T, addr string, version byte, user, clientID, tok string, props packets.Properties) (*rawClient, packets.Packet) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +60,7 @@ func dialRaw(t *testing.T, addr string, version byte, user, clientID, tok string
 			ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: clientID,
 			UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(tok),
 		},
+		Properties: props,
 	})
 	ca := c.read()
 	if ca.FixedHeader.Type != packets.Connack {

@@ -37,6 +37,9 @@ func TestRecallEditDelete(t *testing.T) {
 		carol.rpcErr(protocol.MethodDelete, msgReq(m1.ID), protocol.CodeNotFound)
 		a1.rpcErr(protocol.MethodRecall, msgReq(m1.ID+12345), protocol.CodeNotFound)
 		a1.rpcErr(protocol.MethodRecall, msgReq(0), protocol.CodeBadRequest)
+		// JSON msg_id: a malformed decimal string is bad_request, a number the wrong type [IM-14.5-1].
+		expectErrResponse(t, "recall", a1.rpcRaw(protocol.MethodRecall, []byte(`{"msg_id":"12x"}`)), protocol.CodeBadRequest)
+		expectErrResponse(t, "recall", a1.rpcRaw(protocol.MethodRecall, []byte(`{"msg_id":12}`)), protocol.CodeBadPayload)
 		a1.rpcErr(protocol.MethodEdit, msgReq(m1.ID), protocol.CodeBadRequest)
 		a1.rpcErr(protocol.MethodEdit, protocol.MessageRequest{MsgID: m1.ID, Body: map[string]any{"text": ""}}, protocol.CodeBadRequest)
 		if h := bob.historyAll(m1.Conv); len(h) != 2 || h[0].Body["text"] != "helo" {

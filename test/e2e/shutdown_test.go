@@ -154,3 +154,53 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Logf("%d messages in history, %d acknowledged", len(inHistory), len(told))
 	})
 }
+
+// TestDrainDeliversWhatItCommitted: events committed just before a drain
+// reach a connected read-only device before the node disconnects it
+// [IM-1.1-4], also when most of them wait for the device's Receive Maximum,
+// and its DISCONNECT 0x8B comes after them. A node used to close the
+// connection with deliveries still queued (89–187 of 200 arrived).
+func TestDrainDeliversWhatItCommitted(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		var opts []dialOpt
+		if dl.v5() {
+			opts = append(opts, withReceiveMaximum(4))
+		}
+		bob := dl.dial(t, n, "bob", opts...)
+		alice := dl.dial(t, n, "alice", noSubscribe())
+		const senders, each = 8, 25
+		var wg gosync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					m := text(fmt.Sprintf("drain-%d-%d", s, i), "bob", "committed before the drain")
+					payload, _ := protocol.Encode(alice.in, &m)
+					if r := alice.c.publish(protocol.SendTopic("alice"), payload, pubOpts{qos: 1}); r.Err != nil || r.Code != 0 {
+						t.Errorf("send %s: %v %#x", m.Cmid, r.Err, r.Code)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		n.stop(t) // the drain
+		seen := map[string]bool{}
+		eventually(t, waitTimeout, "every committed message at bob", func() bool {
+			for _, ev := range bob.events(0) {
+				if ev.Kind == protocol.KindMessage && ev.Msg != nil {
+					seen[ev.Msg.Cmid] = true
+				}
+			}
+			return len(seen) == senders*each
+		})
+		if dl.v5() {
+			bob.expectServerDisconnect(0x8B)
+		}
+	})
+}

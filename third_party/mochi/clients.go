@@ -401,6 +401,19 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 	}
 }
 
+// WritesPending reports whether packets still wait to be written to the
+// client: in its outbound queue, in its write buffer, or held for send
+// quota (mqim patch: a draining server delivers them before it
+// disconnects the client).
+func (cl *Client) WritesPending() bool {
+	if len(cl.State.outbound) > 0 || cl.State.Inflight.Holding() {
+		return true
+	}
+	cl.Lock()
+	defer cl.Unlock()
+	return cl.Net.outbuf != nil && cl.Net.outbuf.Len() > 0
+}
+
 // Stop instructs the client to shut down all processing goroutines and disconnect.
 func (cl *Client) Stop(err error) {
 	cl.State.endOnce.Do(func() {

@@ -101,6 +101,33 @@ func (i *Inflight) Hold(m packets.Packet) {
 	i.held = append(i.held, m.PacketID)
 }
 
+// Reissue moves the in-flight packet with id old to id next, keeping its
+// place among the held packets if it waits for send quota (mqim patch: for
+// a hook that frees a packet id the client reuses, see BROKER-NOTES). held
+// says whether it still waits: only a packet that was sent may be written
+// again now, or the client's Receive Maximum would be exceeded.
+func (i *Inflight) Reissue(old, next uint16) (pk packets.Packet, held, ok bool) {
+	i.Lock()
+	defer i.Unlock()
+	pk, ok = i.internal[old]
+	if !ok || pk.FixedHeader.Type != packets.Publish {
+		return packets.Packet{}, false, false
+	}
+	delete(i.internal, old)
+	pk.PacketID = next
+	pk.FixedHeader.Dup = false
+	i.internal[next] = pk
+	held = pk.Expiry < 0
+	if held {
+		for j, id := range i.held {
+			if id == old {
+				i.held[j] = next
+			}
+		}
+	}
+	return pk, held, true
+}
+
 // Holding reports whether any packet waits for send quota (mqim patch).
 func (i *Inflight) Holding() bool {
 	i.RLock()

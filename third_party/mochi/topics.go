@@ -46,6 +46,15 @@ type InboundTopicAliases struct {
 	maximum uint16
 }
 
+// Get returns the topic of an alias the client set (mqim patch: for hooks
+// that see a publish before processPublish resolves its alias).
+func (a *InboundTopicAliases) Get(id uint16) (string, bool) {
+	a.RLock()
+	defer a.RUnlock()
+	topic, ok := a.internal[id]
+	return topic, ok && topic != ""
+}
+
 // Set sets a new alias for a specific topic.
 func (a *InboundTopicAliases) Set(id uint16, topic string) string {
 	a.Lock()

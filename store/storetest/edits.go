@@ -14,13 +14,13 @@ import (
 )
 
 func init() {
-	extTests = append(extTests,
-		extTest{"Recall", testRecall},
-		extTest{"RecallByGroupAdmin", testRecallByGroupAdmin},
-		extTest{"BlockedSend", testBlockedSend},
-		extTest{"ChangeInReadFanoutGroup", testChangeInReadFanoutGroup},
-		extTest{"Edit", testEdit},
-		extTest{"DeleteForMe", testDeleteForMe},
+	featureTests = append(featureTests,
+		featureTest{"Recall", testRecall},
+		featureTest{"RecallByGroupAdmin", testRecallByGroupAdmin},
+		featureTest{"ChangeInReadFanoutGroup", testChangeInReadFanoutGroup},
+		featureTest{"Edit", testEdit},
+		featureTest{"DeleteForMe", testDeleteForMe},
+		featureTest{"ConcurrentExt", testConcurrentExt},
 	)
 }
 
@@ -47,27 +47,6 @@ func lastInbox(t *testing.T, e *env, user string, ev store.InboxEvent) {
 	got := all[len(all)-1]
 	if got.Seq != ev.Seq || got.Kind != ev.Kind || got.ConvSeq != ev.ConvSeq || got.Actor != ev.Actor || got.Msg == nil || !sameMsg(*got.Msg, *ev.Msg) {
 		t.Fatalf("%s's last synced event %+v, want %+v", user, got, ev)
-	}
-}
-
-// testBlockedSend: a send marked Blocked stores nothing and fails with
-// ErrBlocked, but a retry of a message stored before the block is still
-// answered with it [IM-4.5-2], [IM-13.2-1].
-func testBlockedSend(t *testing.T, e *env) {
-	e.users(t, "alice", "bob")
-	first := e.send(t, e.req("alice", "bob", "c1", "before the block"))[0].Msg
-	before := e.latest(t, "bob")
-	retry, fresh := e.req("alice", "bob", "c1", "before the block"), e.req("alice", "bob", "c2", "after")
-	retry.Blocked, fresh.Blocked = true, true
-	res := e.append(t, retry, fresh)
-	if !res[0].Duplicate || res[0].Err != nil || res[0].Msg.ID != first.ID {
-		t.Fatalf("retry of a stored message after the block: %+v", res[0])
-	}
-	if !errors.Is(res[1].Err, store.ErrBlocked) {
-		t.Fatalf("new send to a user who blocks the sender: %+v", res[1])
-	}
-	if got := e.latest(t, "bob"); got != before {
-		t.Fatalf("bob's inbox grew from %d to %d", before, got)
 	}
 }
 
@@ -265,74 +244,6 @@ func equalSeqs(a, b []int64) bool {
 	}
 	return true
 }
-
-func init() { extTests = append(extTests, extTest{"LastSeen", testLastSeen}) }
-
-func testLastSeen(t *testing.T, e *env) {
-	before := time.Now().UnixMilli()
-	e.users(t, "nodev")
-	if err := e.s.EnsureUser(e.ctx, "alice", "alice.1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.s.EnsureUser(e.ctx, "alice", "alice.2"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := e.s.LastSeen(e.ctx, []string{"nodev", "alice", "nobody", "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := time.Now().UnixMilli()
-	// Database clocks may differ a little from ours.
-	if len(got) != 4 || got[0] != 0 || got[2] != 0 || got[1] != got[3] || got[1] < before-5000 || got[1] > after+5000 {
-		t.Fatalf("LastSeen: %v, want [0 ~%d 0 same]", got, before)
-	}
-	if got, err := e.s.LastSeen(e.ctx, nil); err != nil || len(got) != 0 {
-		t.Fatalf("LastSeen(nil): %v %v", got, err)
-	}
-}
-
-func init() { extTests = append(extTests, extTest{"Settings", testSettings}) }
-
-func testSettings(t *testing.T, e *env) {
-	e.users(t, "alice", "bob")
-	e.send(t, e.req("alice", "bob", "c1", "one"))
-	conv := "d:alice:bob"
-	yes, draft := true, "half a thought"
-	st, events, err := e.s.UpdateSettings(e.ctx, "alice", conv, store.SettingsChange{Pinned: &yes, Draft: &draft}, 100)
-	want := store.Settings{Conv: conv, Pinned: true, Draft: draft, TS: 100}
-	if err != nil || st != want {
-		t.Fatalf("UpdateSettings: %+v %v, want %+v", st, err, want)
-	}
-	if len(events) != 1 || events[0].User != "alice" || events[0].Kind != store.KindSettings || events[0].Conv != conv ||
-		events[0].Settings == nil || *events[0].Settings != want || events[0].Seq != e.latest(t, "alice") {
-		t.Fatalf("events %+v", events)
-	}
-	ev := e.inbox(t, "alice")[events[0].Seq-1]
-	if ev.Kind != store.KindSettings || ev.Conv != conv || ev.ConvSeq != 0 || ev.Seq != events[0].Seq {
-		t.Fatalf("synced settings event %+v", ev)
-	}
-	if e.latest(t, "bob") != 1 {
-		t.Fatal("settings event in the peer's inbox")
-	}
-	// No change: no event, time kept.
-	if st, events, err := e.s.UpdateSettings(e.ctx, "alice", conv, store.SettingsChange{Pinned: &yes}, 200); err != nil || len(events) != 0 || st != want {
-		t.Fatalf("unchanged: %+v %d %v", st, len(events), err)
-	}
-	no, empty := false, ""
-	if st, _, _ := e.s.UpdateSettings(e.ctx, "alice", conv, store.SettingsChange{Pinned: &no, Muted: &yes, Archived: &yes, Draft: &empty}, 300); st != (store.Settings{Conv: conv, Muted: true, Archived: true, TS: 300}) {
-		t.Fatalf("second change: %+v", st)
-	}
-	e.reopen()
-	got, err := e.s.Settings(e.ctx, "alice", []string{"d:x:y", conv})
-	if err != nil || len(got) != 2 || got[0] != (store.Settings{Conv: "d:x:y"}) || got[1] != (store.Settings{Conv: conv, Muted: true, Archived: true, TS: 300}) {
-		t.Fatalf("Settings: %+v %v", got, err)
-	}
-	if got, _ := e.s.Settings(e.ctx, "bob", []string{conv}); got[0] != (store.Settings{Conv: conv}) {
-		t.Fatalf("bob's settings: %+v", got)
-	}
-}
-
-func init() { extTests = append(extTests, extTest{"ConcurrentExt", testConcurrentExt}) }
 
 // testConcurrentExt runs sends, edits, recalls, deletes and settings
 // changes of the same users at once: nothing deadlocks, and every inbox
