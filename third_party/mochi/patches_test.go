@@ -233,3 +233,169 @@ func TestServerHeldQosOverReceiveMaximum(t *testing.T) {
 	require.Equal(t, int32(receiveMaximum), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
 	require.False(t, cl.State.Inflight.Holding())
 }
+
+// topicACLHook allows connections, and publishing to topic only.
+type topicACLHook struct {
+	HookBase
+	topic string
+}
+
+func (h *topicACLHook) ID() string { return "topic-acl" }
+
+func (h *topicACLHook) Provides(b byte) bool {
+	return b == OnConnectAuthenticate || b == OnACLCheck
+}
+
+func (h *topicACLHook) OnConnectAuthenticate(cl *Client, pk packets.Packet) bool { return true }
+
+func (h *topicACLHook) OnACLCheck(cl *Client, topic string, write bool) bool {
+	return !write || topic == h.topic
+}
+
+// Patch: server.go, processPublish resolves a client's topic alias before
+// the topic and ACL checks. v2.7.9 checked the empty topic of an alias-only
+// PUBLISH, so an ACL that allows the aliased topic refused it (here a PUBACK
+// 0x87, no delivery), and it took an alias never set as an empty topic.
+func TestServerPublishTopicAliasResolvedFirst(t *testing.T) {
+	s := New(&Options{Logger: logger})
+	require.NoError(t, s.AddHook(&topicACLHook{topic: "a/b/c"}, nil))
+	defer s.Close()
+
+	sub, subR, _ := newTestClient()
+	sub.ID = "sub"
+	s.Clients.Add(sub)
+	require.True(t, s.Topics.Subscribe(sub.ID, packets.Subscription{Filter: "a/b/c"}))
+	delivered := make(chan packets.Packet, 4)
+	go func() {
+		p := newTestPeer(t, subR)
+		p.cl.Properties.ProtocolVersion = 4
+		for {
+			pk, err := p.read()
+			if err != nil {
+				close(delivered)
+				return
+			}
+			delivered <- pk
+		}
+	}()
+
+	cl, r, _ := newTestClient()
+	cl.ID = "aliases"
+	cl.Properties.ProtocolVersion = 5
+	s.Clients.Add(cl)
+	acks := make(chan packets.Packet, 4)
+	go func() {
+		p := newTestPeer(t, r)
+		for {
+			pk, err := p.read()
+			if err != nil {
+				close(acks)
+				return
+			}
+			acks <- pk
+		}
+	}()
+
+	publish := func(id uint16, topic string, alias uint16) error {
+		return s.processPublish(cl, packets.Packet{
+			FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			ProtocolVersion: 5,
+			PacketID:        id,
+			TopicName:       topic,
+			Properties:      packets.Properties{TopicAlias: alias, TopicAliasFlag: true},
+			Payload:         []byte(strconv.Itoa(int(id))),
+		})
+	}
+	next := func(ch <-chan packets.Packet, what string) packets.Packet {
+		t.Helper()
+		select {
+		case pk, ok := <-ch:
+			require.True(t, ok, what)
+			return pk
+		case <-time.After(waitTimeout):
+			t.Fatalf("no %s within %v", what, waitTimeout)
+		}
+		return packets.Packet{}
+	}
+
+	require.NoError(t, publish(1, "a/b/c", 1)) // sets alias 1
+	require.NoError(t, publish(2, "", 1))      // uses it
+	for id := uint16(1); id <= 2; id++ {
+		ack := next(acks, "PUBACK "+strconv.Itoa(int(id)))
+		require.Equal(t, packets.Puback, ack.FixedHeader.Type)
+		require.Equal(t, id, ack.PacketID)
+		require.Equal(t, packets.CodeSuccess.Code, ack.ReasonCode, "PUBACK %d", id)
+		pk := next(delivered, "delivery "+strconv.Itoa(int(id)))
+		require.Equal(t, "a/b/c", pk.TopicName)
+		require.Equal(t, strconv.Itoa(int(id)), string(pk.Payload))
+	}
+
+	// An alias the client never set is a protocol error (§3.3.2.3.4).
+	require.ErrorIs(t, publish(3, "", 2), packets.ErrProtocolViolationNoTopic)
+}
+
+// Patch: inflight.go, Inflight.Reissue (an API for mqim's packet-id
+// collision hook): a held packet keeps its place among the held ones under
+// its new id and stays held; a sent one may be written again.
+func TestInflightReissue(t *testing.T) {
+	i := NewInflights()
+	publish := func(id uint16) packets.Packet {
+		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Dup: true}, PacketID: id}
+	}
+	i.Set(publish(1)) // sent
+	i.Hold(publish(2))
+	i.Hold(publish(3))
+	i.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: 4})
+
+	pk, held, ok := i.Reissue(2, 9)
+	require.True(t, ok)
+	require.True(t, held)
+	require.Equal(t, uint16(9), pk.PacketID)
+	require.False(t, pk.FixedHeader.Dup)
+	_, ok = i.Get(2)
+	require.False(t, ok)
+
+	pk, held, ok = i.Reissue(1, 8)
+	require.True(t, ok)
+	require.False(t, held)
+	require.Equal(t, uint16(8), pk.PacketID)
+
+	_, _, ok = i.Reissue(4, 10) // not a PUBLISH
+	require.False(t, ok)
+	_, _, ok = i.Reissue(5, 11) // not in flight
+	require.False(t, ok)
+
+	next, ok := i.NextImmediate()
+	require.True(t, ok)
+	require.Equal(t, uint16(9), next.PacketID) // the reissued one kept its place
+	next, ok = i.NextImmediate()
+	require.True(t, ok)
+	require.Equal(t, uint16(3), next.PacketID)
+	require.Equal(t, 4, i.Len())
+}
+
+// Patch: clients.go, Client.WritesPending (an API for mqim's drain): queued,
+// buffered or held packets are pending.
+func TestClientWritesPending(t *testing.T) {
+	cl, _, _ := newTestClient()
+	cl.Stop(errClientStop) // the write loop ends and leaves the queue alone
+	waitFor(t, func() bool { return cl.Closed() })
+	require.False(t, cl.WritesPending())
+
+	cl.State.Inflight.Hold(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
+	require.True(t, cl.WritesPending())
+	_, ok := cl.State.Inflight.NextImmediate()
+	require.True(t, ok)
+	require.False(t, cl.WritesPending())
+
+	cl.Lock()
+	cl.Net.outbuf = bytes.NewBufferString("x")
+	cl.Unlock()
+	require.True(t, cl.WritesPending())
+	cl.Lock()
+	cl.Net.outbuf = nil
+	cl.Unlock()
+
+	cl.State.outbound <- &packets.Packet{}
+	require.True(t, cl.WritesPending())
+}
