@@ -372,10 +372,19 @@ func (n *Node) closeMQTT() {
 	}
 	closed := make(chan struct{})
 	go func() { n.mqtt.Close(); close(closed) }()
+	ending := map[*mqtt.Client]time.Time{} // half-closed, waiting for the device to close
 	for {
 		for _, cl := range n.mqtt.Clients.GetAll() {
-			if !cl.Net.Inline && !cl.Closed() {
+			if cl.Net.Inline || cl.Closed() {
+				continue
+			}
+			since, ok := ending[cl]
+			switch {
+			case !ok:
+				ending[cl] = time.Now()
 				n.disconnect(cl, ref)
+			case time.Since(since) > closeGrace:
+				cl.Stop(packets.ErrServerShuttingDown)
 			}
 		}
 		select {
@@ -386,17 +395,30 @@ func (n *Node) closeMQTT() {
 	}
 }
 
+// closeGrace is how long a draining node waits for a device to close its
+// side after the node's FIN before closing the socket itself.
+const closeGrace = 2 * time.Second
+
+// disconnect tells an MQTT 5 client why it is disconnected and ends the
+// connection. Over TCP the node only half-closes: closing a socket with
+// unread input (the device's PUBACKs) sends a reset, and a reset makes the
+// device's kernel drop what it had received but the app not yet read, the
+// last deliveries and the DISCONNECT among them. After the FIN the device
+// reads everything, closes, and the read loop ends (closeMQTT bounds it).
 func (n *Node) disconnect(cl *mqtt.Client, ref string) {
-	if ref == "" || cl.Properties.ProtocolVersion < 5 {
-		_ = n.mqtt.DisconnectClient(cl, packets.ErrServerShuttingDown)
+	if cl.Properties.ProtocolVersion == 5 {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: packets.ErrServerShuttingDown.Code,
+			Properties: packets.Properties{ReasonString: packets.ErrServerShuttingDown.Reason}}
+		if ref != "" {
+			pk.ReasonCode = packets.ErrUseAnotherServer.Code
+			pk.Properties = packets.Properties{ServerReference: ref, ReasonString: packets.ErrUseAnotherServer.Reason}
+		}
+		_ = cl.WritePacket(pk)
+	}
+	if tc, ok := cl.Net.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
 		return
 	}
-	_ = cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
-		ReasonCode:  packets.ErrUseAnotherServer.Code,
-		Properties:  packets.Properties{ServerReference: ref, ReasonString: packets.ErrUseAnotherServer.Reason},
-	})
-	cl.Stop(packets.ErrUseAnotherServer)
+	cl.Stop(packets.ErrServerShuttingDown)
 }
 
 // takenOver disconnects a device that connected again on another node

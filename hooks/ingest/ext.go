@@ -21,6 +21,7 @@ type Ext interface {
 	store.ExtStore
 	store.SettingsStore
 	EnsureUser(ctx context.Context, user, device string) error
+	IsMember(ctx context.Context, conv, user string) (bool, error)
 }
 
 // extOp is a request run by the committer, so that its effect is ordered
@@ -244,11 +245,12 @@ func (h *Hook) settings(cl *mqtt.Client, dev *device.Device, r *reply, f protoco
 		return
 	}
 	a, b, direct := protocol.DirectPeers(req.Conv)
+	group := protocol.IsGroupConv(req.Conv)
 	switch {
-	case !direct:
+	case !direct && !group:
 		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "conv must be a conversation id"))
 		return
-	case a != dev.User && b != dev.User:
+	case direct && a != dev.User && b != dev.User:
 		r.send(nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv))
 		return
 	case req.Pinned == nil && req.Muted == nil && req.Archived == nil && req.Draft == nil:
@@ -260,6 +262,13 @@ func (h *Hook) settings(cl *mqtt.Client, dev *device.Device, r *reply, f protoco
 	}
 	ch := store.SettingsChange{Pinned: req.Pinned, Muted: req.Muted, Archived: req.Archived, Draft: req.Draft}
 	h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		if group { // on the committer: ordered with membership changes
+			if ok, err := h.cfg.Ext.IsMember(ctx, req.Conv, dev.User); err != nil {
+				return nil, nil, storeFailed("settings", err)
+			} else if !ok {
+				return nil, nil, protocol.Errorf(protocol.CodeNotMember, "not a member of %q", req.Conv)
+			}
+		}
 		st, events, err := h.cfg.Ext.UpdateSettings(ctx, dev.User, req.Conv, ch, time.Now().UnixMilli())
 		if err != nil {
 			return nil, nil, storeFailed("settings", err)

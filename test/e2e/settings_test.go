@@ -68,3 +68,31 @@ func TestConversationSettings(t *testing.T) {
 		}
 	})
 }
+
+// §16 applies to group conversations too: a member sets them, a
+// non-member gets not_member, and the settings show in conversations.
+func TestGroupSettings(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, dl dialer) {
+		n := startNode(t)
+		alice := dl.dial(t, n, "alice")
+		dl.dial(t, n, "bob")
+		carol := dl.dial(t, n, "carol")
+		g := call[protocol.GroupChangeResult](alice, protocol.MethodGroupCreate, protocol.GroupRequest{Members: []string{"bob"}, Name: ptr("team")}).Group
+		res := call[protocol.SettingsResult](alice, protocol.MethodSettings, protocol.SettingsRequest{Conv: g, Muted: ptr(true)})
+		if res.Conv != g || !res.Settings.Muted {
+			t.Fatalf("settings of a group: %+v", res)
+		}
+		carol.rpcErr(protocol.MethodSettings, protocol.SettingsRequest{Conv: g, Muted: ptr(true)}, protocol.CodeNotMember)
+		carol.rpcErr(protocol.MethodSettings, protocol.SettingsRequest{Conv: "g:nosuchgroup", Muted: ptr(true)}, protocol.CodeNotMember)
+		convs := call[protocol.ConversationsResult](alice, protocol.MethodConversations, protocol.ConversationsRequest{})
+		for _, c := range convs.Conversations {
+			if c.Conv == g {
+				if c.Settings == nil || !c.Settings.Muted {
+					t.Fatalf("group conversation settings %+v", c.Settings)
+				}
+				return
+			}
+		}
+		t.Fatalf("group %s not in alice's conversations %+v", g, convs)
+	})
+}
