@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
@@ -48,64 +47,23 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		}
 		from = req.From
 	}
-	if req.Type == "" {
-		req.Type = protocol.TypeSystem
-	}
 	if req.Cmid == "" {
 		req.Cmid = randomCmid()
 	}
-	switch {
-	case !protocol.ValidID(from):
+	if !protocol.ValidID(from) {
 		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "from must be a user id")
 		return
-	case req.Group != "" && req.To != "":
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "a notification has either to or group, not both")
-		return
-	case req.Group != "" && !protocol.IsGroupConv(req.Group):
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "group must be a group id (g:…)")
-		return
-	case len(req.Mentions) > 0 && req.Group == "":
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "mentions are for group notifications")
-		return
-	case len(req.Mentions) > ingest.MaxMentions:
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "at most "+strconv.Itoa(ingest.MaxMentions)+" mentions")
-		return
-	case req.Group == "" && (!protocol.ValidID(req.To) || req.To == from):
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "to must be a user id other than the sender")
-		return
-	case len(req.Cmid) > 64:
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "cmid must be 1 to 64 characters")
-		return
-	case req.Type != protocol.TypeSystem:
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, `a notification has type "system"`)
-		return
-	case req.Body == nil:
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "body must be an object")
-		return
 	}
-	body, err := protocol.Encode(protocol.MsgPack, req.Body)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, protocol.CodeBadPayload, "body cannot be encoded")
-		return
-	}
-	if len(body) > n.maxBody() {
-		httpError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, "body is "+strconv.Itoa(len(body))+" bytes, the limit is "+strconv.Itoa(n.maxBody()))
-		return
-	}
-	for _, m := range req.Mentions {
-		if m != "*" && !protocol.ValidID(m) {
-			httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "a mention must be a user id or \"*\"")
-			return
+	// The same validation as a bridge's publish on im/v1/sys/notify.
+	sreq, pe := n.ingest.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
+		Body: req.Body, Mentions: req.Mentions}, true)
+	if pe != nil {
+		status := http.StatusBadRequest
+		if pe.Code == protocol.CodeTooLarge {
+			status = http.StatusRequestEntityTooLarge
 		}
-	}
-	target := req.To
-	if req.Group != "" {
-		target = req.Group
-	}
-	sreq := store.SendRequest{
-		ID: n.ids.Next(), From: from, Cmid: req.Cmid, To: req.To, Group: req.Group, Mentions: req.Mentions,
-		Type: req.Type, Body: body, Digest: ingest.Digest(target, req.Type, body, req.Mentions), // as the send pipeline's
-		TS: time.Now().UnixMilli(), System: true,
+		httpError(w, status, pe.Code, pe.Message)
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()

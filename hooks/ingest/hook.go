@@ -474,6 +474,15 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 		}
 		return store.SendRequest{}, pe
 	}
+	return h.ValidateSend(user, msg, system)
+}
+
+// ValidateSend validates a decoded send from user [IM-4.1], [IM-4.2], or
+// with system a notification [IM-4.6], and turns it into the request the
+// committer takes. MQTT sends and the HTTP API's notifications both come
+// through here, so that they are refused alike. The returned request
+// carries the cmid even on error, for the error event.
+func (h *Hook) ValidateSend(user string, msg protocol.Send, system bool) (store.SendRequest, *protocol.Error) {
 	if system && msg.Type == "" {
 		msg.Type = protocol.TypeSystem // [IM-4.6-2]
 	}

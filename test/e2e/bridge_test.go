@@ -289,6 +289,9 @@ func TestBridgeNotifyGroupHTTP(t *testing.T) {
 			{"cmid conflict", tok, map[string]any{"group": small, "cmid": "h1", "body": map[string]any{"text": "other"}}, 409, protocol.CodeCmidConflict},
 			{"mention of a non-member", tok, map[string]any{"group": small, "mentions": []string{"carol"}, "body": map[string]any{}}, 400, protocol.CodeBadRequest},
 			{"user token", token(t, "alice"), map[string]any{"group": small, "body": map[string]any{}}, 403, protocol.CodeNotAuthorized},
+			// Refused as over MQTT (the same validation, issue 11).
+			{"body nested too deep", tok, map[string]any{"group": small, "body": deepBody(40)}, 400, protocol.CodeBadRequest},
+			{"cmid with a control character", tok, map[string]any{"group": small, "cmid": "h\u0001", "body": map[string]any{}}, 400, protocol.CodeBadRequest},
 		} {
 			status, res := postNotification(t, n, c.tok, c.body)
 			e, _ := res["error"].(map[string]any)
@@ -330,4 +333,13 @@ func TestBridgeNotifyUserHTTP(t *testing.T) {
 			t.Fatalf("history after the refused notification: %d messages", len(h.Messages))
 		}
 	})
+}
+
+// deepBody is a body nested n maps deep.
+func deepBody(n int) map[string]any {
+	b := map[string]any{"text": "deep"}
+	for range n {
+		b = map[string]any{"n": b}
+	}
+	return b
 }
