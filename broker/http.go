@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"sort"
@@ -44,21 +45,21 @@ func (n *Node) routes() http.Handler {
 
 // admin checks for an admin token, answering the request if there is none.
 func (n *Node) admin(w http.ResponseWriter, r *http.Request) bool {
+	_, ok := n.token(w, r, authtoken.RoleAdmin)
+	return ok
+}
+
+// errNoBearer: the request has no Authorization: Bearer header.
+var errNoBearer = errors.New("no bearer token")
+
+// bearer verifies the request's bearer token: the one parser of every
+// endpoint's credentials.
+func bearer(secret []byte, r *http.Request) (*authtoken.Claims, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send an admin token as Authorization: Bearer <token>")
-		return false
+		return nil, errNoBearer
 	}
-	claims, err := authtoken.Verify(n.cfg.Secret, tok, "")
-	if err != nil {
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
-		return false
-	}
-	if claims.Role != authtoken.RoleAdmin {
-		httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "an admin token is required")
-		return false
-	}
-	return true
+	return authtoken.Verify(secret, tok, "")
 }
 
 // presence answers a user's online state from the routing table [IM-8.1-3].

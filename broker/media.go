@@ -3,11 +3,9 @@ package broker
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
-	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // Media configures attachments [IM-12.2]. With neither Dir nor Backend set,
@@ -40,11 +38,7 @@ func newMedia(cfg Config) (*media.Handler, error) {
 
 // userOf returns the user of a request's bearer token.
 func userOf(secret []byte, r *http.Request) (string, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return "", errors.New("no bearer token")
-	}
-	c, err := authtoken.Verify(secret, tok, "")
+	c, err := bearer(secret, r)
 	if err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,13 +124,12 @@ func (n *Node) maxBody() int {
 // token checks for a token with one of roles, answering the request if
 // there is none.
 func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*authtoken.Claims, bool) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token as Authorization: Bearer <token>")
+	claims, err := bearer(n.cfg.Secret, r)
+	switch {
+	case errors.Is(err, errNoBearer):
+		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token with role "+strings.Join(roles, " or ")+" as Authorization: Bearer <token>")
 		return nil, false
-	}
-	claims, err := authtoken.Verify(n.cfg.Secret, tok, "")
-	if err != nil {
+	case err != nil:
 		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
 		return nil, false
 	}
