@@ -63,11 +63,14 @@ type Deliverer interface {
 	Deliver(events []store.InboxEvent)
 }
 
-// Handler serves the read-only RPC methods (sync, history, conversations).
-// It returns the result to encode, or an error (a *protocol.Error for
-// errors the client should see).
+// Handler serves the read-only RPC methods (sync/catchup). Each returns
+// the result to encode, or an error (a *protocol.Error for errors the
+// client should see).
 type Handler interface {
-	Handle(ctx context.Context, user, method string, f protocol.Format, payload []byte) (any, error)
+	Sync(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	History(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	Conversations(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	GroupInfo(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
 }
 
 // Responder publishes an RPC response to a reply topic.
