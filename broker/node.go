@@ -38,7 +38,23 @@ import (
 	"github.com/mqim/mqim/sync/routes"
 )
 
-// Config configures a node. Zero values mean the defaults noted.
+// The defaults of Config, which cmd/mqimd's flags show and use.
+const (
+	DefaultMQTTAddr        = ":1883"
+	DefaultWSAddr          = ":8083"
+	DefaultHTTPAddr        = ":8080"
+	DefaultMaxBody         = 16 << 10  // [IM-1.3]
+	DefaultMaxPacket       = 256 << 10 // [IM-1.3]
+	DefaultReceiveMaximum  = 256       // [IM-1.3]
+	DefaultGroupReadFanout = 500       // [IM-11.3-1]
+	DefaultReplicas        = 1
+	DefaultRouteTTL        = 30 * time.Second
+	DefaultRecallWindow    = 2 * time.Minute // [IM-14.1]
+)
+
+// Config configures a node. Zero values mean the defaults noted (the
+// Default… constants); New fills them in, so that every component sees the
+// same values. Only cmd/mqimd reads flags, the environment or files.
 type Config struct {
 	MQTTAddr string // TCP listen address; zero: ":1883"
 	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
@@ -68,6 +84,33 @@ type Config struct {
 
 	Media        Media         // attachments [IM-12.2]
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
+}
+
+func (cfg *Config) setDefaults() {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MQTTAddr, DefaultMQTTAddr)
+	def(&cfg.WSAddr, DefaultWSAddr)
+	def(&cfg.HTTPAddr, DefaultHTTPAddr)
+	defInt(&cfg.MaxBody, DefaultMaxBody)
+	defInt(&cfg.MaxPacket, DefaultMaxPacket)
+	defInt(&cfg.ReceiveMaximum, DefaultReceiveMaximum)
+	defInt(&cfg.GroupReadFanout, DefaultGroupReadFanout)
+	defInt(&cfg.Replicas, DefaultReplicas)
+	if cfg.RouteTTL <= 0 {
+		cfg.RouteTTL = DefaultRouteTTL
+	}
+	if cfg.RecallWindow <= 0 {
+		cfg.RecallWindow = DefaultRecallWindow
+	}
 }
 
 // Per-connection buffers, the bulk of an idle connection's heap
@@ -111,21 +154,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("broker: a store is required")
 	}
-	if cfg.MQTTAddr == "" {
-		cfg.MQTTAddr = ":1883"
-	}
-	if cfg.WSAddr == "" {
-		cfg.WSAddr = ":8083"
-	}
-	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = ":8080"
-	}
-	if cfg.MaxPacket <= 0 {
-		cfg.MaxPacket = 256 << 10
-	}
-	if cfg.ReceiveMaximum <= 0 {
-		cfg.ReceiveMaximum = 256
-	}
+	cfg.setDefaults()
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}

@@ -36,7 +36,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req notifyRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*int64(n.maxBody())+4096)).Decode(&req); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*int64(n.cfg.MaxBody)+4096)).Decode(&req); err != nil {
 		httpError(w, http.StatusBadRequest, protocol.CodeBadPayload, `body must be JSON {"to": USER, "cmid": ID, "body": {…}}`)
 		return
 	}
@@ -112,13 +112,6 @@ func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"id": strconv.FormatInt(res.Msg.ID, 10), "conv": res.Msg.Conv, "seq": res.Msg.Seq, "cmid": cmid, "duplicate": res.Duplicate,
 	})
-}
-
-func (n *Node) maxBody() int {
-	if n.cfg.MaxBody > 0 {
-		return n.cfg.MaxBody
-	}
-	return 16 << 10
 }
 
 // token checks for a token with one of roles, answering the request if
