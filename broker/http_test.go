@@ -12,13 +12,12 @@ import (
 
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 )
 
 // [IM-8] POST /v1/users with an admin token.
 func TestCreateUser(t *testing.T) {
 	secret := []byte("http-test")
-	n, st := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user, role string) string {
 		tok, err := auth.Mint(secret, user, role, time.Hour)
 		if err != nil {
@@ -61,7 +60,7 @@ func TestCreateUser(t *testing.T) {
 		}
 	}
 	for user, want := range map[string]bool{"bob": true, "carol": false} {
-		if ok, err := st.UserExists(context.Background(), user); err != nil || ok != want {
+		if ok, err := n.Store.UserExists(context.Background(), user); err != nil || ok != want {
 			t.Errorf("UserExists(%s) = %v, %v; want %v", user, ok, err, want)
 		}
 	}

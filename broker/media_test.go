@@ -14,7 +14,6 @@ import (
 
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/media"
 )
 
@@ -53,7 +52,7 @@ func upload(t *testing.T, addr, token, contentType, query string, body []byte) (
 // token; limits and types are enforced with JSON errors.
 func TestMedia(t *testing.T) {
 	secret := []byte("media-test")
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user string) string {
 		tok, err := auth.Mint(secret, user, "", time.Hour)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 )
 
 var secret = []byte("web-test-secret")
@@ -22,7 +21,7 @@ var secret = []byte("web-test-secret")
 // TestPageServed: the page, its script and MQTT.js are embedded and served,
 // and / leads to the page.
 func TestPageServed(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for path, want := range map[string]string{
 		"/":                  "<title>mqim</title>",
 		"/web/":              `id="login"`,
@@ -83,7 +82,7 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	env := append(os.Environ(),
 		"PLAYWRIGHT_DIR="+dir,
 		"CHROMIUM="+chromium,

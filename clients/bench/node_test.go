@@ -10,7 +10,6 @@ import (
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 )
 
 var secret = []byte("bench-test-secret")
@@ -19,8 +18,7 @@ var secret = []byte("bench-test-secret")
 // schema of MQIM_TEST_DATABASE (skipped without it; see scripts/test).
 func startNode(tb testing.TB) *broker.Node {
 	tb.Helper()
-	n, _ := testnode.Start(tb, testpg.URL(tb), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return n
+	return testnode.Start(tb, testnode.NewDB(tb, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil))).Node
 }
 
 // TestRun1to1Node checks the generator end to end against mqim: sends are
@@ -124,7 +122,7 @@ func TestRunConnsNode(t *testing.T) {
 // above the node's threshold, on read (the devices subscribe to the group
 // topic as the group's events tell them), once each and in order.
 func TestRunGroupNode(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		func(c *broker.Config) { c.GroupReadFanout = 8 })
 	for _, tc := range []struct {
 		members int

@@ -15,7 +15,6 @@ import (
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -51,7 +50,7 @@ func next(t *testing.T, c *sdk.Client) sdk.Event {
 // by cmid; other users may not publish notifications.
 func TestNotifyMQTT(t *testing.T) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	alice, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: "alice", Token: mint(t, "alice", "")})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +113,7 @@ func TestNotifyMQTT(t *testing.T) {
 // [IM-8.1-6] POST /v1/notifications with a bridge or admin token.
 func TestNotifyHTTP(t *testing.T) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	bob, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: "bob", Token: mint(t, "bob", "")})
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +182,7 @@ func TestNotifyHTTP(t *testing.T) {
 // refused.
 func TestNotifyGroup(t *testing.T) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var users []*sdk.Client
 	for _, u := range []string{"alice", "bob"} {
 		c, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: u, Token: mint(t, u, "")})

@@ -12,7 +12,7 @@ import (
 // The SDK helpers of spec §12–§16 against a node: contacts and blocking,
 // typing, presence, upload, edit, recall, delete, settings.
 func TestFeatureHelpers(t *testing.T) {
-	n, _ := startNode(t)
+	n := startNode(t)
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, n.MQTTAddr(), "bob")
 

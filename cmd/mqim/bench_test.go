@@ -10,7 +10,6 @@ import (
 
 	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 )
 
 // TestBenchSmoke runs every scenario of the built binary briefly against a
@@ -19,7 +18,7 @@ import (
 // commands and their JSON, not a timed assertion.
 func TestBenchSmoke(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	dir := t.TempDir()
 	results := filepath.Join(dir, "results.jsonl")
 	refs := "bare"

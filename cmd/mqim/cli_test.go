@@ -18,7 +18,6 @@ import (
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -77,7 +76,7 @@ func mqim(t *testing.T, bin string, args ...string) result {
 
 func TestCLIChat(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	server := "mqtt://" + n.MQTTAddr()
 	bobArgs := []string{"--server", server, "--user", "bob", "--secret", cliSecret}
 
@@ -269,7 +268,7 @@ func closedPort(t *testing.T) string {
 func TestCLIGroups(t *testing.T) {
 	bin := buildCLI(t)
 	// Groups above 3 members fan out on read: adding dave switches it.
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		func(c *broker.Config) { c.GroupReadFanout = 3 })
 	server := "mqtt://" + n.MQTTAddr()
 	as := func(user string, args ...string) result {

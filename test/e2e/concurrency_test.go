@@ -16,10 +16,10 @@ import (
 // the same order 1..400, pushed in inbox seq order [IM-5.2-1], gaps filled by
 // sync [IM-5.2-3].
 func TestConcurrentSenders(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		const senders, perSender = 8, 50
 		const total = senders * perSender
-		n := startNode(t)
+		n := startNode(t, be)
 		bob1 := dl.dial(t, n, "bob")
 		bob2 := dl.dial(t, n, "bob")
 		observer := dl.dial(t, n, "alice")

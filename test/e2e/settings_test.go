@@ -11,8 +11,8 @@ import (
 // settings event, a device that syncs later converges, conversations
 // returns them; the peer sees nothing; bad requests change nothing [IM-16].
 func TestConversationSettings(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		a1 := dl.dial(t, n, "alice")
 		a2 := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")

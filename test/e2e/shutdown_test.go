@@ -16,8 +16,8 @@ import (
 // outcome is unavailable [IM-6.1-1] or a lost connection, never a success
 // without a stored message. MQTT 5 devices get DISCONNECT 0x8B [IM-6.2-2].
 func TestGracefulShutdown(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		dl.dial(t, n, "bob", noSubscribe())
 		const devices, loops = 4, 8
 		var senders []*device
@@ -136,7 +136,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 
 		// Restart on the same database: everything acknowledged is there.
-		n2 := startNodeOn(t, n.dbURL)
+		n2 := startNodeOn(t, n.DB)
 		checker := dl.dial(t, n2, "alice")
 		inHistory := map[string]protocol.Message{}
 		for _, m := range checker.historyAll("d:alice:bob") {
