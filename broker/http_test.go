@@ -14,10 +14,14 @@ import (
 	"github.com/mqim/mqim/internal/testnode"
 )
 
-// [IM-8] POST /v1/users with an admin token.
+// [IM-8] POST /v1/users with an admin token, on both stores.
 func TestCreateUser(t *testing.T) {
+	testnode.ForEachBackend(t, testCreateUser)
+}
+
+func testCreateUser(t *testing.T, be testnode.Backend) {
 	secret := []byte("http-test")
-	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user, role string) string {
 		tok, err := auth.Mint(secret, user, role, time.Hour)
 		if err != nil {

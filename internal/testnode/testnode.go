@@ -33,6 +33,15 @@ const (
 // Backends are the stores node-level tests run on, the default first.
 var Backends = []Backend{SQLite, Postgres}
 
+// ForEachBackend runs f as a subtest on each of Backends, named after it
+// (sqlite, postgres).
+func ForEachBackend(t *testing.T, f func(t *testing.T, b Backend)) {
+	t.Helper()
+	for _, b := range Backends {
+		t.Run(string(b), func(t *testing.T) { f(t, b) })
+	}
+}
+
 // DB is where a node keeps its data: a SQLite file or a PostgreSQL schema.
 // A node started on the DB of a stopped one finds its data (a restart).
 type DB struct {

@@ -243,9 +243,7 @@ func forEachVersion(t *testing.T, f func(t *testing.T, dl dialer)) {
 
 // forEachStore runs f as a subtest on each store: sqlite, postgres.
 func forEachStore(t *testing.T, f func(t *testing.T, be backend)) {
-	for _, be := range testnode.Backends {
-		t.Run(string(be), func(t *testing.T) { f(t, be) })
-	}
+	testnode.ForEachBackend(t, f)
 }
 
 // ---------------------------------------------------------------------------
