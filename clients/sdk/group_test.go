@@ -33,7 +33,11 @@ func next(t *testing.T, ch <-chan sdk.Event) sdk.Event {
 // from history); a non-member is refused; a removed member's stream ends
 // with not_member.
 func TestFollowGroup(t *testing.T) {
-	n := testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	testnode.ForEachBackend(t, testFollowGroup)
+}
+
+func testFollowGroup(t *testing.T, be testnode.Backend) {
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, p.Addr(), "bob")

@@ -38,10 +38,13 @@ func clientLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startNode starts a node on a new database; restartNode restarts it.
-func startNode(t *testing.T) *testnode.Node {
+// startNode starts a node on a new database of backend be; restartNode
+// restarts it. Tests of the SDK's behaviour that involves the store run on
+// both stores (testnode.ForEachBackend); those of connection handling only
+// on the default, SQLite.
+func startNode(t *testing.T, be testnode.Backend) *testnode.Node {
 	t.Helper()
-	return testnode.Start(t, testnode.NewDB(t, testnode.Postgres), secret, nodeLog())
+	return testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog())
 }
 
 func token(t testing.TB, user string) string {
