@@ -16,7 +16,7 @@ import (
 // for a while, 200 again when it is back; /livez stays 200.
 func TestReadinessFollowsTheStore(t *testing.T) {
 	pg := testpg.StartServer(t)
-	n, _ := testnode.Start(t, pg.URL(), []byte("health-test"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.DB{Backend: testnode.Postgres, URL: pg.URL()}, []byte("health-test"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + n.HTTPAddr() + path)
 		if err != nil {

@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
 
-// [IM-8] POST /v1/users with an admin token.
+// [IM-8] POST /v1/users with an admin token, on both stores.
 func TestCreateUser(t *testing.T) {
+	testnode.ForEachBackend(t, testCreateUser)
+}
+
+func testCreateUser(t *testing.T, be testnode.Backend) {
 	secret := []byte("http-test")
-	n, st := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user, role string) string {
 		tok, err := authtoken.Mint(secret, user, role, time.Hour)
 		if err != nil {
@@ -61,7 +64,7 @@ func TestCreateUser(t *testing.T) {
 		}
 	}
 	for user, want := range map[string]bool{"bob": true, "carol": false} {
-		if ok, err := st.UserExists(context.Background(), user); err != nil || ok != want {
+		if ok, err := n.Store.UserExists(context.Background(), user); err != nil || ok != want {
 			t.Errorf("UserExists(%s) = %v, %v; want %v", user, ok, err, want)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -50,10 +49,11 @@ func upload(t *testing.T, addr, token, contentType, query string, body []byte) (
 }
 
 // [IM-12.2] Upload with a user token, then download with another user's
-// token; limits and types are enforced with JSON errors.
+// token; limits and types are enforced with JSON errors. Media do not touch
+// the store: the default one, SQLite, will do.
 func TestMedia(t *testing.T) {
 	secret := []byte("media-test")
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mint := func(user string) string {
 		tok, err := authtoken.Mint(secret, user, "", time.Hour)
 		if err != nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -77,9 +76,18 @@ func mqim(t *testing.T, bin string, args ...string) result {
 	return r
 }
 
+// startNode starts a node for the CLI to talk to, on the default store a
+// user gets, SQLite: these tests are about the CLI; test/e2e runs the
+// server's scenarios on both stores.
+func startNode(t *testing.T, opts ...func(*broker.Config)) *testnode.Node {
+	t.Helper()
+	return testnode.Start(t, testnode.NewDB(t, testnode.SQLite), []byte(cliSecret),
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), opts...)
+}
+
 func TestCLIChat(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	n := startNode(t)
 	server := "mqtt://" + n.MQTTAddr()
 	bobArgs := []string{"--server", server, "--user", "bob", "--secret", cliSecret}
 
@@ -271,8 +279,7 @@ func closedPort(t *testing.T) string {
 func TestCLIGroups(t *testing.T) {
 	bin := buildCLI(t)
 	// Groups above 3 members fan out on read: adding dave switches it.
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		func(c *broker.Config) { c.GroupReadFanout = 3 })
+	n := startNode(t, func(c *broker.Config) { c.GroupReadFanout = 3 })
 	server := "mqtt://" + n.MQTTAddr()
 	as := func(user string, args ...string) result {
 		t.Helper()

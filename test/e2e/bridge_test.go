@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -95,8 +94,8 @@ func gsend(t *testing.T, d *device, s protocol.Send) {
 // unread, is idempotent by cmid, and never reaches the bridge, not even
 // the members' answers [IM-4.6-7]; refusals per [IM-4.6-8].
 func TestBridgeNotifyGroup(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 3 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -221,8 +220,8 @@ func postNotification(t *testing.T, n *testNode, tok string, body any) (int, map
 // that fans out on write and to one that fans out on read: 201 then 200
 // for a retry, delivered to every member as over MQTT, and the errors.
 func TestBridgeNotifyGroupHTTP(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 3 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -312,8 +311,8 @@ func TestBridgeNotifyGroupHTTP(t *testing.T) {
 // the send pipeline: delivered, idempotent by cmid, and refused (nothing
 // stored) once the user blocks the bridge [IM-8.1-6], [IM-13.2-1].
 func TestBridgeNotifyUserHTTP(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		tok := bridgeToken(t, "ci")
 		body := map[string]any{"to": "bob", "cmid": "n1", "body": map[string]any{"text": "build 1 passed"}}
