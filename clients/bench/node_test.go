@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/clients/bench/bare"
 	"github.com/mqim/mqim/internal/testnode"
@@ -18,7 +18,7 @@ var secret = []byte("bench-test-secret")
 // startNode runs an mqim node in this process on loopback ports, on a new
 // database of backend be: a SQLite file, or a schema of MQIM_TEST_DATABASE
 // (skipped without it; see scripts/test). The tests run on both stores.
-func startNode(tb testing.TB, be testnode.Backend, opts ...func(*broker.Config)) *broker.Node {
+func startNode(tb testing.TB, be testnode.Backend, opts ...func(*server.Config)) *server.Node {
 	tb.Helper()
 	return testnode.Start(tb, testnode.NewDB(tb, be), secret, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...).Node
 }
@@ -146,7 +146,7 @@ func TestRunGroupNode(t *testing.T) {
 }
 
 func testRunGroupNode(t *testing.T, be testnode.Backend) {
-	n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 8 })
+	n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 8 })
 	for _, tc := range []struct {
 		members int
 		fanout  string

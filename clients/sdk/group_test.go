@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
@@ -37,7 +37,7 @@ func TestFollowGroup(t *testing.T) {
 }
 
 func testFollowGroup(t *testing.T, be testnode.Backend) {
-	n := testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog(), func(c *server.Config) { c.GroupReadFanout = 2 })
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, p.Addr(), "bob")

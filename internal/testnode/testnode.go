@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
@@ -86,7 +86,7 @@ func (db DB) StoreFlag() string {
 
 // Node is a running node with its store.
 type Node struct {
-	*broker.Node
+	*server.Node
 	Store store.Store
 	DB    DB
 
@@ -105,7 +105,7 @@ func (n *Node) Stop(ctx context.Context) error {
 // ports. The test's cleanup stops the node (a test may stop it earlier).
 // Each opt (nil ones are skipped) may change the node's configuration
 // before it is built.
-func Start(tb testing.TB, db DB, secret []byte, log *slog.Logger, opts ...func(*broker.Config)) *Node {
+func Start(tb testing.TB, db DB, secret []byte, log *slog.Logger, opts ...func(*server.Config)) *Node {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -113,17 +113,17 @@ func Start(tb testing.TB, db DB, secret []byte, log *slog.Logger, opts ...func(*
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := broker.Config{
+	cfg := server.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
-		Media: broker.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
+		Media: server.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
 	}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
 		}
 	}
-	bn, err := broker.New(cfg)
+	bn, err := server.New(cfg)
 	if err != nil {
 		st.Close()
 		tb.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -95,7 +95,7 @@ func gsend(t *testing.T, d *device, s protocol.Send) {
 // the members' answers [IM-4.6-7]; refusals per [IM-4.6-8].
 func TestBridgeNotifyGroup(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
-		n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 3 })
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -221,7 +221,7 @@ func postNotification(t *testing.T, n *testNode, tok string, body any) (int, map
 // for a retry, delivered to every member as over MQTT, and the errors.
 func TestBridgeNotifyGroupHTTP(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
-		n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 3 })
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/sync/bus"
@@ -209,7 +209,7 @@ func ptr[T any](v T) *T { return &v }
 // removed member stops receiving it at once [IM-11.4-4].
 func TestGroupReadFanoutSwitch(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
-		n := startNode(t, be, func(c *broker.Config) { c.GroupReadFanout = 3 })
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -439,7 +439,7 @@ func TestGroupAcrossNodes(t *testing.T) {
 		t.Cleanup(nc.Close)
 		db := testnode.NewDB(t, testnode.Postgres)
 		node := func(id int) *testNode {
-			return startNodeOn(t, db, func(c *broker.Config) {
+			return startNodeOn(t, db, func(c *server.Config) {
 				c.NATS, c.NodeID, c.GroupReadFanout = nc.Conn, id, 2
 			})
 		}

@@ -43,7 +43,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
@@ -70,7 +70,7 @@ type backend = testnode.Backend
 
 // startNode starts a node on a new, empty database of backend be; opts
 // change its Config first.
-func startNode(t *testing.T, be backend, opts ...func(*broker.Config)) *testNode {
+func startNode(t *testing.T, be backend, opts ...func(*server.Config)) *testNode {
 	t.Helper()
 	return startNodeOn(t, testnode.NewDB(t, be), opts...)
 }
@@ -78,7 +78,7 @@ func startNode(t *testing.T, be backend, opts ...func(*broker.Config)) *testNode
 // startNodeOn starts a node on an existing database: to restart a node
 // (stop the old one first: a SQLite file has one owner), or, on
 // PostgreSQL, to run a second node beside it.
-func startNodeOn(t *testing.T, db testnode.DB, opts ...func(*broker.Config)) *testNode {
+func startNodeOn(t *testing.T, db testnode.DB, opts ...func(*server.Config)) *testNode {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {

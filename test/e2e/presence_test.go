@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/sync/bus"
@@ -116,8 +116,8 @@ func TestPresenceAndTypingAcrossNodes(t *testing.T) {
 	}
 	t.Cleanup(nc.Close) // after the nodes' cleanups, which run first
 	db := testnode.NewDB(t, testnode.Postgres)
-	onNATS := func(name string, id int) func(*broker.Config) {
-		return func(c *broker.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
+	onNATS := func(name string, id int) func(*server.Config) {
+		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
 	}
 	n1 := startNodeOn(t, db, onNATS("n1", 1))
 	n2 := startNodeOn(t, db, onNATS("n2", 2))
@@ -184,7 +184,7 @@ func TestLivePresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		n := startNode(t, be, func(c *broker.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
+		n := startNode(t, be, func(c *server.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")
 		carol := dl.dial(t, n, "carol")

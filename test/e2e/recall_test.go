@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -107,7 +107,7 @@ func TestRecallEditDelete(t *testing.T) {
 // nothing [IM-14.1-1].
 func TestRecallWindow(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
-		n := startNode(t, be, func(c *broker.Config) { c.RecallWindow = time.Millisecond })
+		n := startNode(t, be, func(c *server.Config) { c.RecallWindow = time.Millisecond })
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob")
 		m := alice.sendOK(text("w-1", "bob", "too late"))

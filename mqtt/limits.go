@@ -1,30 +1,36 @@
-package broker
+package mqtt
 
 import (
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// hardPacketFactor sets mochi's own packet limit above the announced one.
+// HardPacketFactor sets mochi's own packet limit above the announced one.
 // mochi drops a connection whose packet exceeds its limit while reading the
 // fixed header, without the DISCONNECT 0x95 MQTT 5 asks for; packets between
 // the announced limit and mochi's are read and answered properly here, and
 // only grossly oversized ones (more than 4× the limit) are cut off unread.
-const hardPacketFactor = 4
+const HardPacketFactor = 4
 
 // packetLimit is the hook that enforces the announced Maximum Packet Size
 // [IM-1.3-1] with DISCONNECT 0x95 for MQTT 5 (3.1.1 has no such code: the
 // connection is closed).
+// NewPacketLimit returns the hook; add it first, so that an oversized
+// packet is refused before other hooks look at it.
+func NewPacketLimit(max uint32, server *mochi.Server) mochi.Hook {
+	return &packetLimit{max: max, server: server}
+}
+
 type packetLimit struct {
-	mqtt.HookBase
+	mochi.HookBase
 	max    uint32
-	server *mqtt.Server
+	server *mochi.Server
 }
 
 func (p *packetLimit) ID() string           { return "mqim-packet-limit" }
-func (p *packetLimit) Provides(b byte) bool { return b == mqtt.OnPacketRead }
+func (p *packetLimit) Provides(b byte) bool { return b == mochi.OnPacketRead }
 
-func (p *packetLimit) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (p *packetLimit) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if packetSize(pk.FixedHeader.Remaining) <= p.max || cl.Net.Inline {
 		return pk, nil
 	}

@@ -1,4 +1,4 @@
-package broker
+package mqtt
 
 import (
 	"errors"
@@ -57,6 +57,16 @@ type wsListener struct {
 }
 
 var _ listeners.Listener = (*wsListener)(nil)
+
+// NewTCPListener serves MQTT over TCP on ln with acceptListener's fixes.
+func NewTCPListener(id string, ln net.Listener, log *slog.Logger) listeners.Listener {
+	return listeners.NewNet(id, &acceptListener{Listener: ln, log: log})
+}
+
+// NewWSListener serves MQTT over WebSocket on ln, path /mqtt.
+func NewWSListener(id string, ln net.Listener) listeners.Listener {
+	return newWSListener(id, ln)
+}
 
 func newWSListener(id string, ln net.Listener) *wsListener {
 	l := &wsListener{id: id, ln: ln, upgrader: websocket.Upgrader{

@@ -1,20 +1,16 @@
-package broker
+package server
 
 import (
 	"context"
 	gosync "sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
-
-// presenceContentType marks retained presence publishes, which the
-// outbound hook transcodes per device like events.
-const presenceContentType = "application/x-mqim-presence+msgpack"
 
 // presenceChanged publishes a user's new state, retained, on its presence
 // topic [IM-15.3-1]. Every node learns every change from the routing table
@@ -29,7 +25,7 @@ func (n *Node) presenceChanged(user string, online bool) {
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
 		TopicName:   protocol.PresenceTopic(user),
 		Payload:     payload,
-		Properties:  packets.Properties{ContentType: presenceContentType},
+		Properties:  packets.Properties{ContentType: imqtt.PresenceContentType},
 		PacketID:    1, // never used: inline publishes are not acknowledged
 	})
 	if err != nil {
@@ -88,22 +84,4 @@ func (a *presenceACL) allowed(viewer, user string) bool {
 	a.cache[k] = e
 	a.mu.Unlock()
 	return e.allowed
-}
-
-// transcode re-encodes a server publish of MessagePack v for the device's
-// output format [IM-1.2-3].
-func (o *outbound) transcode(cl *mqtt.Client, pk packets.Packet, v any) packets.Packet {
-	pk.Properties.ContentType = protocol.ContentTypeMsgPack
-	dev := o.devices.Get(cl)
-	if dev == nil || dev.Format == protocol.MsgPack {
-		return pk
-	}
-	payload, err := protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, v)
-	if err != nil {
-		o.log.Error("transcode", "client", cl.ID, "topic", pk.TopicName, "error", err)
-		return pk
-	}
-	pk.Payload = payload
-	pk.Properties.ContentType = dev.Format.ContentType()
-	return pk
 }

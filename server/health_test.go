@@ -1,4 +1,4 @@
-package broker_test
+package server_test
 
 import (
 	"io"

@@ -2,7 +2,7 @@
 // TCP and WebSocket listeners, the hooks that make it an IM server, local
 // delivery, and the HTTP API. It owns the node's lifecycle: New builds,
 // Start binds and serves, Shutdown drains and stops.
-package broker
+package server
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +29,7 @@ import (
 	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
+	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
@@ -149,10 +149,10 @@ type Node struct {
 // New builds a node; it starts nothing.
 func New(cfg Config) (*Node, error) {
 	if len(cfg.Secret) == 0 {
-		return nil, errors.New("broker: a JWT secret is required")
+		return nil, errors.New("server: a JWT secret is required")
 	}
 	if cfg.Store == nil {
-		return nil, errors.New("broker: a store is required")
+		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
 	if cfg.Log == nil {
@@ -164,14 +164,14 @@ func New(cfg Config) (*Node, error) {
 	}
 	ids, err := snowflake.New(cfg.NodeID)
 	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
 	caps.MinimumProtocolVersion = 4 // MQTT 3.1 (MQIsdp) is not supported [IM-1.1-1]
 	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
-	caps.MaximumPacketSize = uint32(hardPacketFactor * cfg.MaxPacket) // see packetLimit
+	caps.MaximumPacketSize = uint32(imqtt.HardPacketFactor * cfg.MaxPacket) // see mqtt.NewPacketLimit
 	// Memory per connection: mochi allocates the outbound queue (8 bytes
 	// a slot) with every client; a full queue drops and the device syncs.
 	caps.MaximumClientWritesPending = outboundQueue
@@ -187,14 +187,14 @@ func New(cfg Config) (*Node, error) {
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
 		InlineClient:            true,
-		Logger:                  slog.New(redact{cfg.Log.Handler()}),
+		Logger:                  slog.New(imqtt.Redact(cfg.Log.Handler())),
 		SysTopicResendInterval:  60,
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
 	var deliver ingest.Deliverer = n.fanout
 	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
-	hooks = append(hooks, &packetLimit{max: uint32(cfg.MaxPacket), server: n.mqtt})
+	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
 	if cfg.NATS != nil {
 		if cfg.NodeName == "" {
 			cfg.NodeName = fmt.Sprintf("node-%d", cfg.NodeID)
@@ -242,7 +242,7 @@ func New(cfg Config) (*Node, error) {
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
 		n.ingest,
-		&outbound{devices: n.devices, log: cfg.Log, maxPacket: uint32(cfg.MaxPacket)},
+		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 	)
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
@@ -250,7 +250,7 @@ func New(cfg Config) (*Node, error) {
 	}, func() float64 { return float64(n.mqtt.ConnectionPanics()) }))
 	for _, h := range hooks {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
-			return nil, fmt.Errorf("broker: add hook %s: %w", h.ID(), err)
+			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
 	}
 	if n.media, err = newMedia(cfg); err != nil {
@@ -276,10 +276,10 @@ func (n *Node) Start() error {
 		n.wsLn.Close()
 		return err
 	}
-	if err := n.mqtt.AddListener(listeners.NewNet("tcp", &acceptListener{Listener: n.mqttLn, log: n.log})); err != nil {
+	if err := n.mqtt.AddListener(imqtt.NewTCPListener("tcp", n.mqttLn, n.log)); err != nil {
 		return fmt.Errorf("add MQTT listener: %w", err)
 	}
-	if err := n.mqtt.AddListener(newWSListener("ws", n.wsLn)); err != nil {
+	if err := n.mqtt.AddListener(imqtt.NewWSListener("ws", n.wsLn)); err != nil {
 		return fmt.Errorf("add WebSocket listener: %w", err)
 	}
 	n.fanout.Start()
@@ -472,7 +472,7 @@ func (b both) Deliver(events []store.InboxEvent) {
 
 // PublishInbox publishes an encoded event to a user's devices on this node.
 func (n *Node) PublishInbox(user string, payload []byte) {
-	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: eventContentType})
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType})
 }
 
 // InboxSubscribed reports whether a device on this node subscribes to the
@@ -484,7 +484,7 @@ func (n *Node) InboxSubscribed(user string) bool {
 // PublishGroup publishes an encoded group event on a group topic to the
 // member devices on this node [IM-11.3].
 func (n *Node) PublishGroup(conv string, payload []byte) {
-	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: eventContentType})
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType})
 }
 
 // Broadcast hands a committed message of a read-fan-out group to delivery

@@ -1,4 +1,4 @@
-package broker
+package server
 
 // Subscribed reports whether the client with this client id is connected to
 // this node with a subscription to exactly filter. It lets tests (and
