@@ -1,4 +1,4 @@
-// Package broker runs one mqim node: the embedded mochi MQTT broker with its
+// Package server runs one mqim node: the embedded mochi MQTT broker with its
 // TCP and WebSocket listeners, the hooks that make it an IM server, local
 // delivery, and the HTTP API. It owns the node's lifecycle: New builds,
 // Start binds and serves, Shutdown drains and stops.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/clients/bench/bare"
 	"github.com/mqim/mqim/internal/testnode"
+	"github.com/mqim/mqim/server"
 )
 
 var secret = []byte("bench-test-secret")

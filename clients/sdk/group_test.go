@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 )
 
 // next reads one event of a followed group.

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 const cliSecret = "cli-test-secret"

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/media"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"

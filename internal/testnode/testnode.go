@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 // bridgeToken is a token of user with role bridge [IM-3.1-3].

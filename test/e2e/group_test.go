@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/sync/bus"
 )
 

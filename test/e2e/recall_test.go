@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 )
 
 func msgReq(id int64) protocol.MessageRequest { return protocol.MessageRequest{MsgID: id} }
