@@ -91,6 +91,8 @@ export interface Proxy {
   onServer(rule: (f: Frame) => Verdict): void;
   /** PUBACKs the server sent for packets whose device side was cut. */
   swallowedAcks: Frame[];
+  /** Cuts every open connection (as a network failure would). */
+  kill(): void;
   close(): Promise<void>;
 }
 
@@ -109,6 +111,9 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     connections: 0,
     onClient: (r) => (clientRule = r),
     onServer: (r) => (serverRule = r),
+    kill: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => srv.close(() => r()));
