@@ -15,8 +15,7 @@ import {
   newCmid,
   parseServer,
   type StorageLike,
-} from "../src/index.js";
-import { quoteBigIds } from "../src/codec.js";
+} from "@mqim/sdk";
 
 const BIG = "4611686018427387905"; // 2^62 + 1: far above 2^53
 
@@ -73,10 +72,9 @@ test("bodies are not searched for ids", () => {
   assert.equal(v.msg.body.nested.id, 6);
 });
 
-test("quoteBigIds leaves other JSON alone", () => {
-  const s = '{"id":"r1","seq":12345678901234567890,"a":[1,2.5e3,-7],"id2":99999999999999999999}';
-  assert.equal(quoteBigIds(s), s);
-  assert.equal(quoteBigIds('{"id":-99999999999999999999}'), '{"id":"-99999999999999999999"}');
+test("only ids are kept exact in JSON; other numbers stay numbers", () => {
+  const s = '{"id":"r1","seq":12345,"a":[1,2.5e3,-7],"id2":99999999999999999999,"msg":{"id":-99999999999999999999}}';
+  assert.deepEqual(decode(Buffer.from(s)), { id: "r1", seq: 12345, a: [1, 2500, -7], id2: 1e20, msg: { id: "-99999999999999999999" } });
 });
 
 test("cmids are ULIDs, fresh each time", () => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { ClientError, ClientErrorCode, Client, ErrorCode, LocalStorageCursor, MqimError, type Event, type StorageLike } from "../src/index.js";
+import { ClientError, ClientErrorCode, Client, ErrorCode, LocalStorageCursor, MqimError, type Event, type StorageLike } from "@mqim/sdk";
 import { closeAll, contiguous, dial, noMoreEvents, startServer, waitFor, withTimeout, type Server } from "./harness.js";
 
 let srv: Server;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { decode, type Event } from "../src/index.js";
+import { decode, type Event } from "@mqim/sdk";
 import { closeAll, contiguous, dial, noMoreEvents, startServer, waitFor, type Server } from "./harness.js";
 import { startProxy, type Frame, type Proxy } from "./proxy.js";
 

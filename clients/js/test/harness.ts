@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { Client, type ClientOptions, type Event } from "../src/index.js";
+import { Client, type ClientOptions, type Event } from "@mqim/sdk";
 
 /** Bounds every wait for something that must happen; a passing test never waits for it. */
 export const WAIT = 60_000;
