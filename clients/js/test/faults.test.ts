@@ -4,14 +4,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { decode, type Event } from "@mqim/sdk";
+import { decode, type Event, type Presence } from "@mqim/sdk";
 import { closeAll, contiguous, dial, noMoreEvents, startServer, waitFor, type Server } from "./harness.js";
 import { startProxy, type Frame, type Proxy } from "./proxy.js";
 
 let srv: Server;
 const proxies: Proxy[] = [];
 before(async () => {
-  srv = await startServer();
+  // Groups with more than 2 members fan out on read (the group topic) [IM-11.3].
+  srv = await startServer(["--group-read-fanout", "2"]);
 });
 after(async () => {
   await closeAll();
@@ -149,4 +150,53 @@ test("a lost last event is found by the quiet-period sync", async () => {
   assert.equal(p.connections, 1);
   assert.equal(b.messages()[0]!.msg?.body.text, "the last word");
   await noMoreEvents(b, 1);
+});
+
+test("a read-fan-out group is followed on its topic; a dropped group event is filled by history", async () => {
+  const [alice, bob, carol] = [uniq("alice"), uniq("bob"), uniq("carol")];
+  const p = await proxy();
+  const b = await dial(srv, bob, { via: p.url });
+  await dial(srv, carol, { noEvents: true });
+  const a = await dial(srv, alice, { noEvents: true });
+  const g = await a.c.createGroup({ members: [bob, carol], name: "big" });
+  assert.equal(g.fanout, "read");
+  const readFrom = g.read_from ?? 0;
+  assert.equal(readFrom, 1);
+  // The create (conv seq ≤ read_from) comes on the inbox [IM-11.3-3].
+  await waitFor("bob's create event", () => b.messages().some((e) => e.conv === g.group && e.msg?.body.op === "create"));
+
+  const topic = `im/v1/g/${g.group.slice(2)}`;
+  const dropped: Frame[] = [];
+  p.onServer((f) => {
+    if (dropped.length === 0 && isPublish(f, topic) && (decode(f.payload!) as Event).conv_seq === 3) {
+      dropped.push(f);
+      return "drop";
+    }
+    return "pass";
+  });
+  const got: Event[] = [];
+  const follow = b.c.followGroup(g.group, readFrom, (ev) => void got.push(ev));
+  await waitFor("the group topic subscription", () => p.fromClient.some((f) => f.type === 8 && f.raw.includes(Buffer.from(topic))));
+  for (const text of ["g1", "g2", "g3"]) await a.c.sendGroup(g.group, "text", { text });
+  await waitFor("three group events", () => got.length === 3);
+  assert.equal(dropped.length, 1);
+  assert.deepEqual(got.map((e) => e.conv_seq), [2, 3, 4]);
+  assert.deepEqual(got.map((e) => e.msg?.body.text), ["g1", "g2", "g3"]);
+  assert.ok(got.every((e) => !e.seq), "group topic events have no inbox seq");
+  // None of them went to bob's inbox.
+  assert.equal(b.messages().filter((e) => e.conv === g.group).length, 1);
+  follow.stop();
+});
+
+test("watchPresence gets the current state, then changes", async () => {
+  const [alice, bob] = [uniq("alice"), uniq("bob")];
+  const b = await dial(srv, bob, { noEvents: true });
+  const a = await dial(srv, alice, { noEvents: true });
+  await b.c.addContact(alice); // bob's presence is now visible to alice [IM-15.2-2]
+  const seen: Presence[] = [];
+  const w = a.c.watchPresence(bob, (p) => void seen.push(p));
+  await waitFor("bob online", () => seen.some((p) => p.user === bob && p.online));
+  await b.c.close();
+  await waitFor("bob offline", () => seen.some((p) => p.user === bob && !p.online && (p.last_seen ?? 0) > 0));
+  w.stop();
 });
