@@ -73,6 +73,43 @@ for (const format of ["msgpack", "json"] as const) {
   });
 }
 
+test("a send refused as overloaded is retried with the same bytes and stored once", async () => {
+  const [alice, bob] = [uniq("alice"), uniq("bob")];
+  const b = await dial(srv, bob);
+  const p = await proxy();
+  const a = await dial(srv, alice, { via: p.url });
+  const sendTopic = `im/v1/u/${alice}/send`;
+  let refusals = 0;
+  p.onClient((f) => (isPublish(f, sendTopic) && refusals++ < 2 ? "overloaded" : "pass"));
+  const sent = await a.c.sendText(bob, "after a refusal");
+  const pubs = p.fromClient.filter((f) => isPublish(f, sendTopic));
+  assert.equal(pubs.length, 3, "two refused attempts, then the one that passed");
+  assert.ok(pubs.every((f) => f.payload!.equals(pubs[0]!.payload!)));
+  assert.equal(p.connections, 1, "a refusal does not cost the connection");
+  assert.equal((await a.c.history({ with: bob })).messages.length, 1);
+  await waitFor("bob's message", () => b.messages().length === 1);
+  assert.equal(b.messages()[0]!.msg?.id, sent.id);
+});
+
+test("a send made while the server is unreachable is stored once when it is back", async () => {
+  const [alice, bob] = [uniq("alice"), uniq("bob")];
+  const b = await dial(srv, bob);
+  const p = await proxy();
+  const a = await dial(srv, alice, { via: p.url });
+  p.refuse(true);
+  p.kill();
+  await waitFor("alice offline", () => !a.c.online);
+  let settled = false;
+  const pending = a.c.sendText(bob, "queued while down").finally(() => (settled = true));
+  await waitFor("two refused reconnects", () => p.refused >= 2);
+  assert.equal(settled, false, "the send waits for the server");
+  p.refuse(false);
+  const sent = await pending;
+  assert.equal(sent.seq, 1);
+  await waitFor("bob's message", () => b.messages().length === 1);
+  assert.equal((await b.c.history({ with: alice })).messages.length, 1);
+});
+
 test("an inbox event dropped on the way is filled by sync, in order, once", async () => {
   const [alice, bob] = [uniq("alice"), uniq("bob")];
   const p = await proxy();

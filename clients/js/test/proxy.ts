@@ -72,9 +72,45 @@ class Framer {
  * Decides about one packet: "pass" forwards it, "drop" swallows it, "cut"
  * forwards it and then cuts the device's connection: nothing more reaches
  * the device, and the server side is ended once the server has answered the
- * packet (its PUBACK is swallowed) so that the server surely read it.
+ * packet (its PUBACK is swallowed) so that the server surely read it;
+ * "overloaded" answers a PUBLISH in the server's stead with the refusal a
+ * server under too much load sends, without forwarding it.
  */
-export type Verdict = "pass" | "drop" | "cut";
+export type Verdict = "pass" | "drop" | "cut" | "overloaded";
+
+function mqttString(s: string): Buffer {
+  const b = Buffer.from(s, "utf8");
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(b.length);
+  return Buffer.concat([len, b]);
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+/**
+ * overloadedPuback is the MQTT 5 PUBACK the server writes for a publish it
+ * refuses as overloaded: reason 0x97, Reason String and user property code
+ * [IM-4.4-3], [IM-6.1-1].
+ */
+export function overloadedPuback(packetId: number): Buffer {
+  const props = Buffer.concat([
+    Buffer.from([0x1f]), mqttString("overloaded"),
+    Buffer.from([0x26]), mqttString("code"), mqttString("overloaded"),
+  ]);
+  const id = Buffer.alloc(2);
+  id.writeUInt16BE(packetId);
+  const body = Buffer.concat([id, Buffer.from([0x97]), varint(props.length), props]);
+  return Buffer.concat([Buffer.from([0x40]), varint(body.length), body]);
+}
 
 export interface Proxy {
   /** The address devices connect to, mqtt://127.0.0.1:port. */
@@ -93,6 +129,10 @@ export interface Proxy {
   swallowedAcks: Frame[];
   /** Cuts every open connection (as a network failure would). */
   kill(): void;
+  /** While true, new connections are closed at once (the server is unreachable). */
+  refuse(on: boolean): void;
+  /** Connections refused so far. */
+  refused: number;
   close(): Promise<void>;
 }
 
@@ -103,6 +143,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   // While a cut connection waits for the server's answer, new connections
   // wait too: the retry then surely comes after the original was handled.
   let gate: Promise<void> = Promise.resolve();
+  let refusing = false;
   const proxy: Proxy = {
     url: "",
     fromClient: [],
@@ -111,6 +152,8 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     connections: 0,
     onClient: (r) => (clientRule = r),
     onServer: (r) => (serverRule = r),
+    refused: 0,
+    refuse: (on) => (refusing = on),
     kill: () => {
       for (const s of sockets) s.destroy();
     },
@@ -120,6 +163,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     },
   };
   const srv: NetServer = createServer((down) => {
+    if (refusing) {
+      proxy.refused++;
+      down.destroy();
+      return;
+    }
     down.pause();
     sockets.add(down);
     void gate.then(() => {
@@ -145,6 +193,10 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         proxy.fromClient.push(f);
         const v = clientRule(f);
         if (v === "drop") continue;
+        if (v === "overloaded") {
+          down.write(overloadedPuback(f.packetId!));
+          continue;
+        }
         up.write(f.raw);
         if (v === "cut") {
           cut = true;
