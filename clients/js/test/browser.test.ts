@@ -49,7 +49,7 @@ after(async () => {
   await srv?.stop();
 });
 
-test("in a browser: connect over WebSocket, send, list conversations", { skip: !have && `${CHROMIUM} missing` }, async () => {
+test("in a browser: connect over WebSocket, send, list conversations, cursor stores", { skip: !have && `${CHROMIUM} missing` }, async () => {
   const bob = await dial(srv, "bob");
   const addr = http.address();
   assert.ok(addr && typeof addr === "object");
@@ -70,4 +70,15 @@ test("in a browser: connect over WebSocket, send, list conversations", { skip: !
   assert.equal(bob.messages()[0]!.msg?.body.text, "hello from a browser");
   // The browser's own message event came in with the exact id too.
   assert.match(log, new RegExp(`#1 alice: hello from a browser \\[id ${m[1]}\\]`));
+  // The page's LocalStorageCursor holds the cursor; IndexedDBCursor works there too.
+  const stores = await page.evaluate(async (url: string) => {
+    const sdk = (await import(url)) as {
+      IndexedDBCursor: new (key: string) => { load(): Promise<number>; save(n: number): Promise<void> };
+    };
+    const first = await new sdk.IndexedDBCursor("mqim.cursor.test").load();
+    await new sdk.IndexedDBCursor("mqim.cursor.test").save(42);
+    const again = await new sdk.IndexedDBCursor("mqim.cursor.test").load();
+    return { first, again, local: localStorage.getItem("mqim.cursor.alice.browser") };
+  }, "../dist/index.js");
+  assert.deepEqual(stores, { first: 0, again: 42, local: "1" });
 });
