@@ -1014,7 +1014,8 @@ export class Client {
         if (ev === null || typeof ev !== "object" || typeof ev.kind !== "string") throw new Error("not an event");
       } catch (e) {
         // If it had a seq, the next event shows the gap and sync gets it.
-        this.log("warn", "undecodable inbox event ignored", { error: String(e) });
+        // (The decoder's message may quote the payload: not logged.)
+        this.log("warn", "undecodable inbox event ignored", { bytes: payload.length, error: errName(e) });
         return;
       }
       if (this.live.length >= INBOX_QUEUE_MAX) {
@@ -1235,7 +1236,7 @@ export class Client {
           queue.push(decode(payload, ct) as Event);
           wake.notify();
         } catch (e) {
-          this.log("warn", "undecodable group event ignored", { group, error: String(e) });
+          this.log("warn", "undecodable group event ignored", { group, bytes: payload.length, error: errName(e) });
         }
       },
       onRefused: (reason) => {
@@ -1341,7 +1342,7 @@ export class Client {
         try {
           onUpdate(decode(payload, ct) as PresenceUpdate);
         } catch (e) {
-          this.log("warn", "undecodable presence ignored", { error: String(e) });
+          this.log("warn", "undecodable presence ignored", { bytes: payload.length, error: errName(e) });
         }
       },
       onRefused: () => {
@@ -1359,6 +1360,11 @@ export class Client {
       },
     };
   }
+}
+
+/** errName names an error without its message, which may quote a payload. */
+function errName(e: unknown): string {
+  return e instanceof Error ? e.name : typeof e;
 }
 
 function sentFrom(cmid: string, ack: Packet | undefined): Sent {
