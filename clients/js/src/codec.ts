@@ -158,11 +158,25 @@ function toWire(v: unknown, f: Format): unknown {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(o)) {
     const x = o[k];
-    if (k === "msg_id" && typeof x === "string" && /^-?\d+$/.test(x)) out[k] = BigInt(x);
+    if (k === "msg_id" && typeof x === "string" && isInt64(x)) out[k] = BigInt(x);
     else if (k === "body") out[k] = x; // verbatim [IM-1.2-8]
     else out[k] = toWire(x, f);
   }
   return out;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * isInt64 reports whether s is a decimal integer that fits an int 64 (the
+ * MessagePack encoder would silently wrap a larger one). Anything else is
+ * sent as the string it is, which the server refuses (bad_payload).
+ */
+function isInt64(s: string): boolean {
+  if (!/^-?\d{1,20}$/.test(s)) return false;
+  const n = BigInt(s);
+  return n >= INT64_MIN && n <= INT64_MAX;
 }
 
 function jsonReplacer(_k: string, v: unknown): unknown {

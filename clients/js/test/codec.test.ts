@@ -61,6 +61,8 @@ test("a message id above 2^53 round-trips exactly in JSON, quoted or not", () =>
   // Requests: msg_id is a string in JSON [IM-14] and an integer in MessagePack.
   assert.equal(new TextDecoder().decode(encode({ msg_id: BIG }, "json")), `{"msg_id":"${BIG}"}`);
   assert.deepEqual(Buffer.from(encode({ msg_id: BIG }, "msgpack")).toString("hex"), "81a66d73675f6964cf4000000000000001");
+  // An id beyond int 64 is not wrapped around: it goes as the string it is (the server refuses it).
+  assert.deepEqual(decode(encode({ msg_id: "99999999999999999999" }, "msgpack")), { msg_id: "99999999999999999999" });
 });
 
 test("bodies are not searched for ids", () => {
