@@ -1567,15 +1567,17 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
 	require.Equal(t, int32(5), cl.State.Inflight.sendQuota)
 
-	go func() {
-		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
-		require.NoError(t, err)
-		_ = w.Close()
-	}()
-
-	buf, err := io.ReadAll(r)
+	err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
+	// mqim patch: the released packet goes through the outbound queue,
+	// behind packets queued before it (upstream wrote it directly), so the
+	// client's write loop writes it.
+	want := packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes
+	buf := make([]byte, len(want))
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	_ = w.Close()
+	require.Equal(t, want, buf)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight)) // mqim patch: upstream 0
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 	inflight, ok := cl.State.Inflight.Get(next.PacketID) // mqim patch
