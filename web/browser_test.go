@@ -12,17 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/internal/testdeps"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 var secret = []byte("web-test-secret")
 
 // TestPageServed: the page, its script and MQTT.js are embedded and served,
-// and / leads to the page.
+// and / leads to the page. The nodes here run on the default store, SQLite,
+// as for a user who opens the page of a fresh mqimd.
 func TestPageServed(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for path, want := range map[string]string{
 		"/":                  "<title>mqim</title>",
 		"/web/":              `id="login"`,
@@ -57,8 +58,8 @@ func TestPageServed(t *testing.T) {
 // What it needs: /usr/bin/chromium (apt-get install chromium), node and
 // npm, and the npm registry for playwright-core, installed into
 // $TMPDIR/mqim-playwright on first use. Run as root (as CI is), it installs
-// chromium itself; otherwise it skips when something is missing, unless
-// CI=true, where a missing piece fails the test.
+// chromium itself; otherwise it skips when something is missing, unless run
+// by scripts/test or under CI=true, where a missing piece fails the test.
 func TestBrowserChat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
@@ -83,7 +84,7 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	env := append(os.Environ(),
 		"PLAYWRIGHT_DIR="+dir,
 		"CHROMIUM="+chromium,
@@ -111,7 +112,7 @@ func mint(t *testing.T, user string) string {
 
 // need finds a program: at path if given, else on PATH. Missing, it is
 // installed with install when running as root, else the test skips (fails
-// under CI=true).
+// under scripts/test and CI: testdeps.Required).
 func need(t *testing.T, name, path string, install []string) string {
 	t.Helper()
 	find := func() (string, bool) {
@@ -143,8 +144,5 @@ func need(t *testing.T, name, path string, install []string) string {
 
 func missing(t *testing.T, why string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	testdeps.Missing(t, why)
 }

@@ -7,27 +7,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/bench"
 	"github.com/mqim/mqim/clients/bench/bare"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/server"
 )
 
 var secret = []byte("bench-test-secret")
 
-// startNode runs an mqim node in this process on loopback ports, on a fresh
-// schema of MQIM_TEST_DATABASE (skipped without it; see scripts/test).
-func startNode(tb testing.TB) *broker.Node {
+// startNode runs an mqim node in this process on loopback ports, on a new
+// database of backend be: a SQLite file, or a schema of MQIM_TEST_DATABASE
+// (skipped without it; see scripts/test). The tests run on both stores.
+func startNode(tb testing.TB, be testnode.Backend, opts ...func(*server.Config)) *server.Node {
 	tb.Helper()
-	n, _ := testnode.Start(tb, testpg.URL(tb), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return n
+	return testnode.Start(tb, testnode.NewDB(tb, be), secret, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...).Node
 }
 
 // TestRun1to1Node checks the generator end to end against mqim: sends are
 // acknowledged after commit and delivered once to the receiver's inbox.
 func TestRun1to1Node(t *testing.T) {
-	n := startNode(t)
+	testnode.ForEachBackend(t, testRun1to1Node)
+}
+
+func testRun1to1Node(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	s, err := bench.Run1to1(context.Background(), bench.MQIMD(n.MQTTAddr(), secret),
 		bench.Config{Senders: 3, Inflight: 8, Messages: 600})
 	if err != nil {
@@ -60,10 +63,16 @@ var loads = []struct {
 	{"senders=1/inflight=100", bench.Config{Senders: 1, Inflight: 100}},
 }
 
+// BenchmarkNode1to1 runs each load on a node on SQLite and on one on
+// PostgreSQL: BenchmarkNode1to1/sqlite/…, BenchmarkNode1to1/postgres/….
 func BenchmarkNode1to1(b *testing.B) {
-	addr := startNode(b).MQTTAddr()
-	for _, l := range loads {
-		b.Run(l.name, func(b *testing.B) { run(b, bench.MQIMD(addr, secret), l.cfg) })
+	for _, be := range testnode.Backends {
+		b.Run(string(be), func(b *testing.B) {
+			addr := startNode(b, be).MQTTAddr()
+			for _, l := range loads {
+				b.Run(l.name, func(b *testing.B) { run(b, bench.MQIMD(addr, secret), l.cfg) })
+			}
+		})
 	}
 }
 
@@ -95,7 +104,11 @@ func run(b *testing.B, t bench.Target, cfg bench.Config) {
 // TestRunSyncNode: events sent to an offline device are all pulled back
 // with the sync RPC, contiguous and once each.
 func TestRunSyncNode(t *testing.T) {
-	n := startNode(t)
+	testnode.ForEachBackend(t, testRunSyncNode)
+}
+
+func testRunSyncNode(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	s, err := bench.RunSync(context.Background(), bench.MQIMD(n.MQTTAddr(), secret),
 		bench.Config{Senders: 2, Inflight: 8, Messages: 1500})
 	if err != nil {
@@ -109,7 +122,11 @@ func TestRunSyncNode(t *testing.T) {
 // TestRunConnsNode opens idle devices on a node and reads its memory from
 // /metrics.
 func TestRunConnsNode(t *testing.T) {
-	n := startNode(t)
+	testnode.ForEachBackend(t, testRunConnsNode)
+}
+
+func testRunConnsNode(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	tg := bench.MQIMD(n.MQTTAddr(), secret)
 	tg.Memory = bench.MetricsMemory("http://" + n.HTTPAddr() + "/metrics")
 	s, err := bench.RunConns(context.Background(), tg, bench.ConnsConfig{Conns: 40, Settle: 10 * time.Millisecond})
@@ -125,8 +142,11 @@ func TestRunConnsNode(t *testing.T) {
 // above the node's threshold, on read (the devices subscribe to the group
 // topic as the group's events tell them), once each and in order.
 func TestRunGroupNode(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		func(c *broker.Config) { c.GroupReadFanout = 8 })
+	testnode.ForEachBackend(t, testRunGroupNode)
+}
+
+func testRunGroupNode(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 8 })
 	for _, tc := range []struct {
 		members int
 		fanout  string

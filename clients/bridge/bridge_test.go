@@ -14,7 +14,6 @@ import (
 	"github.com/mqim/mqim/clients/bridge"
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -50,8 +49,12 @@ func next(t *testing.T, c *sdk.Client) sdk.Event {
 // stored in their direct conversation, pushed live, synced, deduplicated
 // by cmid; other users may not publish notifications.
 func TestNotifyMQTT(t *testing.T) {
+	testnode.ForEachBackend(t, testNotifyMQTT)
+}
+
+func testNotifyMQTT(t *testing.T, backend testnode.Backend) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, backend), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	alice, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: "alice", Token: mint(t, "alice", "")})
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +116,12 @@ func TestNotifyMQTT(t *testing.T) {
 
 // [IM-8.1-6] POST /v1/notifications with a bridge or admin token.
 func TestNotifyHTTP(t *testing.T) {
+	testnode.ForEachBackend(t, testNotifyHTTP)
+}
+
+func testNotifyHTTP(t *testing.T, backend testnode.Backend) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, backend), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	bob, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: "bob", Token: mint(t, "bob", "")})
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +189,12 @@ func TestNotifyHTTP(t *testing.T) {
 // stores nothing new; an unknown group and a mention of a non-member are
 // refused.
 func TestNotifyGroup(t *testing.T) {
+	testnode.ForEachBackend(t, testNotifyGroup)
+}
+
+func testNotifyGroup(t *testing.T, backend testnode.Backend) {
 	ctx := context.Background()
-	n, _ := testnode.Start(t, testpg.URL(t), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, testnode.NewDB(t, backend), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var users []*sdk.Client
 	for _, u := range []string{"alice", "bob"} {
 		c, err := sdk.Dial(ctx, sdk.Config{Server: n.MQTTAddr(), User: u, Token: mint(t, u, "")})

@@ -6,13 +6,18 @@ import (
 	"testing"
 
 	"github.com/mqim/mqim/clients/sdk"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 )
 
 // The SDK helpers of spec §12–§16 against a node: contacts and blocking,
 // typing, presence, upload, edit, recall, delete, settings.
 func TestFeatureHelpers(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testFeatureHelpers)
+}
+
+func testFeatureHelpers(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, n.MQTTAddr(), "bob")
 

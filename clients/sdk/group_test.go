@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 )
 
 // next reads one event of a followed group.
@@ -34,7 +33,11 @@ func next(t *testing.T, ch <-chan sdk.Event) sdk.Event {
 // from history); a non-member is refused; a removed member's stream ends
 // with not_member.
 func TestFollowGroup(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	testnode.ForEachBackend(t, testFollowGroup)
+}
+
+func testFollowGroup(t *testing.T, be testnode.Backend) {
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog(), func(c *server.Config) { c.GroupReadFanout = 2 })
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, p.Addr(), "bob")

@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
 
@@ -40,12 +38,13 @@ func clientLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startNode starts a node with its own schema; dbURL lets a test restart it.
-func startNode(t *testing.T) (*broker.Node, string) {
+// startNode starts a node on a new database of backend be; restartNode
+// restarts it. Tests of the SDK's behaviour that involves the store run on
+// both stores (testnode.ForEachBackend); those of connection handling only
+// on the default, SQLite.
+func startNode(t *testing.T, be testnode.Backend) *testnode.Node {
 	t.Helper()
-	dbURL := testpg.URL(t)
-	n, _ := testnode.Start(t, dbURL, secret, nodeLog())
-	return n, dbURL
+	return testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog())
 }
 
 func token(t testing.TB, user string) string {
@@ -311,17 +310,17 @@ func pipe(dst, src net.Conn, limit int) {
 // restartNode shuts n down gracefully and starts a new node on the same
 // database; the proxy then leads to the new one.
 // during runs while no node is up.
-func restartNode(t *testing.T, p *proxy, n *broker.Node, dbURL string, during func()) *broker.Node {
+func restartNode(t *testing.T, p *proxy, n *testnode.Node, during func()) *testnode.Node {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	p.setRefuse(true)
-	if err := n.Shutdown(c); err != nil {
+	if err := n.Stop(c); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	p.cutAll()
 	during()
-	n2, _ := testnode.Start(t, dbURL, secret, nodeLog())
+	n2 := testnode.Start(t, n.DB, secret, nodeLog())
 	p.setTarget(n2.MQTTAddr())
 	p.setRefuse(false)
 	return n2

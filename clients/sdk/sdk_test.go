@@ -12,12 +12,17 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/clients/sdk"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 )
 
 // Send, receive on both sides, and every RPC helper.
 func TestSendReceiveAndRPCs(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testSendReceiveAndRPCs)
+}
+
+func testSendReceiveAndRPCs(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	bob := dial(t, n.MQTTAddr(), "bob")
 	alice := dial(t, "ws://"+n.WSAddr(), "alice") // over WebSocket, path /mqtt by default
 
@@ -86,7 +91,11 @@ func TestSendReceiveAndRPCs(t *testing.T) {
 
 // Refusals are typed errors with the spec's code [IM-6].
 func TestRefusals(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testRefusals)
+}
+
+func testRefusals(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	alice := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.NoEvents = true })
 	if alice.Events() != nil {
 		t.Fatal("NoEvents client has an event stream")
@@ -147,7 +156,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	n, _ := startNode(t)
+	n := startNode(t, testnode.SQLite)
 	c, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	_, err := sdk.Dial(c, sdk.Config{Server: n.MQTTAddr(), User: "alice", Token: token(t, "bob")})
@@ -174,8 +183,12 @@ func TestDialErrors(t *testing.T) {
 // back), again and again: every send ends acknowledged, none is stored
 // twice, and the receiver gets each message once, in order [IM-4.5].
 func TestSendAcrossCutConnections(t *testing.T) {
+	testnode.ForEachBackend(t, testSendAcrossCutConnections)
+}
+
+func testSendAcrossCutConnections(t *testing.T, be testnode.Backend) {
 	const senders, each = 4, 10
-	n, _ := startNode(t)
+	n := startNode(t, be)
 	// bob receives through a proxy of his own that cuts too: his stream
 	// must come out whole and in order all the same.
 	bp := newProxy(t, n.MQTTAddr())
@@ -261,7 +274,11 @@ func TestSendAcrossCutConnections(t *testing.T) {
 // A node restarted while a client sends and receives: sends complete after
 // the restart, the receiver syncs what it missed.
 func TestNodeRestart(t *testing.T) {
-	n, dbURL := startNode(t)
+	testnode.ForEachBackend(t, testNodeRestart)
+}
+
+func testNodeRestart(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	p := newProxy(t, n.MQTTAddr())
 	alice := dial(t, p.Addr(), "alice")
 	bob := dial(t, p.Addr(), "bob")
@@ -288,7 +305,7 @@ func TestNodeRestart(t *testing.T) {
 		done <- nil
 	}()
 	eventually(t, "a send during the test", func() bool { return acked.Load() >= 1 })
-	restartNode(t, p, n, dbURL, func() {
+	restartNode(t, p, n, func() {
 		go func() {
 			_, err := alice.SendText(ctx(t), "bob", "while down")
 			done <- err
@@ -309,7 +326,11 @@ func TestNodeRestart(t *testing.T) {
 // An event lost on the way is noticed by the next one (a seq jump) and
 // fetched by sync before the later events are delivered [IM-5.2-3].
 func TestGapFilledBySync(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testGapFilledBySync)
+}
+
+func testGapFilledBySync(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	var syncs []int64
 	var mu sync.Mutex
 	afterSync, synced := initialSync()
@@ -354,7 +375,11 @@ func TestGapFilledBySync(t *testing.T) {
 // Live events that arrive while a sync is under way are held and merged
 // after it: nothing dropped, nothing twice, nothing out of order.
 func TestLiveEventsDuringSync(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testLiveEventsDuringSync)
+}
+
+func testLiveEventsDuringSync(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	received := make(chan int64, 100) // every event received live
 	release := make(chan struct{})
 	stalled := make(chan struct{})
@@ -437,7 +462,11 @@ func TestLiveEventsDuringSync(t *testing.T) {
 // sync every connect makes [IM-5.2-4]; the file cursor carries the position
 // to a new client of the same device.
 func TestReconnectSyncAndFileCursor(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testReconnectSyncAndFileCursor)
+}
+
+func testReconnectSyncAndFileCursor(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	p := newProxy(t, n.MQTTAddr())
 	cursor := sdk.FileCursor{Path: filepath.Join(t.TempDir(), "cursor")}
 	bob := dial(t, p.Addr(), "bob", func(c *sdk.Config) { c.Cursor = cursor })
@@ -521,7 +550,11 @@ func TestNewCmid(t *testing.T) {
 // The last event before a silence is lost: no later event shows the gap,
 // the sync after a quiet period finds it [IM-5.2-5].
 func TestQuietSyncFindsLostLastEvent(t *testing.T) {
-	n, _ := startNode(t)
+	testnode.ForEachBackend(t, testQuietSyncFindsLostLastEvent)
+}
+
+func testQuietSyncFindsLostLastEvent(t *testing.T, be testnode.Backend) {
+	n := startNode(t, be)
 	afterSync, synced := initialSync()
 	bob := dial(t, n.MQTTAddr(), "bob", func(c *sdk.Config) {
 		c.QuietSync = 300 * time.Millisecond
@@ -545,7 +578,7 @@ func TestQuietSyncFindsLostLastEvent(t *testing.T) {
 // A second connection with the same client id takes the device over; the
 // first client stops instead of fighting back [IM-6.2-2].
 func TestTakeover(t *testing.T) {
-	n, _ := startNode(t)
+	n := startNode(t, testnode.SQLite)
 	first := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.ClientID = "alice.phone" })
 	second := dial(t, n.MQTTAddr(), "alice", func(c *sdk.Config) { c.ClientID = "alice.phone" })
 	select {
@@ -566,7 +599,7 @@ func TestTakeover(t *testing.T) {
 
 // Close stops every goroutine the client started.
 func TestCloseStopsGoroutines(t *testing.T) {
-	n, _ := startNode(t)
+	n := startNode(t, testnode.SQLite)
 	dial(t, n.MQTTAddr(), "bob", func(c *sdk.Config) { c.NoEvents = true })
 	base := runtime.NumGoroutine()
 	for range 3 {

@@ -2,29 +2,30 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mqim/mqim/clients/bench"
-	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/internal/testdeps"
 )
 
 // TestBenchSmoke runs every scenario of the built binary briefly against a
-// node and the references (Mosquitto only when installed), appends the
-// results to a file and builds the report from it: a smoke test of the
-// commands and their JSON, not a timed assertion.
+// node (on SQLite, the default store) and the references (Mosquitto only
+// when installed, which scripts/test and CI require: testdeps.Required),
+// appends the results to a file and builds the report from it: a smoke test
+// of the commands and their JSON, not a timed assertion.
 func TestBenchSmoke(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	n := startNode(t)
 	dir := t.TempDir()
 	results := filepath.Join(dir, "results.jsonl")
 	refs := "bare"
 	if _, err := bench.MosquittoPath(); err == nil {
 		refs = "bare,mosquitto"
+	} else if testdeps.Required() {
+		t.Fatalf("%v (%s=1 or CI=true: the Mosquitto reference must run)", err, testdeps.EnvRequire)
 	}
 	common := []string{"--server", "mqtt://" + n.MQTTAddr(), "--secret", cliSecret, "--json", "--ref", refs, "--out", results}
 	for _, args := range [][]string{

@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 const cliSecret = "cli-test-secret"
@@ -77,11 +76,20 @@ func mqim(t *testing.T, bin string, args ...string) result {
 	return r
 }
 
+// startNode starts a node for the CLI to talk to, on the default store a
+// user gets, SQLite: these tests are about the CLI; test/e2e runs the
+// server's scenarios on both stores.
+func startNode(t *testing.T, opts ...func(*server.Config)) *testnode.Node {
+	t.Helper()
+	return testnode.Start(t, testnode.NewDB(t, testnode.SQLite), []byte(cliSecret),
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), opts...)
+}
+
 func TestCLIChat(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	server := "mqtt://" + n.MQTTAddr()
-	bobArgs := []string{"--server", server, "--user", "bob", "--secret", cliSecret}
+	n := startNode(t)
+	srv := "mqtt://" + n.MQTTAddr()
+	bobArgs := []string{"--server", srv, "--user", "bob", "--secret", cliSecret}
 
 	// bob listens (global flags after the command) for two events.
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
@@ -90,7 +98,7 @@ func TestCLIChat(t *testing.T) {
 
 	// alice sends: global flags after and before the command; a token from
 	// the environment-free --token flag the second time.
-	r := mqim(t, bin, "send", "--server", server, "--user", "alice", "--secret", cliSecret, "--to", "bob", "hi", "bob")
+	r := mqim(t, bin, "send", "--server", srv, "--user", "alice", "--secret", cliSecret, "--to", "bob", "hi", "bob")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "sent id=") || !strings.Contains(r.stdout, "conv=d:alice:bob seq=1") {
 		t.Fatalf("send: %+v", r)
 	}
@@ -98,7 +106,7 @@ func TestCLIChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = mqim(t, bin, "--server", server, "--user", "alice", "--token", tok, "--json", "send", "--to", "bob", "second")
+	r = mqim(t, bin, "--server", srv, "--user", "alice", "--token", tok, "--json", "send", "--to", "bob", "second")
 	var sent struct {
 		ID, Conv, Cmid string
 		Seq            int64
@@ -146,7 +154,7 @@ func TestCLIChat(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(cliSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = mqim(t, bin, "--server", server, "--user", "bob", "--secret-file", secretFile, "conversations", "--json")
+	r = mqim(t, bin, "--server", srv, "--user", "bob", "--secret-file", secretFile, "conversations", "--json")
 	var cv protocol.Conversation
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &cv) != nil || cv.Peer != "alice" || cv.Unread != 2 {
 		t.Fatalf("conversations --json: %+v", r)
@@ -176,16 +184,16 @@ func TestCLIChat(t *testing.T) {
 		{"listen timeout", []string{"listen", "--count", "1", "--timeout", "1s"}, 3, "0 of 1 events"},
 		{"not a member", []string{"history", "--conv", "d:carol:dave"}, 1, "not_member"},
 	} {
-		r := mqim(t, bin, append(tc.args, "--server", server, "--user", "alice", "--secret", cliSecret)...)
+		r := mqim(t, bin, append(tc.args, "--server", srv, "--user", "alice", "--secret", cliSecret)...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 1 {
 			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, r.code, r.stderr, tc.code, tc.want)
 		}
 	}
-	r = mqim(t, bin, "send", "--server", server, "--user", "alice", "--token", "garbage", "--to", "bob", "hi")
+	r = mqim(t, bin, "send", "--server", srv, "--user", "alice", "--token", "garbage", "--to", "bob", "hi")
 	if r.code != 1 || !strings.Contains(r.stderr, "refused the token") {
 		t.Errorf("bad token: %+v", r)
 	}
-	r = mqim(t, bin, "conversations", "--server", server, "--user", "alice", "--secret", "wrong-secret")
+	r = mqim(t, bin, "conversations", "--server", srv, "--user", "alice", "--secret", "wrong-secret")
 	if r.code != 1 || !strings.Contains(r.stderr, "refused the token") {
 		t.Errorf("wrong secret: %+v", r)
 	}
@@ -271,12 +279,11 @@ func closedPort(t *testing.T) string {
 func TestCLIGroups(t *testing.T) {
 	bin := buildCLI(t)
 	// Groups above 3 members fan out on read: adding dave switches it.
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		func(c *broker.Config) { c.GroupReadFanout = 3 })
-	server := "mqtt://" + n.MQTTAddr()
+	n := startNode(t, func(c *server.Config) { c.GroupReadFanout = 3 })
+	srv := "mqtt://" + n.MQTTAddr()
 	as := func(user string, args ...string) result {
 		t.Helper()
-		return mqim(t, bin, append(args, "--server", server, "--user", user, "--secret", cliSecret)...)
+		return mqim(t, bin, append(args, "--server", srv, "--user", user, "--secret", cliSecret)...)
 	}
 	for _, u := range []string{"bob", "carol", "dave"} {
 		if r := as(u, "conversations"); r.code != 0 { // connecting creates the user
@@ -325,7 +332,7 @@ func TestCLIGroups(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	listen, out := startListen(t, ctx, bin, "listen", "--group", gid, "--group-after", "4", "--count", "2", "--timeout", "60s",
-		"--server", server, "--user", "dave", "--secret", cliSecret)
+		"--server", srv, "--user", "dave", "--secret", cliSecret)
 	if r = as("bob", "send", "--group", gid, "read", "fan-out"); r.code != 0 || !strings.Contains(r.stdout, "seq=6") {
 		t.Fatalf("send to the read-fan-out group: %+v", r)
 	}
@@ -352,7 +359,7 @@ func TestCLILinksNoBroker(t *testing.T) {
 		}
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.HasPrefix(dep, "github.com/mochi-mqtt/") || strings.HasPrefix(dep, "github.com/mqim/mqim/hooks/") ||
-				strings.HasPrefix(dep, "github.com/mqim/mqim/broker") || strings.HasPrefix(dep, "github.com/nats-io/nats-server") {
+				strings.HasPrefix(dep, "github.com/mqim/mqim/server") || strings.HasPrefix(dep, "github.com/nats-io/nats-server") {
 				t.Errorf("%s links %s", pkg, dep)
 			}
 		}

@@ -2,22 +2,18 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 )
 
 // TestCLIFeatures runs the commands of spec §12–§15 against a node:
 // contact, send --file, recall, presence.
 func TestCLIFeatures(t *testing.T) {
 	bin := buildCLI(t)
-	n, _ := testnode.Start(t, testpg.URL(t), []byte(cliSecret), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	n := startNode(t)
 	as := func(user string, args ...string) result {
 		t.Helper()
 		return mqim(t, bin, append(args, "--server", "mqtt://"+n.MQTTAddr(), "--user", user, "--secret", cliSecret)...)

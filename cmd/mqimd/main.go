@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/media"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"
@@ -59,29 +59,29 @@ type options struct {
 func parse(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("mqimd", flag.ContinueOnError)
-	fs.StringVar(&o.mqttAddr, "mqtt-addr", ":1883", "MQTT over TCP listen address")
-	fs.StringVar(&o.wsAddr, "ws-addr", ":8083", "MQTT over WebSocket listen address (path /mqtt)")
-	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "HTTP API listen address (/healthz, /metrics, /v1/users)")
+	fs.StringVar(&o.mqttAddr, "mqtt-addr", server.DefaultMQTTAddr, "MQTT over TCP listen address")
+	fs.StringVar(&o.wsAddr, "ws-addr", server.DefaultWSAddr, "MQTT over WebSocket listen address (path /mqtt)")
+	fs.StringVar(&o.httpAddr, "http-addr", server.DefaultHTTPAddr, "HTTP API listen address (/healthz, /metrics, /v1/users)")
 	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL (postgres://user:pass@host:port/db) or SQLite file (sqlite:PATH); empty: SQLite in <data-dir>/mqim.db")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state: the embedded store, the embedded NATS server's JetStream, the generated JWT secret")
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 secret for tokens; empty: read or create <data-dir>/jwt-secret")
 	fs.IntVar(&o.nodeID, "node-id", 0, "node id 0..1023, unique per node (part of message ids)")
-	fs.IntVar(&o.maxBody, "max-body", 16<<10, "largest encoded message body in bytes")
-	fs.IntVar(&o.groupReadFanout, "group-read-fanout", 500, "groups with more members fan out on read (group topic)")
+	fs.IntVar(&o.maxBody, "max-body", server.DefaultMaxBody, "largest encoded message body in bytes")
+	fs.IntVar(&o.groupReadFanout, "group-read-fanout", server.DefaultGroupReadFanout, "groups with more members fan out on read (group topic)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS URL(s) of an external JetStream cluster, comma-separated; empty: run an embedded NATS server in <data-dir>/nats")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "embedded NATS: expose its client port on this address, so other nodes can use --nats nats://ADDR")
 	fs.StringVar(&o.natsClusterAddr, "nats-cluster-addr", "", "embedded NATS: route listen address for clustering with --nats-routes (e.g. :6222)")
 	fs.StringVar(&o.natsRoutes, "nats-routes", "", "embedded NATS: comma-separated nats-route://host:port of the other nodes' embedded servers")
-	fs.IntVar(&o.natsReplicas, "nats-replicas", 1, "JetStream replicas for mqim's stream and KV buckets (3 on a 3-server NATS cluster)")
-	fs.DurationVar(&o.routeTTL, "route-ttl", 30*time.Second, "how long a dead node's devices stay in the routing table (presence); live nodes refresh at a third of it")
+	fs.IntVar(&o.natsReplicas, "nats-replicas", server.DefaultReplicas, "JetStream replicas for mqim's stream and KV buckets (3 on a 3-server NATS cluster)")
+	fs.DurationVar(&o.routeTTL, "route-ttl", server.DefaultRouteTTL, "how long a dead node's devices stay in the routing table (presence); live nodes refresh at a third of it")
 	fs.StringVar(&o.nodeName, "node-name", "", "name of this node in the cluster; empty: node-<node-id>")
 	fs.StringVar(&o.advertise, "advertise", "", "host:port where MQTT clients reach this node; other nodes send draining clients here")
 	fs.StringVar(&o.serverReference, "server-reference", "", "where this node sends MQTT 5 clients when it drains (e.g. the load balancer); empty: another live node's --advertise")
 	fs.StringVar(&o.mediaDir, "media-dir", "", "directory of uploaded attachments; empty: <data-dir>/media")
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
-	fs.DurationVar(&o.recallWindow, "recall-window", 2*time.Minute, "how long after sending a sender may recall a message")
+	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -159,12 +159,12 @@ func run(args []string) error {
 	if mediaDir == "" {
 		mediaDir = filepath.Join(o.dataDir, "media")
 	}
-	node, err := broker.New(broker.Config{
+	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
-		Media:        broker.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
+		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
 	})
 	if err != nil {

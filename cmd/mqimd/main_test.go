@@ -148,23 +148,8 @@ func TestDefaultsNeedNoSetup(t *testing.T) {
 	bin := build(t)
 	dir := t.TempDir()
 	mqttAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--data-dir", dir, "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", httpAddr)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, lines := startLogged(t, bin, "--data-dir", dir, "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", httpAddr)
 	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	var serving, token string
 	for serving == "" || token == "" {
 		select {
@@ -211,23 +196,8 @@ func TestDefaultsNeedNoSetup(t *testing.T) {
 func TestSecondSignalEndsTheDrain(t *testing.T) {
 	bin := build(t)
 	mqttAddr := freeAddr(t)
-	cmd := exec.Command(bin, "--data-dir", t.TempDir(), "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, lines := startLogged(t, bin, "--data-dir", t.TempDir(), "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t))
 	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	waitLine := func(what string) {
 		t.Helper()
 		timeout := time.After(60 * time.Second)
@@ -267,4 +237,27 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("exit took %v after the second signal", d)
 	}
+}
+
+// startLogged starts mqimd with args; its log lines arrive on lines, which
+// closes when the process closes its stderr.
+func startLogged(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return cmd, lines
 }

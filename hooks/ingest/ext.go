@@ -10,7 +10,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
@@ -79,59 +78,44 @@ func storeFailed(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "store unavailable, retry"), err))
 }
 
-// extRPC serves the methods of spec §13–§16; it reports whether method was
-// one of them.
-func (h *Hook) extRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) bool {
-	if h.cfg.Ext == nil {
-		return false
+// contactChange serves contact.add|remove|block|unblock [IM-13.1] on the
+// committer, so that a block holds for every send committed after it.
+func (h *Hook) contactChange(c call) {
+	var req protocol.ContactRequest
+	if err := protocol.Decode(c.f, c.payload, &req); err != nil {
+		c.r.send(nil, err)
+		return
 	}
-	switch method {
-	case protocol.MethodContactAdd, protocol.MethodContactRemove, protocol.MethodContactBlock, protocol.MethodContactUnblock:
-		var req protocol.ContactRequest
-		if err := protocol.Decode(f, payload, &req); err != nil {
-			r.send(nil, err)
-			return true
-		}
-		if !protocol.ValidID(req.User) || req.User == dev.User {
-			r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "user must be another user's id"))
-			return true
-		}
-		change := map[string]store.ContactChange{
-			protocol.MethodContactAdd: store.ContactAdd, protocol.MethodContactRemove: store.ContactRemove,
-			protocol.MethodContactBlock: store.ContactBlock, protocol.MethodContactUnblock: store.ContactUnblock,
-		}[method]
-		h.enqueue(&op{cl: cl, ext: &extOp{reply: r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
-			c, err := h.cfg.Ext.UpdateContact(ctx, dev.User, req.User, change, time.Now().UnixMilli())
-			if err != nil {
-				return nil, nil, storeFailed(method, err)
-			}
-			return wireContact(c), nil, nil
-		}}})
-		return true
-	case protocol.MethodRecall, protocol.MethodEdit, protocol.MethodDelete:
-		h.messageRPC(cl, dev, r, f, payload, method)
-		return true
-	case protocol.MethodSettings:
-		h.settings(cl, dev, r, f, payload)
-		return true
-	case protocol.MethodPresence:
-		h.presence(dev, r, f, payload)
-		return true
-	case protocol.MethodContactList:
-		h.async(r, func(ctx context.Context) (any, error) {
-			list, err := h.cfg.Ext.Contacts(ctx, dev.User)
-			if err != nil {
-				return nil, storeFailed(method, err)
-			}
-			res := &protocol.ContactsResult{Contacts: make([]protocol.Contact, 0, len(list))}
-			for _, c := range list {
-				res.Contacts = append(res.Contacts, *wireContact(c))
-			}
-			return res, nil
-		})
-		return true
+	if !protocol.ValidID(req.User) || req.User == c.dev.User {
+		c.r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "user must be another user's id"))
+		return
 	}
-	return false
+	change := map[string]store.ContactChange{
+		protocol.MethodContactAdd: store.ContactAdd, protocol.MethodContactRemove: store.ContactRemove,
+		protocol.MethodContactBlock: store.ContactBlock, protocol.MethodContactUnblock: store.ContactUnblock,
+	}[c.method]
+	h.enqueue(&op{cl: c.cl, ext: &extOp{reply: c.r.send, run: func(ctx context.Context) (any, []store.InboxEvent, error) {
+		ct, err := h.cfg.Ext.UpdateContact(ctx, c.dev.User, req.User, change, time.Now().UnixMilli())
+		if err != nil {
+			return nil, nil, storeFailed(c.method, err)
+		}
+		return wireContact(ct), nil, nil
+	}}})
+}
+
+// contactList serves contact.list [IM-13.1-3].
+func (h *Hook) contactList(c call) {
+	h.async(c.r, func(ctx context.Context) (any, error) {
+		list, err := h.cfg.Ext.Contacts(ctx, c.dev.User)
+		if err != nil {
+			return nil, storeFailed(c.method, err)
+		}
+		res := &protocol.ContactsResult{Contacts: make([]protocol.Contact, 0, len(list))}
+		for _, ct := range list {
+			res.Contacts = append(res.Contacts, *wireContact(ct))
+		}
+		return res, nil
+	})
 }
 
 func wireContact(c store.Contact) *protocol.Contact {
@@ -173,7 +157,8 @@ func (h *Hook) markBlocked(ops []*op) []*op {
 
 // messageRPC serves recall, edit and delete [IM-14] on the committer, so
 // that their events follow the message's own in every inbox.
-func (h *Hook) messageRPC(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte, method string) {
+func (h *Hook) messageRPC(c call) {
+	cl, dev, r, f, payload, method := c.cl, c.dev, c.r, c.f, c.payload, c.method
 	var req protocol.MessageRequest
 	if err := protocol.Decode(f, payload, &req); err != nil {
 		// A JSON msg_id is a decimal string: a string that is not one is
@@ -247,7 +232,8 @@ func (h *Hook) editBody(typ string, body map[string]any) ([]byte, error) {
 
 // settings serves the settings RPC [IM-16.2] on the committer, so that a
 // device's settings events are in the order of its requests.
-func (h *Hook) settings(cl *mqtt.Client, dev *device.Device, r *reply, f protocol.Format, payload []byte) {
+func (h *Hook) settings(c call) {
+	cl, dev, r, f, payload := c.cl, c.dev, c.r, c.f, c.payload
 	var req protocol.SettingsRequest
 	if err := protocol.Decode(f, payload, &req); err != nil {
 		r.send(nil, err)

@@ -63,11 +63,14 @@ type Deliverer interface {
 	Deliver(events []store.InboxEvent)
 }
 
-// Handler serves the read-only RPC methods (sync, history, conversations).
-// It returns the result to encode, or an error (a *protocol.Error for
-// errors the client should see).
+// Handler serves the read-only RPC methods (sync/catchup). Each returns
+// the result to encode, or an error (a *protocol.Error for errors the
+// client should see).
 type Handler interface {
-	Handle(ctx context.Context, user, method string, f protocol.Format, payload []byte) (any, error)
+	Sync(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	History(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	Conversations(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
+	GroupInfo(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error)
 }
 
 // Responder publishes an RPC response to a reply topic.
@@ -474,6 +477,15 @@ func (h *Hook) parseSend(user string, pk packets.Packet, system bool) (store.Sen
 		}
 		return store.SendRequest{}, pe
 	}
+	return h.ValidateSend(user, msg, system)
+}
+
+// ValidateSend validates a decoded send from user [IM-4.1], [IM-4.2], or
+// with system a notification [IM-4.6], and turns it into the request the
+// committer takes. MQTT sends and the HTTP API's notifications both come
+// through here, so that they are refused alike. The returned request
+// carries the cmid even on error, for the error event.
+func (h *Hook) ValidateSend(user string, msg protocol.Send, system bool) (store.SendRequest, *protocol.Error) {
 	if system && msg.Type == "" {
 		msg.Type = protocol.TypeSystem // [IM-4.6-2]
 	}

@@ -7,7 +7,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
@@ -53,7 +52,8 @@ const lastSeenWriters = 8
 
 // presence serves the presence RPC [IM-15.2]: a user's presence is shown
 // to itself and to the users it has as contacts and has not blocked.
-func (h *Hook) presence(dev *device.Device, r *reply, f protocol.Format, payload []byte) {
+func (h *Hook) presence(c call) {
+	dev, r, f, payload := c.dev, c.r, c.f, c.payload
 	var req protocol.PresenceRequest
 	if err := protocol.Decode(f, payload, &req); err != nil {
 		r.send(nil, err)

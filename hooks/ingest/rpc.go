@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -41,7 +40,11 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 	}
 	h.ack(cl, s, nil)
 
-	r := &reply{h: h, cl: cl, dev: dev, method: method, topic: topic, corr: pk.Properties.CorrelationData, id: env.ID}
+	m, known := methodTable[method]
+	r := &reply{h: h, cl: cl, dev: dev, method: method, label: "unknown", topic: topic, corr: pk.Properties.CorrelationData, id: env.ID}
+	if known {
+		r.label = m.name
+	}
 	if decodeErr != nil {
 		r.send(nil, decodeErr)
 		return
@@ -50,35 +53,11 @@ func (h *Hook) rpc(cl *mqtt.Client, dev *device.Device, s *slot, pk packets.Pack
 		r.send(nil, protocol.Errorf(protocol.CodeBadRequest, "id must be at most 64 bytes")) // [IM-1.3]
 		return
 	}
-	if h.extRPC(cl, dev, r, f, pk.Payload, method) { // ext.go
+	if !known {
+		r.send(nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", method)) // [IM-7.1-7]
 		return
 	}
-	if method == protocol.MethodRead {
-		var req protocol.ReadRequest
-		if err := protocol.Decode(f, pk.Payload, &req); err != nil {
-			r.send(nil, err)
-			return
-		}
-		items, err := readItems(dev.User, req)
-		if err != nil {
-			r.send(nil, err)
-			return
-		}
-		h.enqueue(&op{cl: cl, read: &readOp{user: dev.User, items: items, batch: len(req.Reads) > 0, reply: r.send}})
-		return
-	}
-	if isGroupChange(method) {
-		c, err := h.parseGroupChange(dev.User, method, f, pk.Payload)
-		if err != nil {
-			r.send(nil, err)
-			return
-		}
-		h.enqueue(&op{cl: cl, change: &changeOp{change: c, reply: r.send}})
-		return
-	}
-	h.async(r, func(ctx context.Context) (any, error) {
-		return h.cfg.RPC.Handle(ctx, dev.User, method, f, pk.Payload)
-	})
+	m.serve(h, call{cl: cl, dev: dev, r: r, f: f, payload: pk.Payload, method: method})
 }
 
 // reply is where one RPC's response goes.
@@ -87,6 +66,7 @@ type reply struct {
 	cl     *mqtt.Client // the requester
 	dev    *device.Device
 	method string
+	label  string // the metrics label: the method, or "unknown" (bounded)
 	topic  string
 	corr   []byte
 	id     string
@@ -103,34 +83,13 @@ func (r *reply) send(result any, err error) {
 		}
 		resp.Result, resp.Error, label = nil, pe, pe.Code
 	}
-	r.h.m.rpcs.WithLabelValues(metricMethod(r.method), label).Inc()
+	r.h.m.rpcs.WithLabelValues(r.label, label).Inc()
 	payload, e := protocol.Encode(r.dev.Format, &resp)
 	if e != nil {
 		r.h.cfg.Log.Error("encode rpc response", "method", r.method, "error", e)
 		return
 	}
 	r.h.cfg.Respond.Respond(r.topic, r.corr, r.dev.Format, payload)
-}
-
-// metricMethod bounds the label values to the known methods.
-func metricMethod(m string) string {
-	switch m {
-	case protocol.MethodSync, protocol.MethodHistory, protocol.MethodConversations, protocol.MethodRead,
-		protocol.MethodGroupCreate, protocol.MethodGroupAdd, protocol.MethodGroupRemove, protocol.MethodGroupLeave,
-		protocol.MethodGroupRole, protocol.MethodGroupTransfer, protocol.MethodGroupMute, protocol.MethodGroupUpdate,
-		protocol.MethodGroupInfo:
-		return m
-	}
-	return "other"
-}
-
-func isGroupChange(method string) bool {
-	switch method {
-	case protocol.MethodGroupCreate, protocol.MethodGroupAdd, protocol.MethodGroupRemove, protocol.MethodGroupLeave,
-		protocol.MethodGroupRole, protocol.MethodGroupTransfer, protocol.MethodGroupMute, protocol.MethodGroupUpdate:
-		return true
-	}
-	return false
 }
 
 // Limits of group change requests [IM-11.4-1].

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mqim/mqim/internal/testdeps"
 )
 
 // Server is a PostgreSQL server of the test's own, on a free loopback port,
@@ -31,15 +33,13 @@ type Server struct {
 }
 
 // StartServer initialises and starts a server, removed when the test ends.
-// Without PostgreSQL binaries the test is skipped (fails under CI=true).
+// Without PostgreSQL binaries the test is skipped (fails under scripts/test
+// and CI: testdeps.Required).
 func StartServer(t testing.TB) *Server {
 	t.Helper()
 	bindir := binDir()
 	if bindir == "" {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("PostgreSQL server binaries (initdb, pg_ctl) not found: run scripts/test")
-		}
-		t.Skip("PostgreSQL server binaries (initdb, pg_ctl) not found")
+		testdeps.Missing(t, "PostgreSQL server binaries (initdb, pg_ctl) not found (Debian: apt-get install postgresql)")
 	}
 	dir, err := os.MkdirTemp("", "mqim-pgserver-")
 	if err != nil {

@@ -7,26 +7,25 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mqim/mqim/internal/testdeps"
 )
 
 // URL returns a connection string for a fresh schema that is dropped when t
 // ends. Tables created unqualified land in that schema, because the string
 // sets search_path. Without MQIM_TEST_DATABASE the test is skipped, or fails
-// under CI=true, so that a CI run never passes by skipping.
+// under scripts/test and CI (testdeps.Required), so that such a run never
+// passes by skipping.
 func URL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("MQIM_TEST_DATABASE")
 	if base == "" {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("tests need PostgreSQL: run scripts/test")
-		}
-		t.Skip("MQIM_TEST_DATABASE not set: run scripts/test")
+		testdeps.Missing(t, "MQIM_TEST_DATABASE not set: tests need PostgreSQL; run scripts/test")
 	}
 
 	var b [8]byte

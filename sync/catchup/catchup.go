@@ -39,36 +39,41 @@ type Handler struct {
 // New returns a Handler reading from r.
 func New(r Reader) *Handler { return &Handler{store: r} }
 
-// Handle decodes the request of method from payload and serves it.
-func (h *Handler) Handle(ctx context.Context, user, method string, f protocol.Format, payload []byte) (any, error) {
-	switch method {
-	case protocol.MethodSync:
-		var req protocol.SyncRequest
-		req.Limit = absent // absent means the default, 0 means "latest seq only"
-		if err := protocol.Decode(f, payload, &req); err != nil {
-			return nil, err
-		}
-		return h.sync(ctx, user, req)
-	case protocol.MethodHistory:
-		var req protocol.HistoryRequest
-		if err := protocol.Decode(f, payload, &req); err != nil {
-			return nil, err
-		}
-		return h.history(ctx, user, req)
-	case protocol.MethodConversations:
-		var req protocol.ConversationsRequest
-		if err := protocol.Decode(f, payload, &req); err != nil {
-			return nil, err
-		}
-		return h.conversations(ctx, user, req)
-	case protocol.MethodGroupInfo:
-		var req protocol.GroupRequest
-		if err := protocol.Decode(f, payload, &req); err != nil {
-			return nil, err
-		}
-		return h.groupInfo(ctx, user, req)
+// Sync serves the sync RPC [IM-7.3] from its encoded request.
+func (h *Handler) Sync(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
+	var req protocol.SyncRequest
+	req.Limit = absent // absent means the default, 0 means "latest seq only"
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		return nil, err
 	}
-	return nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", method)
+	return h.sync(ctx, user, req)
+}
+
+// History serves the history RPC [IM-7.4].
+func (h *Handler) History(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
+	var req protocol.HistoryRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		return nil, err
+	}
+	return h.history(ctx, user, req)
+}
+
+// Conversations serves the conversations RPC [IM-7.5].
+func (h *Handler) Conversations(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
+	var req protocol.ConversationsRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		return nil, err
+	}
+	return h.conversations(ctx, user, req)
+}
+
+// GroupInfo serves group.info [IM-11.4].
+func (h *Handler) GroupInfo(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
+	var req protocol.GroupRequest
+	if err := protocol.Decode(f, payload, &req); err != nil {
+		return nil, err
+	}
+	return h.groupInfo(ctx, user, req)
 }
 
 // absent marks a limit the request did not carry.

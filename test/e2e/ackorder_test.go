@@ -13,8 +13,8 @@ import (
 // publishes arrived, though sends wait for a commit while RPC requests,
 // refused publishes and invalid sends are answered at once.
 func TestPubackOrder(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		dl.dial(t, n, "bob", noSubscribe())
 		raw, _ := dialRawOK(t, n, dl, "alice")
 		const rounds = 40

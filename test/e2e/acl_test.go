@@ -14,8 +14,8 @@ import (
 // topics is refused, reported, and leaves the connection usable [IM-2.2-1],
 // [IM-2.2-3]; the other user receives nothing.
 func TestACLPublish(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")
 		payload := alice.encode(text("acl-1", "bob", "must not arrive"))
@@ -63,8 +63,8 @@ func TestACLPublish(t *testing.T) {
 // TestACLSubscribe: only the own inbox and reply/… filters are granted
 // [IM-2.2-2].
 func TestACLSubscribe(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")
 		carol := dl.dial(t, n, "carol")
@@ -130,8 +130,8 @@ func TestACLSubscribe(t *testing.T) {
 // [IM-3.1-4]; a client id connected for another user is refused and the
 // original device stays [IM-3.1-6]; the same user takes its client id over.
 func TestACLConnect(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		badCreds := byte(0x86)
 		badID := byte(0x85)
 		if !dl.v5() {

@@ -12,8 +12,8 @@ import (
 // connection stays usable [IM-6.1-3]; nothing is stored and a message
 // acknowledged before stays intact.
 func TestBadInput(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		good := alice.sendOK(text("good-1", "bob", "keep me"))

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 // bridgeToken is a token of user with role bridge [IM-3.1-3].
@@ -95,8 +94,8 @@ func gsend(t *testing.T, d *device, s protocol.Send) {
 // unread, is idempotent by cmid, and never reaches the bridge, not even
 // the members' answers [IM-4.6-7]; refusals per [IM-4.6-8].
 func TestBridgeNotifyGroup(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 3 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -221,8 +220,8 @@ func postNotification(t *testing.T, n *testNode, tok string, body any) (int, map
 // that fans out on write and to one that fans out on read: 201 then 200
 // for a retry, delivered to every member as over MQTT, and the errors.
 func TestBridgeNotifyGroupHTTP(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 3 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -289,6 +288,9 @@ func TestBridgeNotifyGroupHTTP(t *testing.T) {
 			{"cmid conflict", tok, map[string]any{"group": small, "cmid": "h1", "body": map[string]any{"text": "other"}}, 409, protocol.CodeCmidConflict},
 			{"mention of a non-member", tok, map[string]any{"group": small, "mentions": []string{"carol"}, "body": map[string]any{}}, 400, protocol.CodeBadRequest},
 			{"user token", token(t, "alice"), map[string]any{"group": small, "body": map[string]any{}}, 403, protocol.CodeNotAuthorized},
+			// Refused as over MQTT (the same validation, issue 11).
+			{"body nested too deep", tok, map[string]any{"group": small, "body": deepBody(40)}, 400, protocol.CodeBadRequest},
+			{"cmid with a control character", tok, map[string]any{"group": small, "cmid": "h\u0001", "body": map[string]any{}}, 400, protocol.CodeBadRequest},
 		} {
 			status, res := postNotification(t, n, c.tok, c.body)
 			e, _ := res["error"].(map[string]any)
@@ -309,8 +311,8 @@ func TestBridgeNotifyGroupHTTP(t *testing.T) {
 // the send pipeline: delivered, idempotent by cmid, and refused (nothing
 // stored) once the user blocks the bridge [IM-8.1-6], [IM-13.2-1].
 func TestBridgeNotifyUserHTTP(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		tok := bridgeToken(t, "ci")
 		body := map[string]any{"to": "bob", "cmid": "n1", "body": map[string]any{"text": "build 1 passed"}}
@@ -330,4 +332,13 @@ func TestBridgeNotifyUserHTTP(t *testing.T) {
 			t.Fatalf("history after the refused notification: %d messages", len(h.Messages))
 		}
 	})
+}
+
+// deepBody is a body nested n maps deep.
+func deepBody(n int) map[string]any {
+	b := map[string]any{"text": "deep"}
+	for range n {
+		b = map[string]any{"n": b}
+	}
+	return b
 }

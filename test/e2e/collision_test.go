@@ -16,8 +16,8 @@ import (
 // mochi would drop those deliveries for good; they must be re-sent under new
 // ids [IM-5.2-1]. A raw client makes the collision deterministic.
 func TestPacketIDCollision(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob, _ := dialRawOK(t, n, dl, "bob")
 		if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
@@ -112,8 +112,8 @@ func TestPacketIDCollision(t *testing.T) {
 // re-sent under a new id. A device subscribing to a group topic right after
 // the switch event met it ([IM-11.3-5]).
 func TestPacketIDCollisionSubscribe(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob, _ := dialRawOK(t, n, dl, "bob")
 		if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {
@@ -144,8 +144,10 @@ func TestPacketIDCollisionSubscribe(t *testing.T) {
 // device's Receive Maximum moves that delivery to a free id and keeps it
 // held: the device never has more unacknowledged deliveries than it allows
 // (the re-issue used to write held deliveries at once), and gets each once.
-func TestPacketIDCollisionHeld(t *testing.T) {
-	n := startNode(t)
+func TestPacketIDCollisionHeld(t *testing.T) { forEachStore(t, testPacketIDCollisionHeld) }
+
+func testPacketIDCollisionHeld(t *testing.T, be backend) {
+	n := startNode(t, be)
 	alice := dialer{5}.dial(t, n, "alice")
 	bob, _ := dialRawProps(t, n.MQTTAddr(), 5, "bob", "bob.raw", token(t, "bob"), packets.Properties{ReceiveMaximum: 1})
 	if codes, _ := bob.subscribe(1, protocol.InboxTopic("bob")); len(codes) != 1 || codes[0] != 1 {

@@ -10,8 +10,8 @@ import (
 // messages are refused with `blocked` and not stored [IM-13.2-1]; after
 // unblock the same cmid goes through.
 func TestContactsAndBlocking(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		dl.dial(t, n, "carol")

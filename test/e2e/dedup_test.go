@@ -10,8 +10,8 @@ import (
 // creates no event [IM-4.5-1], [IM-4.5-2], also after a node restart; the
 // same cmid for another message is cmid_conflict [IM-4.5-3].
 func TestRetryDedup(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		dl.dial(t, n, "carol", noSubscribe())
@@ -61,7 +61,7 @@ func TestRetryDedup(t *testing.T) {
 		// Restart the node on the same database; the retry still finds the
 		// message [IM-4.5-1].
 		n.stop(t)
-		n2 := startNodeOn(t, n.dbURL)
+		n2 := startNodeOn(t, n.DB)
 		alice = dl.dial(t, n2, "alice")
 		bob = dl.dial(t, n2, "bob")
 		r = alice.send(orig)

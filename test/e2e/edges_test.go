@@ -13,8 +13,8 @@ import (
 // TestWillNeverPublished: wills are accepted at CONNECT and never published
 // [IM-1.3-4]; a will would otherwise bypass the publish ACL.
 func TestWillNeverPublished(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
 		fake := mustEncode(t, protocol.JSON, &protocol.Event{Kind: protocol.KindMessage, Seq: 1, Conv: "d:alice:bob", ConvSeq: 1,
@@ -40,8 +40,8 @@ func TestWillNeverPublished(t *testing.T) {
 // with DISCONNECT 0x9B; from a 3.1.1 device it is stored and answered with
 // PUBREC, then PUBREL/PUBCOMP complete it.
 func TestQoS2(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		dl.dial(t, n, "bob", noSubscribe())
 		raw, ca := dialRawOK(t, n, dl, "alice")
 		if dl.v5() && (!ca.Properties.MaximumQosFlag || ca.Properties.MaximumQos != 1) {
@@ -92,8 +92,8 @@ func TestQoS2(t *testing.T) {
 // TestPacketTooLarge: a packet over 256 KiB ends the connection; MQTT 5 is
 // told the limit in CONNACK and gets DISCONNECT 0x95 [IM-1.3-1].
 func TestPacketTooLarge(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		raw, ca := dialRawOK(t, n, dl, "alice")
 		if dl.v5() && ca.Properties.MaximumPacketSize != 256<<10 {
 			t.Fatalf("CONNACK Maximum Packet Size %d, want %d", ca.Properties.MaximumPacketSize, 256<<10)

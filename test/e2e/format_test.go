@@ -15,8 +15,8 @@ import (
 // ids as strings in JSON and integers in MessagePack [IM-1.2-5]; JSON and
 // MessagePack input are both accepted on one connection [IM-1.2-2].
 func TestFormats(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		type reader struct {
 			d    *device
 			want protocol.Format

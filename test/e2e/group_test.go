@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/sync/bus"
 )
 
@@ -73,8 +73,8 @@ func bodyOp(m *protocol.Message) string {
 // conversations and unread, group read state, and the documented errors
 // for non-members, members without the role, muted and removed members.
 func TestGroupWriteFanout(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -208,8 +208,8 @@ func ptr[T any](v T) *T { return &v }
 // in order. Non-members may not subscribe to the topic [IM-2.2-4]; a
 // removed member stops receiving it at once [IM-11.4-4].
 func TestGroupReadFanoutSwitch(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 3 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 3 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -352,8 +352,8 @@ func TestGroupReadFanoutSwitch(t *testing.T) {
 // group RPCs [IM-11.1], [IM-11.4], each an event in the timeline, and
 // malformed group requests answered with bad_request or bad_payload.
 func TestGroupRoles(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")
@@ -427,6 +427,9 @@ func TestGroupRoles(t *testing.T) {
 // read-fan-out group's events committed on one node reach member devices
 // on the other on the group topic, and a removal committed on one node
 // stops deliveries on the other at once [IM-11.3-6], [IM-2.2-4].
+//
+// PostgreSQL only: nodes share a database only there (a SQLite file belongs
+// to one node).
 func TestGroupAcrossNodes(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		nc, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{StoreDir: t.TempDir()})
@@ -434,9 +437,9 @@ func TestGroupAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		db := testpg.URL(t)
+		db := testnode.NewDB(t, testnode.Postgres)
 		node := func(id int) *testNode {
-			return startNodeWith(t, db, func(c *broker.Config) {
+			return startNodeOn(t, db, func(c *server.Config) {
 				c.NATS, c.NodeID, c.GroupReadFanout = nc.Conn, id, 2
 			})
 		}
@@ -496,8 +499,8 @@ func TestGroupAcrossNodes(t *testing.T) {
 // entries of one conversation to the highest seq and stores one read event
 // per conversation that moved [IM-7.6-4], [IM-11.7-1].
 func TestReadBatch(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		alice2 := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")

@@ -1,13 +1,17 @@
 // Package e2e holds the end-to-end tests of mqim: a real node (embedded
-// broker, hooks, PostgreSQL store) per test on loopback ports, driven by real
-// MQTT clients over TCP and WebSocket.
+// broker, hooks, store) per test on loopback ports, driven by real MQTT
+// clients over TCP and WebSocket.
 //
-// Every scenario runs under MQTT 5 (paho.golang) and MQTT 3.1.1
-// (paho.mqtt.golang) through forEachVersion, in the style of net/http's
-// run-in-h1-and-h2 tests. A *device hides the two client libraries: connect
-// as a user with a token, subscribe, publish QoS 1, a log of received inbox
-// events, RPC (Response Topic + Correlation Data for MQTT 5, payload id +
-// reply_to for 3.1.1), abrupt close.
+// Every scenario runs on both stores, SQLite (the default) and PostgreSQL,
+// each under MQTT 5 (paho.golang) and MQTT 3.1.1 (paho.mqtt.golang), through
+// forEachStoreAndVersion, in the style of net/http's run-in-h1-and-h2 tests;
+// a scenario that needs one version only runs on both stores through
+// forEachStore. The few that stay on one store say why.
+//
+// A *device hides the two client libraries: connect as a user with a token,
+// subscribe, publish QoS 1, a log of received inbox events, RPC (Response
+// Topic + Correlation Data for MQTT 5, payload id + reply_to for 3.1.1),
+// abrupt close.
 //
 // Nothing here sleeps for a fixed time: every wait is for a condition, with
 // a timeout (waitTimeout), so that a slow machine makes tests slower, not
@@ -39,12 +43,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/mqim/mqim/broker"
 	"github.com/mqim/mqim/internal/testnode"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
-	"github.com/mqim/mqim/store/pgstore"
+	"github.com/mqim/mqim/server"
 )
 
 var secret = []byte("e2e-test-secret")
@@ -57,34 +59,33 @@ const waitTimeout = 30 * time.Second
 // ---------------------------------------------------------------------------
 // Nodes
 
-// testNode is a running mqimd node on loopback ports with its own schema.
+// testNode is a running mqimd node on loopback ports with its own
+// database (testnode.DB: a SQLite file or a PostgreSQL schema).
 type testNode struct {
-	*broker.Node
-	dbURL string
-	store *pgstore.Store
+	*testnode.Node
 }
 
-func startNode(t *testing.T) *testNode {
+// backend is the store a scenario's nodes run on (forEachStoreAndVersion).
+type backend = testnode.Backend
+
+// startNode starts a node on a new, empty database of backend be; opts
+// change its Config first.
+func startNode(t *testing.T, be backend, opts ...func(*server.Config)) *testNode {
 	t.Helper()
-	return startNodeOn(t, testpg.URL(t))
+	return startNodeOn(t, testnode.NewDB(t, be), opts...)
 }
 
-// startNodeOn starts a node on an existing database (to restart a node).
-func startNodeOn(t *testing.T, dbURL string, opts ...func(*broker.Config)) *testNode {
-	t.Helper()
-	return startNodeWith(t, dbURL, opts...)
-}
-
-// startNodeWith starts a node whose Config is changed by opts first.
-func startNodeWith(t *testing.T, dbURL string, opts ...func(*broker.Config)) *testNode {
+// startNodeOn starts a node on an existing database: to restart a node
+// (stop the old one first: a SQLite file has one owner), or, on
+// PostgreSQL, to run a second node beside it.
+func startNodeOn(t *testing.T, db testnode.DB, opts ...func(*server.Config)) *testNode {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("MQIM_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	logs := &testLog{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}), errs: &logErrors{}}
-	n, st := testnode.Start(t, dbURL, secret, slog.New(logs), opts...)
-	tn := &testNode{Node: n, dbURL: dbURL, store: st}
+	tn := &testNode{Node: testnode.Start(t, db, secret, slog.New(logs), opts...)}
 	t.Cleanup(func() {
 		tn.stop(t) // before testnode's cleanup, so that shutdown's logs are checked
 		// The server logs at ERROR only for its own faults.
@@ -133,14 +134,15 @@ func (l *testLog) WithGroup(g string) slog.Handler {
 	return &testLog{Handler: l.Handler.WithGroup(g), errs: l.errs}
 }
 
-// stop shuts the node down gracefully. It is idempotent, and fails the test
-// if the drain does not finish in time (a hung shutdown is a bug).
+// stop shuts the node down gracefully and closes its store, so that a node
+// may start on its database. It is idempotent, and fails the test if the
+// drain does not finish in time (a hung shutdown is a bug).
 func (n *testNode) stop(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- n.Shutdown(ctx) }()
+	go func() { done <- n.Stop(ctx) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -221,11 +223,27 @@ func (dl dialer) String() string {
 	return "mqtt311"
 }
 
-// forEachVersion runs f as a subtest under MQTT 5 and under MQTT 3.1.1.
+// forEachStoreAndVersion runs f as a subtest on each store (SQLite,
+// PostgreSQL) under MQTT 5 and under MQTT 3.1.1: sqlite/mqtt5,
+// sqlite/mqtt311, postgres/mqtt5, postgres/mqtt311.
+func forEachStoreAndVersion(t *testing.T, f func(t *testing.T, be backend, dl dialer)) {
+	forEachStore(t, func(t *testing.T, be backend) {
+		forEachVersion(t, func(t *testing.T, dl dialer) { f(t, be, dl) })
+	})
+}
+
+// forEachVersion runs f as a subtest under MQTT 5 and under MQTT 3.1.1, for
+// a scenario that picks its store itself (one that makes sense on one store
+// only says why).
 func forEachVersion(t *testing.T, f func(t *testing.T, dl dialer)) {
 	for _, dl := range []dialer{{5}, {4}} {
 		t.Run(dl.String(), func(t *testing.T) { f(t, dl) })
 	}
+}
+
+// forEachStore runs f as a subtest on each store: sqlite, postgres.
+func forEachStore(t *testing.T, f func(t *testing.T, be backend)) {
+	testnode.ForEachBackend(t, f)
 }
 
 // ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import (
 // TestHistoryPaging pages a conversation backward and forward [IM-7.4-1],
 // [IM-7.4-2], [IM-7.4-3].
 func TestHistoryPaging(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")

@@ -5,27 +5,25 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/internal/testdeps"
 	"github.com/mqim/mqim/protocol"
 )
 
-// mosquittoTools returns the paths of mosquitto_pub and mosquitto_sub. They
-// are required under CI=true; elsewhere the test is skipped without them.
+// mosquittoTools returns the paths of mosquitto_pub and mosquitto_sub.
+// Without them the test is skipped, or fails under scripts/test and CI
+// (testdeps.Required).
 func mosquittoTools(t *testing.T) (pub, sub string) {
 	t.Helper()
 	pub, err1 := exec.LookPath("mosquitto_pub")
 	sub, err2 := exec.LookPath("mosquitto_sub")
 	if err1 != nil || err2 != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("mosquitto_pub/mosquitto_sub not found (Debian: apt-get install mosquitto-clients)")
-		}
-		t.Skip("mosquitto_pub/mosquitto_sub not found (Debian: apt-get install mosquitto-clients)")
+		testdeps.Missing(t, "mosquitto_pub/mosquitto_sub not found (Debian: apt-get install mosquitto-clients)")
 	}
 	return pub, sub
 }
@@ -36,8 +34,8 @@ func mosquittoTools(t *testing.T) (pub, sub string) {
 // asks for it with the CONNECT user property format [IM-1.2-3].
 func TestMosquittoInterop(t *testing.T) {
 	pubBin, subBin := mosquittoTools(t)
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		host, port, err := net.SplitHostPort(n.MQTTAddr())
 		if err != nil {
 			t.Fatal(err)

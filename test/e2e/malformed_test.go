@@ -33,8 +33,8 @@ func TestMalformedPacketsCloseOnlyTheirConnection(t *testing.T) {
 		{"publish with a duplicate content type", []byte{0x30, 0x0d, 0x00, 0x01, 't', 0x08, 0x03, 0x00, 0x01, 'a', 0x03, 0x00, 0x01, 'b', 'x'}, 0x82},
 		{"remaining length of five bytes", []byte{0xc0, 0x80, 0x80, 0x80, 0x80, 0x01}, 0x81},
 	}
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		for i, c := range cases {
@@ -75,8 +75,8 @@ func TestFuzzCorporaKeepNodeServing(t *testing.T) {
 	for target, version := range map[string]byte{"FuzzRead311": 4, "FuzzServe311": 4, "FuzzRead5": 5, "FuzzServe5": 5} {
 		corpus[version] = append(corpus[version], readCorpus(t, filepath.Join("..", "..", "third_party", "mochi", "testdata", "fuzz", target))...)
 	}
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 		for i, raw := range corpus[dl.version] {
@@ -177,8 +177,10 @@ func isClosed(err error) bool {
 // credentials, MQTT 3.1 is refused as an unacceptable version, and a 3.1.1
 // CONNECT with a protocol error is closed without a CONNACK (3.1.1 has no
 // return code for it; mochi used to send MQTT 5's 0x82).
-func TestConnectRefusals(t *testing.T) {
-	n := startNode(t)
+func TestConnectRefusals(t *testing.T) { forEachStore(t, testConnectRefusals) }
+
+func testConnectRefusals(t *testing.T, be backend) {
+	n := startNode(t, be)
 	cases := []struct {
 		name    string
 		version byte
@@ -234,8 +236,10 @@ func TestConnectRefusals(t *testing.T) {
 // empty topic without an alias, or with one never set, is a protocol error
 // that closes the connection (§3.3.2.3.4). mochi used to drop alias-only
 // publishes without a PUBACK, and mqim answered the others 0x87.
-func TestTopicAliases(t *testing.T) {
-	n := startNode(t)
+func TestTopicAliases(t *testing.T) { forEachStore(t, testTopicAliases) }
+
+func testTopicAliases(t *testing.T, be backend) {
+	n := startNode(t, be)
 	bob := dialer{5}.dial(t, n, "bob")
 	c, _ := dialRawOK(t, n, dialer{5}, "alice")
 	send := func(id uint16, topic string, alias uint16, cmid string) {

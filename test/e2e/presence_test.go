@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/sync/bus"
 )
 
@@ -34,8 +34,8 @@ func notAllowed(p protocol.Presence) bool {
 // seen after the last one leaves (cleanly or by a crash), visible only to
 // the user's contacts and co-members and not to users it blocked [IM-15.2].
 func TestPresence(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob1 := dl.dial(t, n, "bob")
 		bob2 := dl.dial(t, n, "bob")
@@ -104,6 +104,9 @@ func TestPresence(t *testing.T) {
 // TestPresenceAndTypingAcrossNodes: two nodes on one NATS (routing table,
 // signal relay): presence and typing work between users on different nodes
 // [IM-15.1-2], [IM-15.2-2].
+//
+// PostgreSQL only: nodes share a database only there (a SQLite file belongs
+// to one node).
 func TestPresenceAndTypingAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -112,12 +115,12 @@ func TestPresenceAndTypingAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close) // after the nodes' cleanups, which run first
-	url := testpg.URL(t)
-	onNATS := func(name string, id int) func(*broker.Config) {
-		return func(c *broker.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
+	db := testnode.NewDB(t, testnode.Postgres)
+	onNATS := func(name string, id int) func(*server.Config) {
+		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
 	}
-	n1 := startNodeOn(t, url, onNATS("n1", 1))
-	n2 := startNodeOn(t, url, onNATS("n2", 2))
+	n1 := startNodeOn(t, db, onNATS("n1", 1))
+	n2 := startNodeOn(t, db, onNATS("n2", 2))
 	dl := dialer{5}
 	alice := dl.dial(t, n1, "alice")
 	bob := dl.dial(t, n2, "bob")
@@ -173,7 +176,7 @@ func (d *device) waitPresence(from int, what string, pred func(protocol.Presence
 // [IM-15.3-1] and may be read by the user and its contacts only
 // [IM-15.3-2].
 func TestLivePresence(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
@@ -181,7 +184,7 @@ func TestLivePresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		n := startNodeOn(t, testpg.URL(t), func(c *broker.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
+		n := startNode(t, be, func(c *server.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")
 		carol := dl.dial(t, n, "carol")

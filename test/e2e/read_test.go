@@ -11,8 +11,8 @@ import (
 // and its events on both sides [IM-7.6-1], [IM-7.6-2], [IM-5.1-3], and the
 // implicit read of a send [IM-5.2-6].
 func TestReadAndUnread(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob1 := dl.dial(t, n, "bob")
 		bob2 := dl.dial(t, n, "bob")

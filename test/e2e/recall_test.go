@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 )
 
 func msgReq(id int64) protocol.MessageRequest { return protocol.MessageRequest{MsgID: id} }
@@ -16,8 +15,8 @@ func msgReq(id int64) protocol.MessageRequest { return protocol.MessageRequest{M
 // history shows the recalled marker [IM-14.1-2]; delete for me changes only
 // the deleter's view [IM-14.3]; the bad cases change nothing [IM-14.5].
 func TestRecallEditDelete(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		a1 := dl.dial(t, n, "alice")
 		a2 := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
@@ -107,8 +106,8 @@ func TestRecallEditDelete(t *testing.T) {
 // TestRecallWindow: after the window a recall is not_allowed and changes
 // nothing [IM-14.1-1].
 func TestRecallWindow(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeOn(t, testpg.URL(t), func(c *broker.Config) { c.RecallWindow = time.Millisecond })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *server.Config) { c.RecallWindow = time.Millisecond })
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob")
 		m := alice.sendOK(text("w-1", "bob", "too late"))

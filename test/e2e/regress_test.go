@@ -12,8 +12,8 @@ import (
 // infinities, JSON cannot; a stored NaN would make every JSON device's
 // sync fail for good, so such a body is refused.
 func TestNonFiniteNumbersRefused(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob", noSubscribe())
 		for i, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
@@ -31,29 +31,31 @@ func TestNonFiniteNumbersRefused(t *testing.T) {
 // reply topic in the requester's format, even when that topic belongs to
 // another device of the user that reads JSON.
 func TestResponseToAnotherDeviceUnchanged(t *testing.T) {
-	n := startNode(t)
-	dl := dialer{5}
-	mp := dl.dial(t, n, "alice")
-	js := dl.dial(t, n, "alice", withFormatProp("json"))
-	mark := len(js.strays())
-	mp.publish(protocol.RPCTopic("alice", protocol.MethodSync), mustEncode(t, protocol.MsgPack, &protocol.SyncRequest{Limit: 0}),
-		withResponse(js.replyTopic(), []byte("x1")))
-	var got inbound
-	if !waitUntil(waitTimeout, func() bool {
-		s := js.strays()
-		if len(s) > mark {
-			got = s[mark]
-			return true
+	forEachStore(t, func(t *testing.T, be backend) {
+		n := startNode(t, be)
+		dl := dialer{5}
+		mp := dl.dial(t, n, "alice")
+		js := dl.dial(t, n, "alice", withFormatProp("json"))
+		mark := len(js.strays())
+		mp.publish(protocol.RPCTopic("alice", protocol.MethodSync), mustEncode(t, protocol.MsgPack, &protocol.SyncRequest{Limit: 0}),
+			withResponse(js.replyTopic(), []byte("x1")))
+		var got inbound
+		if !waitUntil(waitTimeout, func() bool {
+			s := js.strays()
+			if len(s) > mark {
+				got = s[mark]
+				return true
+			}
+			return false
+		}) {
+			t.Fatal("the JSON device got no response")
 		}
-		return false
-	}) {
-		t.Fatal("the JSON device got no response")
-	}
-	if got.ContentType != protocol.ContentTypeMsgPack || !bytes.Equal(got.Correlation, []byte("x1")) {
-		t.Fatalf("response content type %q, correlation %q", got.ContentType, got.Correlation)
-	}
-	var resp protocol.Response
-	if err := protocol.Decode(protocol.MsgPack, got.Payload, &resp); err != nil || !resp.OK {
-		t.Fatalf("response %+v: %v", resp, err)
-	}
+		if got.ContentType != protocol.ContentTypeMsgPack || !bytes.Equal(got.Correlation, []byte("x1")) {
+			t.Fatalf("response content type %q, correlation %q", got.ContentType, got.Correlation)
+		}
+		var resp protocol.Response
+		if err := protocol.Decode(protocol.MsgPack, got.Payload, &resp); err != nil || !resp.OK {
+			t.Fatalf("response %+v: %v", resp, err)
+		}
+	})
 }

@@ -11,8 +11,8 @@ import (
 // event with his inbox seq [IM-5.1-2]; the MQTT 5 success PUBACK carries id,
 // conv, seq and inbox_seq [IM-4.4-2]; alice's devices get it too.
 func TestSendReceive(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")
 
@@ -50,8 +50,8 @@ func TestSendReceive(t *testing.T) {
 // TestMultiDevice: every device of both users gets the message, each user
 // with its own inbox seq [IM-2.1-2], [IM-3.3-2].
 func TestMultiDevice(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice1 := dl.dial(t, n, "alice")
 		alice2 := dl.dial(t, n, "alice")
 		bob1 := dl.dial(t, n, "bob")

@@ -11,8 +11,8 @@ import (
 // settings event, a device that syncs later converges, conversations
 // returns them; the peer sees nothing; bad requests change nothing [IM-16].
 func TestConversationSettings(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		a1 := dl.dial(t, n, "alice")
 		a2 := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
@@ -72,8 +72,8 @@ func TestConversationSettings(t *testing.T) {
 // §16 applies to group conversations too: a member sets them, a
 // non-member gets not_member, and the settings show in conversations.
 func TestGroupSettings(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob")
 		carol := dl.dial(t, n, "carol")

@@ -11,8 +11,8 @@ import (
 // by sync, paged with limit, in order, without duplicates [IM-5.2-2],
 // [IM-5.2-4], [IM-7.3-1], [IM-7.3-2].
 func TestOfflineThenSync(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob", withClientID("bob.phone")) // creates bob [IM-3.1-5]
 		bob.closeAbruptly()                                    // goes offline without DISCONNECT
 

@@ -14,8 +14,8 @@ import (
 // remove the new one's subscriptions (they share the client id). Repeated,
 // because the teardown races with the new connection.
 func TestSessionTakeover(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice", noSubscribe())
 		prev := dl.dial(t, n, "bob", withClientID("bob.phone"))
 		for i := range 15 {

@@ -33,8 +33,8 @@ func uploadMedia(t *testing.T, n *testNode, user, contentType string, body []byt
 // message with its URL and metadata [IM-12.1], received by bob, who
 // downloads the same bytes with his own token [IM-12.2].
 func TestAttachmentMessage(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")
 
@@ -65,8 +65,8 @@ func TestAttachmentMessage(t *testing.T) {
 // TestMessageTypes: the body of each type is validated by the table of
 // [IM-12.1-1]; a refused body stores nothing.
 func TestMessageTypes(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob")
 		const u = "https://cdn.example.com/a.bin"
@@ -118,8 +118,8 @@ func TestMessageTypes(t *testing.T) {
 // is refused as bad_payload at once; it used to make the node allocate
 // gigabytes [IM-6.1-3].
 func TestHugeDeclaredMap(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		dl.dial(t, n, "bob")
 		p := []byte("\x84\xa4cmid\xa2c1\xa2to\xa3bob\xa4type\xa4text\xa4body\xdf\xff\xff\xff\xff")

@@ -13,8 +13,8 @@ func withQoS(q byte) pubOpt { return func(o *pubOpts) { o.qos = q } }
 // ephemeral event without seq, is never stored, and is dropped when the
 // peer blocked the sender [IM-15.1], [IM-13.2-3].
 func TestTyping(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		alice := dl.dial(t, n, "alice")
 		bob1 := dl.dial(t, n, "bob")
 		bob2 := dl.dial(t, n, "bob")
@@ -67,29 +67,31 @@ func TestTyping(t *testing.T) {
 
 // TestTypingRateLimit: beyond the burst, signals are dropped [IM-15.1-3].
 func TestTypingRateLimit(t *testing.T) {
-	n := startNode(t)
-	dl := dialer{5}
-	alice := dl.dial(t, n, "alice")
-	bob := dl.dial(t, n, "bob")
-	start := time.Now()
-	for range 50 {
-		if r := alice.publish(protocol.TypingTopic("alice"), alice.encode(protocol.Typing{To: "bob"})); r.Code != 0 {
-			t.Fatalf("PUBACK %#x", r.Code)
+	forEachStore(t, func(t *testing.T, be backend) {
+		n := startNode(t, be)
+		dl := dialer{5}
+		alice := dl.dial(t, n, "alice")
+		bob := dl.dial(t, n, "bob")
+		start := time.Now()
+		for range 50 {
+			if r := alice.publish(protocol.TypingTopic("alice"), alice.encode(protocol.Typing{To: "bob"})); r.Code != 0 {
+				t.Fatalf("PUBACK %#x", r.Code)
+			}
 		}
-	}
-	// A message after the signals arrives after every relayed one: each
-	// signal is in bob's delivery queue before its PUBACK.
-	took := time.Since(start)
-	alice.sendOK(text("after", "bob", "done"))
-	bob.waitFrom(0, "message", func(e event) bool { return e.Kind == protocol.KindMessage })
-	got := 0
-	for _, ev := range bob.events(0) {
-		if ev.Kind == protocol.KindTyping {
-			got++
+		// A message after the signals arrives after every relayed one: each
+		// signal is in bob's delivery queue before its PUBACK.
+		took := time.Since(start)
+		alice.sendOK(text("after", "bob", "done"))
+		bob.waitFrom(0, "message", func(e event) bool { return e.Kind == protocol.KindMessage })
+		got := 0
+		for _, ev := range bob.events(0) {
+			if ev.Kind == protocol.KindTyping {
+				got++
+			}
 		}
-	}
-	// 5 at once, plus at most one per second the loop took.
-	if limit := 5 + int(took/time.Second) + 1; got < 5 || got > limit {
-		t.Fatalf("%d of 50 typing signals relayed, want about 5", got)
-	}
+		// 5 at once, plus at most one per second the loop took.
+		if limit := 5 + int(took/time.Second) + 1; got < 5 || got > limit {
+			t.Fatalf("%d of 50 typing signals relayed, want about 5", got)
+		}
+	})
 }

@@ -9,8 +9,8 @@ import (
 // TestWebSocket: MQTT over WebSocket on /mqtt [IM-1.1-1], both versions,
 // mixed with a TCP device.
 func TestWebSocket(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNode(t)
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be)
 		bob := dl.dial(t, n, "bob", overWebSocket())
 		alice := dl.dial(t, n, "alice", overWebSocket())
 		aliceTCP := dl.dial(t, n, "alice")

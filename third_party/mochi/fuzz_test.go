@@ -111,6 +111,7 @@ func fuzzServe(f *testing.F, version byte) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := New(&Options{Logger: fuzzLog, InlineClient: true})
+		defer stopTickers(s)
 		_ = s.AddHook(new(fuzzAllowHook), nil)
 		cl := s.NewClient(&fuzzConn{r: bytes.NewReader(data)}, "fuzz", "fuzz-client", false)
 		cl.Properties.ProtocolVersion = version
@@ -206,4 +207,14 @@ func encode(pk *packets.Packet, buf *bytes.Buffer) error {
 		return pk.AuthEncode(buf)
 	}
 	return nil
+}
+
+// stopTickers stops the tickers New starts. Under this module's go 1.21
+// timer semantics an unstopped ticker is never collected: a worker running
+// thousands of servers a second ended up spending its time firing them and
+// was reported as hung (twice, after about three minutes).
+func stopTickers(s *Server) {
+	for _, t := range []*time.Ticker{s.loop.sysTopics, s.loop.clientExpiry, s.loop.inflightExpiry, s.loop.retainedExpiry, s.loop.willDelaySend} {
+		t.Stop()
+	}
 }

@@ -801,14 +801,21 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 	}
 
 	// mqim patch: send held packets while there is quota (not just one), and
-	// keep each in flight until its PUBACK returns the quota.
+	// keep each in flight until its PUBACK returns the quota. They go
+	// through the outbound queue, behind the packets already queued: written
+	// here directly, a released packet overtook queued older ones.
 	for cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
 		next, ok := cl.State.Inflight.NextImmediate()
 		if !ok {
 			break
 		}
 		cl.State.Inflight.DecreaseSendQuota()
-		_ = cl.WritePacket(next)
+		select {
+		case cl.State.outbound <- &next:
+			atomic.AddInt32(&cl.State.outboundQty, 1)
+		default: // the queue is full: write it now rather than lose it
+			_ = cl.WritePacket(next)
+		}
 	}
 
 	return nil

@@ -1,0 +1,13 @@
+package server
+
+// Subscribed reports whether the client with this client id is connected to
+// this node with a subscription to exactly filter. It lets tests (and
+// operators) wait for a device that is not a Go client to be ready.
+func (n *Node) Subscribed(clientID, filter string) bool {
+	cl, ok := n.mqtt.Clients.Get(clientID)
+	if !ok || cl.Closed() {
+		return false
+	}
+	_, ok = cl.State.Subscriptions.Get(filter)
+	return ok
+}

@@ -1,0 +1,551 @@
+// Package server runs one mqim node: the embedded mochi MQTT broker with its
+// TCP and WebSocket listeners, the hooks that make it an IM server, local
+// delivery, and the HTTP API. It owns the node's lifecycle: New builds,
+// Start binds and serves, Shutdown drains and stops.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mqim/mqim/hooks/auth"
+	"github.com/mqim/mqim/hooks/device"
+	"github.com/mqim/mqim/hooks/ingest"
+	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/media"
+	imqtt "github.com/mqim/mqim/mqtt"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/sync/bus"
+	"github.com/mqim/mqim/sync/catchup"
+	"github.com/mqim/mqim/sync/fanout"
+	"github.com/mqim/mqim/sync/routes"
+)
+
+// The defaults of Config, which cmd/mqimd's flags show and use.
+const (
+	DefaultMQTTAddr        = ":1883"
+	DefaultWSAddr          = ":8083"
+	DefaultHTTPAddr        = ":8080"
+	DefaultMaxBody         = 16 << 10  // [IM-1.3]
+	DefaultMaxPacket       = 256 << 10 // [IM-1.3]
+	DefaultReceiveMaximum  = 256       // [IM-1.3]
+	DefaultGroupReadFanout = 500       // [IM-11.3-1]
+	DefaultReplicas        = 1
+	DefaultRouteTTL        = 30 * time.Second
+	DefaultRecallWindow    = 2 * time.Minute // [IM-14.1]
+)
+
+// Config configures a node. Zero values mean the defaults noted (the
+// Default… constants); New fills them in, so that every component sees the
+// same values. Only cmd/mqimd reads flags, the environment or files.
+type Config struct {
+	MQTTAddr string // TCP listen address; zero: ":1883"
+	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
+	HTTPAddr string // HTTP API address; zero: ":8080"
+	Secret   []byte // HS256 secret of device and admin tokens; required
+	NodeID   int    // 0..1023, part of message ids
+	Store    store.Store
+
+	MaxBody        int // encoded message body limit; zero: 16 KiB
+	MaxPacket      int // MQTT packet limit; zero: 256 KiB
+	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
+	// GroupReadFanout is the member count above which a group fans out on
+	// read [IM-11.3-1]; zero: 500.
+	GroupReadFanout int
+
+	// Cluster. With NATS nil the node runs alone: no bus, no routing table.
+	NATS            *nats.Conn
+	NodeName        string        // name in the routing table; zero: "node-<NodeID>"
+	Advertise       string        // host:port where MQTT clients can reach this node
+	ServerReference string        // where draining MQTT 5 clients go; zero: another live node
+	Replicas        int           // JetStream replicas of the stream and buckets; zero: 1
+	Standalone      bool          // no other node shares this NATS: keep events off the bus
+	RouteTTL        time.Duration // routing entries of a dead node expire after this; zero: 30 s
+
+	Log      *slog.Logger         // zero: slog.Default()
+	Registry *prometheus.Registry // zero: a new registry
+
+	Media        Media         // attachments [IM-12.2]
+	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
+}
+
+func (cfg *Config) setDefaults() {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MQTTAddr, DefaultMQTTAddr)
+	def(&cfg.WSAddr, DefaultWSAddr)
+	def(&cfg.HTTPAddr, DefaultHTTPAddr)
+	defInt(&cfg.MaxBody, DefaultMaxBody)
+	defInt(&cfg.MaxPacket, DefaultMaxPacket)
+	defInt(&cfg.ReceiveMaximum, DefaultReceiveMaximum)
+	defInt(&cfg.GroupReadFanout, DefaultGroupReadFanout)
+	defInt(&cfg.Replicas, DefaultReplicas)
+	if cfg.RouteTTL <= 0 {
+		cfg.RouteTTL = DefaultRouteTTL
+	}
+	if cfg.RecallWindow <= 0 {
+		cfg.RecallWindow = DefaultRecallWindow
+	}
+}
+
+// Per-connection buffers, the bulk of an idle connection's heap
+// (docs/BENCHMARKS.md, conns). The outbound queue still holds a full
+// Receive Maximum of deliveries; reads of larger packets go around the
+// buffer.
+const (
+	outboundQueue = 256  // mochi's default 8192
+	readBuffer    = 1024 // mochi's default 2048
+)
+
+// Node is one running mqim server.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	mqtt     *mqtt.Server
+	inline   *mqtt.Client
+	ingest   *ingest.Hook
+	fanout   *fanout.Fanout
+	bus      *bus.Bus      // nil without NATS
+	table    *routes.Table // nil without NATS
+	devices  *device.Registry
+	members  *auth.Members
+	media    *media.Handler // nil: attachments disabled
+	signals  signals        // signal.go
+	ids      *snowflake.Generator
+	http     *http.Server
+	draining atomic.Bool
+	health   health // health.go
+
+	mqttLn, wsLn, httpLn net.Listener
+	shutdown             gosync.Once
+	shutdownErr          error
+}
+
+// New builds a node; it starts nothing.
+func New(cfg Config) (*Node, error) {
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("server: a JWT secret is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("server: a store is required")
+	}
+	cfg.setDefaults()
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	ids, err := snowflake.New(cfg.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumQos = 1
+	caps.MinimumProtocolVersion = 4 // MQTT 3.1 (MQIsdp) is not supported [IM-1.1-1]
+	caps.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
+	caps.MaximumPacketSize = uint32(imqtt.HardPacketFactor * cfg.MaxPacket) // see mqtt.NewPacketLimit
+	// Memory per connection: mochi allocates the outbound queue (8 bytes
+	// a slot) with every client; a full queue drops and the device syncs.
+	caps.MaximumClientWritesPending = outboundQueue
+	caps.MaximumMessageExpiryInterval = 3600
+	caps.MaximumSessionExpiryInterval = 24 * 3600
+	caps.SharedSubAvailable = 0
+	// mochi would copy the publisher's user properties into the PUBACK and
+	// may send the invalid reason 0x01 (BROKER-NOTES.md).
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n.mqtt = mqtt.New(&mqtt.Options{
+		ClientNetReadBufferSize: readBuffer,
+		Capabilities:            caps,
+		InlineClient:            true,
+		Logger:                  slog.New(imqtt.Redact(cfg.Log.Handler())),
+		SysTopicResendInterval:  60,
+	})
+	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
+	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
+	var deliver ingest.Deliverer = n.fanout
+	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
+	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
+	if cfg.NATS != nil {
+		if cfg.NodeName == "" {
+			cfg.NodeName = fmt.Sprintf("node-%d", cfg.NodeID)
+			n.cfg.NodeName = cfg.NodeName
+		}
+		if !cfg.Standalone {
+			if n.bus, err = bus.New(cfg.NATS, bus.Config{
+				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
+				Groups: n, EncodeGroup: fanout.EncodeGroupEvent,
+				Log: cfg.Log, Registerer: cfg.Registry,
+			}); err != nil {
+				return nil, err
+			}
+			deliver = both{n.fanout, n.bus}
+		}
+		if n.table, err = routes.New(cfg.NATS, routes.Config{
+			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
+			TakenOver: n.takenOver, Changed: n.presenceChanged,
+		}); err != nil {
+			return nil, err
+		}
+		// Before auth: auth's OnDisconnect forgets the device.
+		hooks = append(hooks, presence.New(n.devices, n.table))
+	}
+	n.ingest = ingest.New(ingest.Config{
+		Store:           cfg.Store,
+		Deliver:         deliver,
+		Groups:          n,
+		RPC:             catchup.New(cfg.Store),
+		Respond:         n,
+		Disconnect:      n.mqtt,
+		Devices:         n.devices,
+		IDs:             ids,
+		Ext:             cfg.Store,
+		RecallWindow:    cfg.RecallWindow,
+		Signal:          n,
+		Online:          n.userOnline,
+		MaxBody:         cfg.MaxBody,
+		ReceiveMaximum:  cfg.ReceiveMaximum,
+		GroupReadFanout: cfg.GroupReadFanout,
+		Log:             cfg.Log,
+		Registerer:      cfg.Registry,
+	})
+	hooks = append(hooks,
+		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
+		n.ingest,
+		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
+	)
+	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
+		ConstLabels: prometheus.Labels{"where": "mqtt"},
+	}, func() float64 { return float64(n.mqtt.ConnectionPanics()) }))
+	for _, h := range hooks {
+		if err := n.mqtt.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
+		}
+	}
+	if n.media, err = newMedia(cfg); err != nil {
+		return nil, err
+	}
+	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// Start binds the MQTT, WebSocket and HTTP addresses and serves them. A
+// taken port is an error naming the address.
+func (n *Node) Start() error {
+	var err error
+	if n.mqttLn, err = listen("MQTT", n.cfg.MQTTAddr); err != nil {
+		return err
+	}
+	if n.wsLn, err = listen("WebSocket", n.cfg.WSAddr); err != nil {
+		n.mqttLn.Close()
+		return err
+	}
+	if n.httpLn, err = listen("HTTP", n.cfg.HTTPAddr); err != nil {
+		n.mqttLn.Close()
+		n.wsLn.Close()
+		return err
+	}
+	if err := n.mqtt.AddListener(imqtt.NewTCPListener("tcp", n.mqttLn, n.log)); err != nil {
+		return fmt.Errorf("add MQTT listener: %w", err)
+	}
+	if err := n.mqtt.AddListener(imqtt.NewWSListener("ws", n.wsLn)); err != nil {
+		return fmt.Errorf("add WebSocket listener: %w", err)
+	}
+	n.fanout.Start()
+	if n.bus != nil {
+		n.bus.Start()
+	}
+	if n.table != nil {
+		n.table.Start()
+	}
+	if err := n.subscribeSignals(); err != nil {
+		return fmt.Errorf("subscribe to signals: %w", err)
+	}
+	n.ingest.Start()
+	if err := n.mqtt.Serve(); err != nil {
+		return fmt.Errorf("start MQTT server: %w", err)
+	}
+	go func() {
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("HTTP server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+func listen(what, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for %s on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// MQTTAddr, WSAddr and HTTPAddr are the bound addresses (after Start).
+func (n *Node) MQTTAddr() string { return n.mqttLn.Addr().String() }
+func (n *Node) WSAddr() string   { return n.wsLn.Addr().String() }
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// Shutdown drains the node: it stops accepting connections, commits and
+// acknowledges every publish already taken, delivers what was committed,
+// then disconnects the clients (0x8B for MQTT 5) and stops. It is
+// idempotent; the store is the caller's to close.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdown.Do(func() {
+		n.draining.Store(true)
+		// Stop accepting; clients stay for now. Closed this way, the
+		// listeners will not close their clients when mqtt.Close closes them
+		// again: closeMQTT does, including connections that were still in
+		// their CONNECT.
+		for _, id := range []string{"tcp", "ws"} {
+			if l, ok := n.mqtt.Listeners.Get(id); ok {
+				l.Close(func(string) {})
+			}
+		}
+		err := n.ingest.Shutdown(ctx)
+		n.stopSignals() // before fanout stops: signal.go
+		var berr error
+		if err == nil {
+			// Only once the committer is done: a commit that outlives the
+			// deadline still hands its events to fanout and the bus.
+			if n.bus != nil {
+				berr = n.bus.Stop(ctx)
+			}
+			n.fanout.Stop()
+		}
+		n.flushClients(ctx)
+		n.closeMQTT()
+		if n.table != nil {
+			n.table.Stop(ctx)
+		}
+		herr := n.http.Shutdown(ctx)
+		n.shutdownErr = errors.Join(err, berr, herr)
+	})
+	return n.shutdownErr
+}
+
+// maxFlush bounds how long a drain waits for devices to take what was
+// delivered to them: a device that stops reading must not hold the node.
+const maxFlush = 10 * time.Second
+
+// flushClients waits until every device has been written what delivery
+// queued for it (mochi writes on each client's own goroutine), so that the
+// drain delivers what it committed [IM-1.1-4] and the DISCONNECT goes out
+// after it, or until ctx or maxFlush ends.
+func (n *Node) flushClients(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, maxFlush)
+	defer cancel()
+	for {
+		pending := false
+		for _, cl := range n.mqtt.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() && cl.WritesPending() {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n.log.Warn("drain: disconnecting devices with deliveries still queued", "error", ctx.Err())
+			return
+		case <-time.After(10 * time.Millisecond): // a poll interval
+		}
+	}
+}
+
+// closeMQTT disconnects every client and stops mochi, whose Close waits for
+// every connection to end. MQTT 5 clients are told where to go: DISCONNECT
+// 0x9C "use another server" with a Server Reference when another node is
+// known, else 0x8B "server shutting down"; 3.1.1 connections are closed.
+// A connection that was still in its CONNECT when the listeners closed
+// becomes a client later, so clients are disconnected again until Close
+// returns.
+func (n *Node) closeMQTT() {
+	ref := n.cfg.ServerReference
+	if ref == "" && n.table != nil {
+		// The MQTT 5 Server Reference is a space-separated list.
+		ref = strings.Join(n.table.Peers(), " ")
+	}
+	closed := make(chan struct{})
+	go func() { n.mqtt.Close(); close(closed) }()
+	ending := map[*mqtt.Client]time.Time{} // half-closed, waiting for the device to close
+	for {
+		for _, cl := range n.mqtt.Clients.GetAll() {
+			if cl.Net.Inline || cl.Closed() {
+				continue
+			}
+			since, ok := ending[cl]
+			switch {
+			case !ok:
+				ending[cl] = time.Now()
+				n.disconnect(cl, ref)
+			case time.Since(since) > closeGrace:
+				cl.Stop(packets.ErrServerShuttingDown)
+			}
+		}
+		select {
+		case <-closed:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// closeGrace is how long a draining node waits for a device to close its
+// side after the node's FIN before closing the socket itself.
+const closeGrace = 2 * time.Second
+
+// disconnect tells an MQTT 5 client why it is disconnected and ends the
+// connection. Over TCP the node only half-closes: closing a socket with
+// unread input (the device's PUBACKs) sends a reset, and a reset makes the
+// device's kernel drop what it had received but the app not yet read, the
+// last deliveries and the DISCONNECT among them. After the FIN the device
+// reads everything, closes, and the read loop ends (closeMQTT bounds it).
+func (n *Node) disconnect(cl *mqtt.Client, ref string) {
+	if cl.Properties.ProtocolVersion == 5 {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: packets.ErrServerShuttingDown.Code,
+			Properties: packets.Properties{ReasonString: packets.ErrServerShuttingDown.Reason}}
+		if ref != "" {
+			pk.ReasonCode = packets.ErrUseAnotherServer.Code
+			pk.Properties = packets.Properties{ServerReference: ref, ReasonString: packets.ErrUseAnotherServer.Reason}
+		}
+		_ = cl.WritePacket(pk)
+	}
+	if tc, ok := cl.Net.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		return
+	}
+	cl.Stop(packets.ErrServerShuttingDown)
+}
+
+// takenOver disconnects a device that connected again on another node
+// [MQTT-3.1.4-2].
+func (n *Node) takenOver(user, client string) {
+	if cl, ok := n.mqtt.Clients.Get(client); ok && !cl.Closed() && string(cl.Properties.Username) == user {
+		n.log.Info("device moved to another node", "user", user, "client", client)
+		_ = n.mqtt.DisconnectClient(cl, packets.ErrSessionTakenOver)
+	}
+}
+
+// both hands committed events to local delivery and to the other nodes.
+type both struct {
+	local *fanout.Fanout
+	bus   *bus.Bus
+}
+
+func (b both) Deliver(events []store.InboxEvent) {
+	b.local.Deliver(events)
+	b.bus.Deliver(events)
+}
+
+// PublishInbox publishes an encoded event to a user's devices on this node.
+func (n *Node) PublishInbox(user string, payload []byte) {
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType})
+}
+
+// InboxSubscribed reports whether a device on this node subscribes to the
+// user's inbox (persistent sessions of offline devices included).
+func (n *Node) InboxSubscribed(user string) bool {
+	return len(n.mqtt.Topics.Subscribers(protocol.InboxTopic(user)).Subscriptions) > 0
+}
+
+// PublishGroup publishes an encoded group event on a group topic to the
+// member devices on this node [IM-11.3].
+func (n *Node) PublishGroup(conv string, payload []byte) {
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType})
+}
+
+// Broadcast hands a committed message of a read-fan-out group to delivery
+// on its group topic, here and (over the bus) on the other nodes.
+func (n *Node) Broadcast(msg *store.Message) {
+	n.fanout.DeliverGroup(msg)
+	if n.bus != nil {
+		n.bus.DeliverGroup(msg)
+	}
+}
+
+// DeliverGroupEncoded takes another node's group event for the group topic.
+func (n *Node) DeliverGroupEncoded(conv string, payload []byte) {
+	n.fanout.DeliverGroupEncoded(conv, payload)
+}
+
+// MembersChanged runs after a membership change is committed: on every
+// node, the cached answers of the group topic ACL are dropped, and the
+// removed users' devices are unsubscribed from the group topic [IM-11.4-4].
+// mochi checks the ACL again on every delivery, so nothing published after
+// this returns reaches them even if a subscription raced with it.
+func (n *Node) MembersChanged(conv string, added, removed []string) {
+	n.ForgetMembers(conv, added, removed)
+	if n.bus != nil {
+		n.bus.MembersChanged(conv, added, removed)
+	}
+}
+
+// ForgetMembers applies a membership change on this node: cached ACL
+// answers are dropped and removed users' devices unsubscribed.
+func (n *Node) ForgetMembers(conv string, added, removed []string) {
+	n.members.Forget(conv, append(slices.Clone(added), removed...)...)
+	if len(removed) == 0 {
+		return
+	}
+	topic := protocol.GroupTopic(conv)
+	for _, cl := range n.mqtt.Clients.GetAll() {
+		if cl.Net.Inline || !slices.Contains(removed, string(cl.Properties.Username)) {
+			continue
+		}
+		if _, ok := cl.State.Subscriptions.Get(topic); ok {
+			n.mqtt.Topics.Unsubscribe(topic, cl.ID)
+			cl.State.Subscriptions.Delete(topic)
+		}
+	}
+}
+
+// Respond publishes an RPC response.
+func (n *Node) Respond(topic string, correlation []byte, f protocol.Format, payload []byte) {
+	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation})
+}
+
+func (n *Node) inject(topic string, payload []byte, props packets.Properties) {
+	err := n.mqtt.InjectPacket(n.inline, packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		TopicName:   topic,
+		Payload:     payload,
+		Properties:  props,
+		PacketID:    1, // never used: inline publishes are not acknowledged
+	})
+	if err != nil {
+		n.log.Warn("publish failed", "topic", topic, "error", err)
+	}
+}

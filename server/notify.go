@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/store"
+)
+
+// notifyRequest is the body of POST /v1/notifications [IM-8.1-6].
+type notifyRequest struct {
+	To       string         `json:"to"`
+	Group    string         `json:"group"` // instead of to: a group [IM-4.6-5]
+	Cmid     string         `json:"cmid"`
+	Type     string         `json:"type"`
+	Body     map[string]any `json:"body"`
+	Mentions []string       `json:"mentions"` // group notifications only
+	From     string         `json:"from"`     // admin tokens only; zero: the token's subject
+}
+
+// notify stores a system notification and delivers it, like a bridge's
+// publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
+// [IM-8.1-6]. It goes through the send pipeline's committer (submit).
+func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
+	claims, ok := n.token(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
+	if !ok {
+		return
+	}
+	var req notifyRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*int64(n.cfg.MaxBody)+4096)).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, protocol.CodeBadPayload, `body must be JSON {"to": USER, "cmid": ID, "body": {…}}`)
+		return
+	}
+	from := claims.Subject
+	if req.From != "" {
+		if claims.Role != authtoken.RoleAdmin && req.From != claims.Subject {
+			httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a bridge sends as itself: leave out from")
+			return
+		}
+		from = req.From
+	}
+	if req.Cmid == "" {
+		req.Cmid = randomCmid()
+	}
+	if !protocol.ValidID(from) {
+		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "from must be a user id")
+		return
+	}
+	// The same validation as a bridge's publish on im/v1/sys/notify.
+	sreq, pe := n.ingest.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
+		Body: req.Body, Mentions: req.Mentions}, true)
+	if pe != nil {
+		status := http.StatusBadRequest
+		if pe.Code == protocol.CodeTooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		httpError(w, status, pe.Code, pe.Message)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := n.cfg.Store.EnsureUser(ctx, from, ""); err != nil {
+		n.log.Warn("notification: sender not created", "from", from, "error", err)
+		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry with the same cmid")
+		return
+	}
+	// Through the committer, like an MQTT send: ordered with the sends
+	// around it, block-checked, delivered here, to other nodes and on the
+	// group topic.
+	n.submit(ctx, w, sreq)
+}
+
+func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
+	res, pe := n.ingest.Submit(ctx, req)
+	if pe != nil {
+		status := http.StatusInternalServerError
+		switch pe.Code {
+		case protocol.CodeUnknownGroup, protocol.CodeUnknownUser:
+			status = http.StatusNotFound
+		case protocol.CodeBlocked:
+			status = http.StatusForbidden
+		case protocol.CodeCmidConflict:
+			status = http.StatusConflict
+		case protocol.CodeBadRequest:
+			status = http.StatusBadRequest
+		case protocol.CodeUnavailable, protocol.CodeOverloaded:
+			status = http.StatusServiceUnavailable
+		}
+		httpError(w, status, pe.Code, pe.Message)
+		return
+	}
+	notified(w, req.Cmid, &res)
+}
+
+// notified answers a stored notification [IM-8.1-6].
+func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"id": strconv.FormatInt(res.Msg.ID, 10), "conv": res.Msg.Conv, "seq": res.Msg.Seq, "cmid": cmid, "duplicate": res.Duplicate,
+	})
+}
+
+// token checks for a token with one of roles, answering the request if
+// there is none.
+func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*authtoken.Claims, bool) {
+	claims, err := bearer(n.cfg.Secret, r)
+	switch {
+	case errors.Is(err, errNoBearer):
+		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token with role "+strings.Join(roles, " or ")+" as Authorization: Bearer <token>")
+		return nil, false
+	case err != nil:
+		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
+		return nil, false
+	}
+	for _, role := range roles {
+		if claims.Role == role {
+			return claims, true
+		}
+	}
+	httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a token with role "+strings.Join(roles, " or ")+" is required")
+	return nil, false
+}
+
+func randomCmid() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "n-" + hex.EncodeToString(b[:])
+}
