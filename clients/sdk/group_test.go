@@ -136,7 +136,11 @@ func testFollowGroup(t *testing.T, be testnode.Backend) {
 // ChangeOf reads them [IM-14.4-3]; a mentioned member that follows nothing
 // gets the mention on its event stream [IM-11.6-2].
 func TestFollowGroupChanges(t *testing.T) {
-	n, _ := testnode.Start(t, testpg.URL(t), secret, nodeLog(), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	testnode.ForEachBackend(t, testFollowGroupChanges)
+}
+
+func testFollowGroupChanges(t *testing.T, be testnode.Backend) {
+	n := testnode.Start(t, testnode.NewDB(t, be), secret, nodeLog(), func(c *server.Config) { c.GroupReadFanout = 2 })
 	alice := dial(t, n.MQTTAddr(), "alice")
 	bob := dial(t, n.MQTTAddr(), "bob")
 	carol := dial(t, n.MQTTAddr(), "carol")

@@ -5,9 +5,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/mqim/mqim/broker"
-	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/server"
 )
 
 // TestReadFanoutChanges: in a group that fans out on read, an edit and a
@@ -19,8 +18,8 @@ import (
 // device follows no group topic gets a mention event on its inbox and in
 // sync; "*" and other members get none [IM-11.6-2].
 func TestReadFanoutChanges(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, dl dialer) {
-		n := startNodeWith(t, testpg.URL(t), func(c *broker.Config) { c.GroupReadFanout = 2 })
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		n := startNode(t, be, func(c *server.Config) { c.GroupReadFanout = 2 })
 		alice := dl.dial(t, n, "alice")
 		bob := dl.dial(t, n, "bob")     // follows the group topic
 		carol := dl.dial(t, n, "carol") // pages history after her cursor
