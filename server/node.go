@@ -19,7 +19,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -37,81 +36,6 @@ import (
 	"github.com/mqim/mqim/sync/fanout"
 	"github.com/mqim/mqim/sync/routes"
 )
-
-// The defaults of Config, which cmd/mqimd's flags show and use.
-const (
-	DefaultMQTTAddr        = ":1883"
-	DefaultWSAddr          = ":8083"
-	DefaultHTTPAddr        = ":8080"
-	DefaultMaxBody         = 16 << 10  // [IM-1.3]
-	DefaultMaxPacket       = 256 << 10 // [IM-1.3]
-	DefaultReceiveMaximum  = 256       // [IM-1.3]
-	DefaultGroupReadFanout = 500       // [IM-11.3-1]
-	DefaultReplicas        = 1
-	DefaultRouteTTL        = 30 * time.Second
-	DefaultRecallWindow    = 2 * time.Minute // [IM-14.1]
-)
-
-// Config configures a node. Zero values mean the defaults noted (the
-// Default… constants); New fills them in, so that every component sees the
-// same values. Only cmd/mqimd reads flags, the environment or files.
-type Config struct {
-	MQTTAddr string // TCP listen address; zero: ":1883"
-	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
-	HTTPAddr string // HTTP API address; zero: ":8080"
-	Secret   []byte // HS256 secret of device and admin tokens; required
-	NodeID   int    // 0..1023, part of message ids
-	Store    store.Store
-
-	MaxBody        int // encoded message body limit; zero: 16 KiB
-	MaxPacket      int // MQTT packet limit; zero: 256 KiB
-	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
-	// GroupReadFanout is the member count above which a group fans out on
-	// read [IM-11.3-1]; zero: 500.
-	GroupReadFanout int
-
-	// Cluster. With NATS nil the node runs alone: no bus, no routing table.
-	NATS            *nats.Conn
-	NodeName        string        // name in the routing table; zero: "node-<NodeID>"
-	Advertise       string        // host:port where MQTT clients can reach this node
-	ServerReference string        // where draining MQTT 5 clients go; zero: another live node
-	Replicas        int           // JetStream replicas of the stream and buckets; zero: 1
-	Standalone      bool          // no other node shares this NATS: keep events off the bus
-	RouteTTL        time.Duration // routing entries of a dead node expire after this; zero: 30 s
-
-	Log      *slog.Logger         // zero: slog.Default()
-	Registry *prometheus.Registry // zero: a new registry
-
-	Media        Media         // attachments [IM-12.2]
-	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
-}
-
-func (cfg *Config) setDefaults() {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	defInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&cfg.MQTTAddr, DefaultMQTTAddr)
-	def(&cfg.WSAddr, DefaultWSAddr)
-	def(&cfg.HTTPAddr, DefaultHTTPAddr)
-	defInt(&cfg.MaxBody, DefaultMaxBody)
-	defInt(&cfg.MaxPacket, DefaultMaxPacket)
-	defInt(&cfg.ReceiveMaximum, DefaultReceiveMaximum)
-	defInt(&cfg.GroupReadFanout, DefaultGroupReadFanout)
-	defInt(&cfg.Replicas, DefaultReplicas)
-	if cfg.RouteTTL <= 0 {
-		cfg.RouteTTL = DefaultRouteTTL
-	}
-	if cfg.RecallWindow <= 0 {
-		cfg.RecallWindow = DefaultRecallWindow
-	}
-}
 
 // Per-connection buffers, the bulk of an idle connection's heap
 // (docs/BENCHMARKS.md, conns). The outbound queue still holds a full
