@@ -136,11 +136,22 @@ func TestS3BadConfig(t *testing.T) {
 		t.Logf("%s: %v (%v)", c.name, err, time.Since(start).Round(time.Millisecond))
 	}
 
-	// A bucket that exists is used as it is; several nodes may create it at once.
-	for range 2 {
-		if _, err := media.NewS3(ctx(t), good); err != nil {
-			t.Fatal(err)
+	// Several nodes may create the bucket at once; one that exists is used
+	// as it is.
+	errs := make(chan error, 3)
+	for range cap(errs) {
+		go func() {
+			_, err := media.NewS3(ctx(t), good)
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent start: %v", err)
 		}
+	}
+	if _, err := media.NewS3(ctx(t), good); err != nil {
+		t.Fatal(err)
 	}
 }
 

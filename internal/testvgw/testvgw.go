@@ -93,8 +93,11 @@ var built struct {
 	err  error
 }
 
-// binary is Binary once per test binary.
+// binary is Binary, built at most once per test binary.
 func binary() (string, error) {
+	if os.Getenv(EnvBinary) != "" {
+		return Binary(context.Background())
+	}
 	built.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
@@ -155,7 +158,7 @@ func (s *Server) start(bin, addr, root string) error {
 		return err
 	}
 	// The secret goes by environment, as an operator would pass it.
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
+	cmd := exec.Command(bin, "--port", addr, "--health", "/health", "--quiet", "posix", root)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -165,13 +168,15 @@ func (s *Server) start(bin, addr, root string) error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
 	s.cmd, s.done, s.stop = cmd, done, sync.Once{}
-	// Ready when it answers HTTP (an unsigned request gets 403).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/")
+		resp, err := http.Get(s.URL + "/health")
 		if err == nil {
 			resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = errors.New(resp.Status)
 		}
 		select {
 		case <-done:
