@@ -170,7 +170,8 @@ func TestMediaID(t *testing.T) {
 
 // [IM-12.2-2], [IM-12.2-3], [IM-12.2-4] When the S3 server is down, uploads
 // and downloads answer 503 unavailable (and count in
-// mqim_media_storage_errors_total); the node keeps serving.
+// mqim_media_storage_errors_total); the node keeps serving, and once the
+// server is back, what was stored downloads and uploads work again.
 func TestMediaS3Down(t *testing.T) {
 	secret := []byte("media-test")
 	srv := testvgw.Start(t)
@@ -214,6 +215,20 @@ func TestMediaS3Down(t *testing.T) {
 	}
 	if resp, err := http.Get("http://" + n.HTTPAddr() + "/livez"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("livez with S3 down: %v %v", resp, err)
+	}
+
+	// Back: what was stored is there, and uploads work again.
+	srv.Restart(t)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "kept" {
+		t.Errorf("download with S3 back: %d %q", resp.StatusCode, b)
+	}
+	if status, r := upload(t, n.HTTPAddr(), tok, "text/plain", "", []byte("new")); status != 201 {
+		t.Errorf("upload with S3 back: %d %+v", status, r)
 	}
 }
 

@@ -122,10 +122,11 @@ type Server struct {
 	URL                  string // http://127.0.0.1:PORT
 	AccessKey, SecretKey string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-	stop sync.Once
+	bin, addr, root string
+	cmd             *exec.Cmd
+	done            chan struct{}
+	log             string
+	stop            sync.Once
 }
 
 // Start starts versitygw on a fresh directory; the test's cleanup stops it.
@@ -136,9 +137,9 @@ func Start(tb testing.TB) *Server {
 	root := tb.TempDir()
 	s := &Server{AccessKey: "mqimtest", SecretKey: randomHex(16), log: filepath.Join(tb.TempDir(), "versitygw.log")}
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(tb)
-		s.URL = "http://" + addr
-		err := s.start(bin, addr, root)
+		s.bin, s.addr, s.root = bin, freeAddr(tb), root
+		s.URL = "http://" + s.addr
+		err := s.start()
 		if err == nil {
 			break
 		}
@@ -152,7 +153,18 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-func (s *Server) start(bin, addr, root string) error {
+// Restart starts a stopped server again, on the same address and data.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		b, _ := os.ReadFile(s.log)
+		tb.Fatalf("versitygw did not restart: %v\n%s", err, b)
+	}
+}
+
+func (s *Server) start() error {
+	bin, addr, root := s.bin, s.addr, s.root
 	f, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func start(t *testing.T) *fakeTB {
 // CI. One that does not start fails either way.
 func TestStartWithoutServer(t *testing.T) {
 	for _, c := range []struct {
-		bin, require   string
+		bin, require    string
 		failed, skipped bool
 	}{
 		{"/nonexistent/versitygw", "1", true, false},
