@@ -2,33 +2,10 @@ package testvgw
 
 import (
 	"net/http"
-	"runtime"
 	"testing"
 
 	"github.com/mqim/mqim/internal/testdeps"
 )
-
-// fakeTB records whether a helper failed or skipped; both end the calling
-// goroutine, as testing's do.
-type fakeTB struct {
-	testing.TB
-	failed, skipped bool
-}
-
-func (f *fakeTB) Helper()               {}
-func (f *fakeTB) Fatalf(string, ...any) { f.failed = true; runtime.Goexit() }
-func (f *fakeTB) Skip(...any)           { f.skipped = true; runtime.Goexit() }
-
-func start(t *testing.T) *fakeTB {
-	f := &fakeTB{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Start(f)
-	}()
-	<-done
-	return f
-}
 
 // No versitygw: skipped by a plain go test, failed under scripts/test and
 // CI. One that does not start fails either way.
@@ -44,8 +21,9 @@ func TestStartWithoutServer(t *testing.T) {
 		t.Setenv(EnvBinary, c.bin)
 		t.Setenv(testdeps.EnvRequire, c.require)
 		t.Setenv("CI", "")
-		if f := start(t); f.failed != c.failed || f.skipped != c.skipped {
-			t.Errorf("%s=%s %s=%s: failed %v, skipped %v", EnvBinary, c.bin, testdeps.EnvRequire, c.require, f.failed, f.skipped)
+		failed, skipped := testdeps.Outcome(t, func(tb testing.TB) { Start(tb) })
+		if failed != c.failed || skipped != c.skipped {
+			t.Errorf("%s=%s %s=%s: failed %v, skipped %v", EnvBinary, c.bin, testdeps.EnvRequire, c.require, failed, skipped)
 		}
 	}
 }
