@@ -54,11 +54,11 @@ func upload(t *testing.T, addr, token, contentType, query string, body []byte) (
 // local disk (the default) and S3 on a real versitygw.
 var mediaBackends = []struct {
 	name   string
-	config func(t *testing.T) func(*server.Config)
+	config func(tb testing.TB) func(*server.Config)
 }{
-	{"disk", func(t *testing.T) func(*server.Config) { return nil }}, // testnode's default
-	{"s3", func(t *testing.T) func(*server.Config) {
-		s3 := testvgw.Start(t).Config()
+	{"disk", func(testing.TB) func(*server.Config) { return nil }}, // testnode's default
+	{"s3", func(tb testing.TB) func(*server.Config) {
+		s3 := testvgw.Start(tb).Config()
 		return func(c *server.Config) { c.Media.S3 = s3 }
 	}},
 }
@@ -247,5 +247,48 @@ func TestMediaS3BadConfig(t *testing.T) {
 	_, err = server.New(server.Config{Secret: []byte("x"), Store: st, Media: server.Media{S3: s3}})
 	if err == nil || !strings.Contains(err.Error(), "media: S3 bucket "+s3.Bucket) || !strings.Contains(err.Error(), "credentials refused") {
 		t.Fatalf("server.New with a wrong secret: %v", err)
+	}
+}
+
+// BenchmarkMedia uploads a 1 MiB file and downloads it through a node, per
+// media backend: go test -run X -bench Media -benchtime 50x ./server
+func BenchmarkMedia(b *testing.B) {
+	secret := []byte("media-bench")
+	tok, err := authtoken.Mint(secret, "alice", "", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, m := range mediaBackends {
+		b.Run(m.name, func(b *testing.B) {
+			n := testnode.Start(b, testnode.NewDB(b, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+				m.config(b), func(c *server.Config) { c.Media.MaxBytes = 2 << 20 })
+			b.SetBytes(2 * int64(len(data)))
+			for b.Loop() {
+				req, _ := http.NewRequest("POST", "http://"+n.HTTPAddr()+"/v1/media", bytes.NewReader(data))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var res media.Result
+				json.NewDecoder(resp.Body).Decode(&res)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					b.Fatalf("upload: %d", resp.StatusCode)
+				}
+				req, _ = http.NewRequest("GET", res.URL, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if resp, err = http.DefaultClient.Do(req); err != nil {
+					b.Fatal(err)
+				}
+				got, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || got != int64(len(data)) {
+					b.Fatalf("download: %d, %d bytes", resp.StatusCode, got)
+				}
+			}
+		})
 	}
 }
