@@ -1,14 +1,13 @@
 package mqtt
 
 import (
-	"fmt"
 	gosync "sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/im"
+	"github.com/mqim/mqim/protocol"
 )
 
 // slot is one QoS 1 publish waiting for its PUBACK. Publishes are answered
@@ -42,15 +41,14 @@ type conns struct {
 	m gosync.Map // *mochi.Client → *conn
 }
 
-// get returns cl's conn, made with a session for dev (nil: not an
-// authenticated device, whose publishes are all refused).
-func (cs *conns) get(cl *mochi.Client, dev *device.Device) *conn {
+// get returns cl's conn, made with sess (nil: not an authenticated
+// device, whose publishes are all refused).
+func (cs *conns) get(cl *mochi.Client, sess *im.Session) *conn {
 	if c, ok := cs.m.Load(cl); ok {
 		return c.(*conn)
 	}
-	sess := &im.Session{Client: cl.ID, Abort: func(err error) { cl.Stop(fmt.Errorf("%w: %v", mochi.ErrConnectionPanic, err)) }}
-	if dev != nil {
-		sess.User, sess.Role, sess.Format = dev.User, dev.Role, dev.Format
+	if sess == nil {
+		sess = NewSession(cl, "", "", protocol.MsgPack)
 	}
 	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, sess: sess, room: make(chan struct{}), gone: make(chan struct{})})
 	return c.(*conn)

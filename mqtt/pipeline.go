@@ -10,7 +10,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
@@ -29,7 +28,7 @@ type Disconnecter interface {
 // PipelineConfig configures the pipeline hook.
 type PipelineConfig struct {
 	Service    *im.Service
-	Devices    *device.Registry
+	Sessions   *Sessions
 	Respond    Responder
 	Disconnect Disconnecter
 	// ReceiveMaximum is the QoS 1 publishes in flight per MQTT 5
@@ -87,7 +86,7 @@ func (p *Pipeline) Provides(b byte) bool {
 func (p *Pipeline) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	p.conns.drop(cl)
 	if !cl.Net.Inline {
-		// The device registry has forgotten cl by now (the auth hook runs
+		// The session registry has forgotten cl by now (the auth hook runs
 		// first): the user is the CONNECT's.
 		p.cfg.Service.Disconnected(&im.Session{User: string(cl.Properties.Username), Client: cl.ID})
 	}
@@ -120,7 +119,7 @@ func (p *Pipeline) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pa
 			_ = p.cfg.Disconnect.DisconnectClient(cl, packets.ErrQosNotSupported) // [MQTT-3.2.2-11]
 			return pk, packets.ErrRejectPacket
 		}
-		p.conns.get(cl, p.cfg.Devices.Get(cl)).markQoS2(pk.PacketID)
+		p.conns.get(cl, p.cfg.Sessions.Get(cl)).markQoS2(pk.PacketID)
 	}
 	topic := pk.TopicName
 	if topic == "" && pk.Properties.TopicAliasFlag {
@@ -172,7 +171,7 @@ func (p *Pipeline) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packe
 	if cl.Net.Inline {
 		return pk, nil
 	}
-	dev := p.cfg.Devices.Get(cl)
+	dev := p.cfg.Sessions.Get(cl)
 	c := p.conns.get(cl, dev)
 	var s *slot
 	if pk.FixedHeader.Qos > 0 {

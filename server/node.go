@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/snowflake"
@@ -55,7 +54,7 @@ type Node struct {
 	fanout   *fanout.Fanout
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
-	devices  *device.Registry
+	devices  *imqtt.Sessions
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
 	signals  signals        // signal.go
@@ -105,7 +104,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
@@ -159,7 +158,7 @@ func New(cfg Config) (*Node, error) {
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
 		imqtt.NewPipeline(imqtt.PipelineConfig{
-			Service: n.core, Devices: n.devices, Respond: n, Disconnect: n.mqtt,
+			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
 			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
 		}),
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
