@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/internal/testdeps"
+	"github.com/mqim/mqim/internal/testpg"
 	"github.com/mqim/mqim/media"
 )
 
@@ -137,7 +137,7 @@ func Start(tb testing.TB) *Server {
 	root := tb.TempDir()
 	s := &Server{AccessKey: "mqimtest", SecretKey: randomHex(16), log: filepath.Join(tb.TempDir(), "versitygw.log")}
 	for attempt := 1; ; attempt++ {
-		s.bin, s.addr, s.root = bin, freeAddr(tb), root
+		s.bin, s.addr, s.root = bin, "127.0.0.1:"+strconv.Itoa(testpg.FreePort(tb)), root
 		s.URL = "http://" + s.addr
 		err := s.start()
 		if err == nil {
@@ -228,14 +228,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
