@@ -23,8 +23,9 @@ func (e *env) convFlags(fs *flag.FlagSet) convFlags {
 	}
 }
 
-// resolve returns the conversation id the flags name, for user.
-func (f convFlags) resolve(cmd, user string) (string, error) {
+// check refuses anything but exactly one of the flags; it runs before
+// connecting.
+func (f convFlags) check(cmd string) error {
 	n := 0
 	for _, v := range []string{*f.with, *f.group, *f.conv} {
 		if v != "" {
@@ -32,8 +33,13 @@ func (f convFlags) resolve(cmd, user string) (string, error) {
 		}
 	}
 	if n != 1 {
-		return "", usageErr(fmt.Errorf("%s: give one of --with USER, --group GID or --conv ID", cmd))
+		return usageErr(fmt.Errorf("%s: give one of --with USER, --group GID or --conv ID", cmd))
 	}
+	return nil
+}
+
+// resolve returns the conversation id the flags name, for user.
+func (f convFlags) resolve(cmd, user string) (string, error) {
 	switch {
 	case *f.with != "":
 		if !protocol.ValidID(*f.with) || *f.with == user {
@@ -53,6 +59,9 @@ func (e *env) read(ctx context.Context, args []string) error {
 	cf := e.convFlags(fs)
 	seq := fs.Int64("seq", -1, "read up to this conv seq (default: the latest message)")
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := cf.check("read"); err != nil {
 		return err
 	}
 	c, err := e.dial(ctx, sdk.Config{NoEvents: true})

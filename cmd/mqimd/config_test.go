@@ -116,28 +116,13 @@ func TestJSONLogsHaveMessages(t *testing.T) {
 		"--log-format", "json", "--log-level", "debug")
 	cmd.Env = cleanEnv()
 	raw := startCmd(t, cmd)
-	// until: every line is JSON with a message, until one contains what.
-	until := func(what string) {
-		t.Helper()
-		timeout := time.After(60 * time.Second)
-		for {
-			select {
-			case l, ok := <-raw:
-				if !ok {
-					t.Fatalf("mqimd exited before logging %q", what)
-				}
-				var rec struct{ Msg, Level string }
-				if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Msg == "" || rec.Level == "" {
-					t.Fatalf("log line without a message or not JSON: %s", l)
-				}
-				if strings.Contains(l, what) {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("mqimd did not log %q", what)
-			}
+	jsonWithMessage := func(l string) {
+		var rec struct{ Msg, Level string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Msg == "" || rec.Level == "" {
+			t.Fatalf("log line without a message or not JSON: %s", l)
 		}
 	}
+	until := func(what string) { t.Helper(); waitChecked(t, raw, what, jsonWithMessage) }
 	until("mqimd serving")
 	c, err := net.Dial("tcp", mqttAddr)
 	if err != nil {
@@ -184,6 +169,12 @@ func startCmd(t *testing.T, cmd *exec.Cmd) <-chan string {
 // waitFor returns the first line containing what.
 func waitFor(t *testing.T, lines <-chan string, what string) string {
 	t.Helper()
+	return waitChecked(t, lines, what, func(string) {})
+}
+
+// waitChecked is waitFor that passes every line to check on the way.
+func waitChecked(t *testing.T, lines <-chan string, what string, check func(string)) string {
+	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
@@ -191,6 +182,7 @@ func waitFor(t *testing.T, lines <-chan string, what string) string {
 			if !ok {
 				t.Fatalf("mqimd exited before logging %q", what)
 			}
+			check(l)
 			if strings.Contains(l, what) {
 				return l
 			}

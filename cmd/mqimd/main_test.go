@@ -226,24 +226,7 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	mqttAddr := freeAddr(t)
 	cmd, lines := startLogged(t, bin, "--data-dir", t.TempDir(), "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t))
 	defer cmd.Process.Kill()
-	waitLine := func(what string) {
-		t.Helper()
-		timeout := time.After(60 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("mqimd exited before logging %q", what)
-				}
-				if strings.Contains(l, what) {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("mqimd did not log %q", what)
-			}
-		}
-	}
-	waitLine("mqimd serving")
+	waitFor(t, lines, "mqimd serving")
 	silent, err := net.Dial("tcp", mqttAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +235,7 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitLine("draining")
+	waitFor(t, lines, "draining")
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
