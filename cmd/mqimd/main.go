@@ -58,12 +58,13 @@ var loader = flagconfig.Loader{EnvPrefix: "MQIM_", FileFlag: "config", CommandLi
 // sections order --help by concern; a flag in none is listed under Other.
 var sections = []flagconfig.Section{
 	{Title: "General", Names: []string{"config", "version"}},
-	{Title: "Listeners", Names: []string{"mqtt-addr", "ws-addr", "http-addr"}, Prefixes: []string{"tls-", "proxy-", "metrics-", "admin-"}},
+	{Title: "Listeners", Names: []string{"mqtt-addr", "ws-addr", "http-addr", "mqtts-addr", "wss-addr", "https-addr"}, Prefixes: []string{"tls-", "proxy-", "metrics-", "admin-"}},
 	{Title: "Store and local state", Names: []string{"store", "data-dir"}},
 	{Title: "Authentication", Names: []string{"jwt-secret"}, Prefixes: []string{"jwt-", "jwks"}},
 	{Title: "Cluster", Names: []string{"node-id", "node-name", "advertise", "server-reference", "route-ttl"}, Prefixes: []string{"nats"}},
-	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window"}},
+	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout"}},
 	{Title: "Media (attachments)", Prefixes: []string{"media-", "s3-"}},
+	{Title: "Push notifications", Prefixes: []string{"push-", "apns-", "fcm-"}},
 	{Title: "Logging", Prefixes: []string{"log-"}},
 }
 
