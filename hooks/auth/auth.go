@@ -1,6 +1,6 @@
 // Package auth is the mochi hook that authenticates devices (MQTT username =
 // user id, password = JWT) and enforces the subscribe ACL [IM-2.2], [IM-3.1].
-// Publish ACL is enforced by the send pipeline (hooks/ingest), which alone
+// Publish ACL is enforced by the send pipeline (mqtt.Pipeline and the core, im), which alone
 // can answer a refused publish the way the spec requires.
 package auth
 
