@@ -55,8 +55,10 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   presence       who is online:           mqim presence USER…
   download       fetch an attachment:     mqim download URL|MEDIA-ID [-o FILE|-]
   user           create users (admin):    mqim user create USER…   (an admin --token, or --secret/--secret-file)
+`
 
-Global flags (before or after the command):
+// GlobalUsage describes the flags every command takes and the exit status.
+const GlobalUsage = `Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
   --user U           user id (env MQIM_USER); default: the subject of --token
   --token T          token of the user (env MQIM_TOKEN), or
@@ -76,12 +78,12 @@ type globals struct {
 
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.server, "server", g.server, "server URL: mqtt://host:port or ws://host:port/mqtt")
-	fs.StringVar(&g.user, "user", g.user, "user id")
+	fs.StringVar(&g.user, "user", g.user, "user id (default: the subject of --token)")
 	fs.StringVar(&g.token, "token", g.token, "token of the user (or env MQIM_TOKEN)")
 	fs.StringVar(&g.secret, "secret", g.secret, "server secret, to mint a token for --user (development)")
 	fs.StringVar(&g.secretFile, "secret-file", g.secretFile, "file holding the server secret (mqimd's <data-dir>/jwt-secret)")
 	fs.BoolVar(&g.json, "json", g.json, "one JSON object per line")
-	fs.DurationVar(&g.connectTimeout, "connect-timeout", g.connectTimeout, "how long to try to reach the server")
+	fs.DurationVar(&g.connectTimeout, "connect-timeout", g.connectTimeout, "how long to wait for the server to answer (a refused connection fails at once)")
 }
 
 func defaultGlobals() globals {

@@ -109,7 +109,7 @@ func (e *env) download(ctx context.Context, args []string) error {
 	if path == "" {
 		_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 		path = filepath.Base(params["filename"]) // never a path the server chose
-		if path == "." || path == "/" || path == "" {
+		if path == "." || path == ".." || path == "/" || path == "" {
 			path = filepath.Base(strings.TrimSuffix(target, "/"))
 		}
 	}

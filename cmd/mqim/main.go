@@ -21,10 +21,10 @@ import (
 const usage = `Usage: mqim [global flags] COMMAND [flags]
 
 Commands:
-` + cli.Usage + `
-  token          print a token for a user (development and tests)
+` + cli.Usage + `  token          print a token for a user (development and tests)
   bench          load-test a server (mqim bench 1to1 --help)
 
+` + cli.GlobalUsage + `
 Run "mqim COMMAND --help" for a command's flags.
 `
 
