@@ -125,7 +125,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.mediaS3.Bucket, "media-s3-bucket", "", "S3 bucket of attachments (created if missing); required with --media-s3-endpoint")
 	fs.StringVar(&o.mediaS3.Region, "media-s3-region", media.DefaultS3Region, "S3 region requests are signed for")
 	fs.StringVar(&o.mediaS3.AccessKey, "media-s3-access-key", "", "S3 access key id")
-	fs.StringVar(&o.mediaS3.SecretKey, "media-s3-secret-key", "", "S3 secret key; prefer the environment (MQIM_MEDIA_S3_SECRET_KEY) to a flag, which other users see in the process list; never logged")
+	fs.StringVar(&o.mediaS3.SecretKey, "media-s3-secret-key", "", "S3 secret key, never logged; prefer the environment (MQIM_MEDIA_S3_SECRET_KEY) or the --config file to a flag, which other users see in the process list")
 	fs.BoolVar(&o.mediaS3.PathStyle, "media-s3-path-style", false, "address the bucket in the URL path (endpoint/bucket/key), as most self-hosted S3 servers need; otherwise virtual-hosted style where the endpoint is known to support it (AWS)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
