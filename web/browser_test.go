@@ -22,6 +22,7 @@ import (
 	"github.com/mqim/mqim/internal/testdeps"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 var secret = []byte("web-test-secret")
@@ -75,6 +76,66 @@ func TestPageServed(t *testing.T) {
 // chromium itself; otherwise it skips when something is missing, unless run
 // by scripts/test or under CI=true, where a missing piece fails the test.
 func TestBrowserChat(t *testing.T) {
+	b := browserDeps(t)
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	files := t.TempDir()
+	img := filepath.Join(files, "sunset.png")
+	writePNG(t, img, 320, 200)
+	txt := filepath.Join(files, "notes.txt")
+	if err := os.WriteFile(txt, []byte("meeting notes: bring the slides\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("MQIM_WEB_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	proxy := startProxy(t, n.WSAddr())
+	control := startControl(t, n, proxy, img)
+
+	wrong, err := authtoken.Mint([]byte("another-secret"), "alice", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, "chat.cjs",
+		// bob's page names the server localhost, the others 127.0.0.1: the
+		// image `mqim send --file` sends names 127.0.0.1, and bob's page must
+		// still fetch it from its own origin, with its token.
+		"URL=http://"+n.HTTPAddr()+"/web/",
+		"BOB_URL=http://localhost:"+port(t, n.HTTPAddr())+"/web/",
+		"WS_PROXY=ws://"+proxy.addr()+"/mqtt",
+		"CONTROL=http://"+control,
+		"SHOTS="+shots,
+		"IMAGE="+img, "FILE="+txt,
+		"ALICE_TOKEN="+mint(t, "alice"), "BOB_TOKEN="+mint(t, "bob"), "CAROL_TOKEN="+mint(t, "carol"),
+		"WRONG_TOKEN="+wrong,
+	)
+	for _, f := range []string{"web-1280.png", "web-390.png"} {
+		if st, err := os.Stat(filepath.Join(shots, f)); err != nil || st.Size() < 10000 {
+			t.Errorf("screenshot %s: %v", f, err)
+		}
+	}
+}
+
+// TestBrowserReadFanoutGroup: a group above the node's read fan-out
+// threshold, whose events reach the pages on the group topic and in
+// history only (testdata/readfanout.cjs).
+func TestBrowserReadFanoutGroup(t *testing.T) {
+	b := browserDeps(t)
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { c.GroupReadFanout = 2 })
+	b.run(t, "readfanout.cjs",
+		"URL=http://"+n.HTTPAddr()+"/web/",
+		"ALICE_TOKEN="+mint(t, "alice"), "BOB_TOKEN="+mint(t, "bob"), "CAROL_TOKEN="+mint(t, "carol"))
+}
+
+// browser is what the browser tests run with: Chromium, node and
+// playwright-core.
+type browser struct{ chromium, node, playwright string }
+
+// browserDeps finds (or installs) what the browser tests need; see
+// TestBrowserChat.
+func browserDeps(t *testing.T) browser {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
 	}
@@ -97,53 +158,19 @@ func TestBrowserChat(t *testing.T) {
 			missing(t, "playwright-core: npm install failed: "+err.Error()+"\n"+string(out))
 		}
 	}
+	return browser{chromium: chromium, node: nodeBin, playwright: dir}
+}
 
-	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	files := t.TempDir()
-	img := filepath.Join(files, "sunset.png")
-	writePNG(t, img, 320, 200)
-	txt := filepath.Join(files, "notes.txt")
-	if err := os.WriteFile(txt, []byte("meeting notes: bring the slides\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	shots := os.Getenv("MQIM_WEB_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	proxy := startProxy(t, n.WSAddr())
-	control := startControl(t, n, proxy, img)
-
-	wrong, err := authtoken.Mint([]byte("another-secret"), "alice", "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(),
-		"PLAYWRIGHT_DIR="+dir,
-		"CHROMIUM="+chromium,
-		// bob's page names the server localhost, the others 127.0.0.1: the
-		// image `mqim send --file` sends names 127.0.0.1, and bob's page must
-		// still fetch it from its own origin, with its token.
-		"URL=http://"+n.HTTPAddr()+"/web/",
-		"BOB_URL=http://localhost:"+port(t, n.HTTPAddr())+"/web/",
-		"WS_PROXY=ws://"+proxy.addr()+"/mqtt",
-		"CONTROL=http://"+control,
-		"SHOTS="+shots,
-		"IMAGE="+img, "FILE="+txt,
-		"ALICE_TOKEN="+mint(t, "alice"), "BOB_TOKEN="+mint(t, "bob"), "CAROL_TOKEN="+mint(t, "carol"),
-		"WRONG_TOKEN="+wrong,
-	)
+// run runs a script of testdata with env added; it must print ok last.
+func (b browser) run(t *testing.T, script string, env ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join("testdata", "chat.cjs"))
-	cmd.Env = env
+	cmd := exec.CommandContext(ctx, b.node, filepath.Join("testdata", script))
+	cmd.Env = append(append(os.Environ(), "PLAYWRIGHT_DIR="+b.playwright, "CHROMIUM="+b.chromium), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
-		t.Fatalf("browser chat: %v\n%s", err, out)
-	}
-	for _, f := range []string{"web-1280.png", "web-390.png"} {
-		if st, err := os.Stat(filepath.Join(shots, f)); err != nil || st.Size() < 10000 {
-			t.Errorf("screenshot %s: %v", f, err)
-		}
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 }
 

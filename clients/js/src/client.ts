@@ -77,7 +77,8 @@ export interface ClientOptions {
   cursor?: CursorStore;
   /**
    * A new device (cursor 0) starts at the server's latest inbox seq instead
-   * of receiving the whole inbox [IM-5.3].
+   * of receiving the whole inbox [IM-5.3]. connect() then resolves once that
+   * start is fixed, so every event committed after it is delivered.
    */
   skipBacklog?: boolean;
   /** Do not subscribe to the inbox: for tools that only send and call RPCs. */
@@ -363,6 +364,9 @@ export class Client {
     const scope = new Scope([callOpts.signal], opts.connectTimeout ?? 30000, `cannot connect to ${c.server.href}`);
     try {
       await c.awaitConn(scope.signal);
+      // A new device that skips the backlog resolves once its start is
+      // fixed: an event committed after connect() is delivered, not skipped.
+      if (opts.skipBacklog && seq === 0 && !opts.noEvents) await race(c.caughtUp, scope.signal);
     } catch (e) {
       let err = e;
       if (e instanceof ClientError && e.code === ClientErrorCode.Timeout && c.lastConnectError) {
