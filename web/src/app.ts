@@ -592,6 +592,15 @@ function messageItem(cur: Open, m: Message): HTMLElement {
   return li;
 }
 
+/** link opens href (http or https only: see safeHref, osmLink) in a new tab, telling it nothing. */
+function link(text: string, href: string): HTMLAnchorElement {
+  const a = el("a", "", text);
+  a.href = href;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  return a;
+}
+
 function button(text: string, cls: string, f: () => void): HTMLButtonElement {
   const b = el("button", cls, text);
   b.type = "button";
@@ -632,26 +641,14 @@ function content(m: { type: string; body: Body; from: string }): HTMLElement[] {
     case "location": {
       const d = el("div", "text location", `Location: ${locationText(b)}`);
       const href = osmLink(b);
-      if (href) {
-        const a = el("a", "map", "Open map");
-        a.href = href;
-        a.target = "_blank";
-        a.rel = "noopener noreferrer";
-        d.append(" ", a);
-      }
+      if (href) d.append(" ", link("Open map", href));
       out.push(d);
       break;
     }
     case "system": {
       const d = el("div", "text", str(b.text) ?? str(b.title) ?? "Notice");
       const href = safeHref(b.url);
-      if (href) {
-        const a = el("a", "", "Open");
-        a.href = href;
-        a.target = "_blank";
-        a.rel = "noopener noreferrer";
-        d.append(" ", a);
-      }
+      if (href) d.append(" ", link("Open", href));
       out.push(d);
       break;
     }
@@ -679,11 +676,7 @@ function attachment(b: Body, what: string): HTMLElement {
     d.append(button("Download", "download-btn", () => void download(url, name)));
   } else if (safeHref(url)) {
     // Another server's file: a plain link, without this server's token.
-    const a = el("a", "", "Open");
-    a.href = safeHref(url)!;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    d.append(a);
+    d.append(link("Open", safeHref(url)!));
   }
   return d;
 }

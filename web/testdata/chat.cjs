@@ -6,7 +6,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { T, E, check, control, newPage, login, open, online, say, conv, msg, run } = require("./pages.cjs");
+const { T, E, check, control, newPage, login, open, online, say, createGroup, edit, recall, conv, msg, run } = require("./pages.cjs");
 
 /** fits checks that nothing sticks out sideways and the Send button is on screen. */
 async function fits(page, who) {
@@ -103,11 +103,9 @@ run(async (browser) => {
   }, null, { timeout: T });
 
   // Edit and recall of alice's own messages.
-  await alice.click(`#messages .msg.mine:has-text("are you there?") .edit-btn`);
-  await alice.fill("#compose-text", "are you there, bob?");
-  await alice.click("#send-btn");
+  await edit(alice, "are you there?", "are you there, bob?");
   await bob.waitForSelector(`${msg("are you there, bob?")} .edited`, { timeout: T });
-  await alice.click(`#messages .msg.mine:has-text("hello bob") .recall-btn`);
+  await recall(alice, "hello bob");
   await bob.waitForSelector(`#messages .msg.recalled >> text=This message was recalled`, { timeout: T });
   await alice.waitForSelector(`#messages .msg.recalled >> text=You recalled this message`, { timeout: T });
 
@@ -134,14 +132,9 @@ run(async (browser) => {
   }
 
   // carol, on a phone, makes a group with alice and bob.
-  await carol.click("#new-group summary");
-  await carol.fill("#group-name", "team");
-  await carol.fill("#group-members", "alice, bob");
-  await carol.click("#group-create-btn");
-  await carol.waitForSelector(`#messages .msg.event >> text=You created the group “team” with alice, bob`, { timeout: T });
+  const group = await createGroup(carol, "team", "alice, bob");
   await say(carol, "hello team");
   await carol.waitForSelector(`#messages .msg.mine[data-seq]:has-text("hello team")`, { timeout: T });
-  const group = `#convs li[data-kind="group"]:has-text("team")`;
   await alice.waitForSelector(`${group} .unread >> text=2`, { timeout: T });
   await bob.waitForSelector(`${group} .unread >> text=2`, { timeout: T });
   // The total counts the group too, and what is listed adds up to it.

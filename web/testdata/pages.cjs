@@ -51,6 +51,28 @@ async function say(page, text) {
   await page.click("#send-btn");
 }
 
+/** createGroup makes a group on page (members as typed: "alice, bob"), opens it and returns its list entry. */
+async function createGroup(page, name, members) {
+  await page.click("#new-group summary");
+  await page.fill("#group-name", name);
+  await page.fill("#group-members", members);
+  await page.click("#group-create-btn");
+  await page.waitForSelector(`#messages .msg.event >> text=You created the group “${name}” with alice, bob`, { timeout: T });
+  return `#convs li[data-kind="group"]:has-text(${JSON.stringify(name)})`;
+}
+
+/** edit edits the user's own message holding text into now, on its page. */
+async function edit(page, text, now) {
+  await page.click(`#messages .msg.mine:has-text(${JSON.stringify(text)}) .edit-btn`);
+  await page.fill("#compose-text", now);
+  await page.click("#send-btn");
+}
+
+/** recall recalls the user's own message holding text, on its page. */
+async function recall(page, text) {
+  await page.click(`#messages .msg.mine:has-text(${JSON.stringify(text)}) .recall-btn`);
+}
+
 const conv = (peer) => `#convs li[data-peer="${peer}"]`;
 const msg = (text) => `#messages .msg:has-text(${JSON.stringify(text)})`;
 
@@ -78,4 +100,4 @@ function run(scenario) {
   });
 }
 
-module.exports = { T, E, check, control, newPage, login, open, online, say, conv, msg, run };
+module.exports = { T, E, check, control, newPage, login, open, online, say, createGroup, edit, recall, conv, msg, run };

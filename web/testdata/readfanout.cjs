@@ -3,19 +3,14 @@
 // [IM-11.3], which the page follows with the SDK's followGroup. Run by
 // browser_test.go (TestBrowserReadFanoutGroup) with URL and the tokens.
 "use strict";
-const { T, E, check, open, say, msg, run } = require("./pages.cjs");
+const { T, E, check, open, say, createGroup, edit, recall, msg, run } = require("./pages.cjs");
 
 run(async (browser) => {
   const carol = await open(browser, "carol", E.CAROL_TOKEN);
   const alice = await open(browser, "alice", E.ALICE_TOKEN);
   const bob = await open(browser, "bob", E.BOB_TOKEN);
-  await carol.click("#new-group summary");
-  await carol.fill("#group-name", "readers");
-  await carol.fill("#group-members", "alice bob");
-  await carol.click("#group-create-btn");
-  await carol.waitForSelector(`#messages .msg.event >> text=You created the group “readers” with alice, bob`, { timeout: T });
+  const group = await createGroup(carol, "readers", "alice bob");
   await say(carol, "hello readers");
-  const group = `#convs li[data-kind="group"]:has-text("readers")`;
   await alice.waitForSelector(`${group} .unread >> text=2`, { timeout: T });
   await alice.waitForSelector(`${group} .last >> text=hello readers`, { timeout: T });
   await alice.click(group);
@@ -29,11 +24,9 @@ run(async (browser) => {
   await carol.waitForSelector(msg("live on the topic"), { timeout: T });
 
   // Edit and recall are timeline events applied to the message they name, not shown themselves.
-  await carol.click(`#messages .msg.mine:has-text("hello readers") .edit-btn`);
-  await carol.fill("#compose-text", "hello, readers");
-  await carol.click("#send-btn");
+  await edit(carol, "hello readers", "hello, readers");
   await alice.waitForSelector(`${msg("hello, readers")} .edited`, { timeout: T });
-  await bob.click(`#messages .msg.mine:has-text("live on the topic") .recall-btn`);
+  await recall(bob, "live on the topic");
   await alice.waitForSelector(`#messages .msg.recalled >> text=This message was recalled`, { timeout: T });
   const types = await alice.locator("#messages .msg").evaluateAll((ms) => ms.map((m) => m.dataset.type));
   check(JSON.stringify(types) === JSON.stringify(["group", "text", "recalled"]), `alice shows ${types}`);
