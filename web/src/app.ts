@@ -932,7 +932,9 @@ function onEvent(ev: Event): void {
     case "message": {
       const m = ev.msg;
       if (!m) break;
-      if (here && cur.loaded) {
+      if (here) {
+        // Also while history loads: the two merge by seq, and an event that
+        // overtakes the history response is not lost.
         put(cur, m);
         renderMessages();
         void markRead();
