@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
 )
@@ -17,7 +18,7 @@ type Media struct {
 	Allowed  []string      // allowed media types ("image/*", "application/pdf"); zero: media.DefaultAllowed
 }
 
-func newMedia(cfg Config) (*media.Handler, error) {
+func newMedia(cfg Config, auth *httpapi.Auth) (*media.Handler, error) {
 	b := cfg.Media.Backend
 	if b == nil && cfg.Media.Dir != "" {
 		d, err := media.NewDisk(cfg.Media.Dir)
@@ -29,16 +30,15 @@ func newMedia(cfg Config) (*media.Handler, error) {
 	if b == nil {
 		return nil, nil
 	}
-	secret := cfg.Secret
 	return media.NewHandler(media.Config{
 		Backend: b, MaxBytes: cfg.Media.MaxBytes, Allowed: cfg.Media.Allowed, Log: cfg.Log,
-		Auth: func(r *http.Request) (string, error) { return userOf(secret, r) },
+		Auth: func(r *http.Request) (string, error) { return userOf(auth, r) },
 	}), nil
 }
 
 // userOf returns the user of a request's bearer token.
-func userOf(secret []byte, r *http.Request) (string, error) {
-	c, err := bearer(secret, r)
+func userOf(auth *httpapi.Auth, r *http.Request) (string, error) {
+	c, err := auth.Bearer(r)
 	if err != nil {
 		return "", err
 	}

@@ -22,14 +22,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqim/mqim/account"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
 	"github.com/mqim/mqim/sync/catchup"
@@ -59,6 +62,9 @@ type Node struct {
 	devices  *device.Registry
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
+	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
+	accounts *account.Service // account control [IM-8.2]
+	adminAPI *httpapi.Admin
 	signals  signals        // signal.go
 	ids      *snowflake.Generator
 	http     *http.Server
@@ -72,8 +78,15 @@ type Node struct {
 
 // New builds a node; it starts nothing.
 func New(cfg Config) (*Node, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errors.New("server: a JWT secret is required")
+	if cfg.Tokens == nil {
+		if len(cfg.Secret) == 0 {
+			return nil, errors.New("server: a JWT secret or a token verifier is required")
+		}
+		v, err := authtoken.NewVerifier(authtoken.VerifierConfig{Secret: cfg.Secret})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.Tokens = v
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("server: a store is required")
@@ -162,9 +175,10 @@ func New(cfg Config) (*Node, error) {
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
+	authHook := auth.New(n.mqtt, auth.Config{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
-			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
+		authHook,
 		n.ingest,
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 	)
@@ -177,7 +191,11 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
 	}
-	if n.media, err = newMedia(cfg); err != nil {
+	n.auth = &httpapi.Auth{Tokens: cfg.Tokens, Users: cfg.Store}
+	if n.media, err = newMedia(cfg, n.auth); err != nil {
+		return nil, err
+	}
+	if err := n.newAccounts(authHook); err != nil {
 		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -215,6 +233,9 @@ func (n *Node) Start() error {
 	}
 	if err := n.subscribeSignals(); err != nil {
 		return fmt.Errorf("subscribe to signals: %w", err)
+	}
+	if err := n.accounts.Start(); err != nil {
+		return err
 	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -259,6 +280,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		err := n.ingest.Shutdown(ctx)
 		n.stopSignals() // before fanout stops: signal.go
+		n.accounts.Stop()
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the

@@ -5,10 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mqim/mqim/protocol"
@@ -31,7 +30,7 @@ type notifyRequest struct {
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
 // [IM-8.1-6]. It goes through the send pipeline's committer (submit).
 func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
-	claims, ok := n.token(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
+	claims, ok := n.auth.Authorize(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
 	if !ok {
 		return
 	}
@@ -76,10 +75,18 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	// Through the committer, like an MQTT send: ordered with the sends
 	// around it, block-checked, delivered here, to other nodes and on the
 	// group topic.
-	n.submit(ctx, w, sreq)
+	res, ok := n.submit(ctx, w, sreq)
+	if ok && !res.Duplicate {
+		// Ids only: never the body [IM-8.2-6].
+		target, detail := req.To, fmt.Sprintf("id=%d cmid=%s type=%s from=%s", res.Msg.ID, req.Cmid, req.Type, from)
+		if req.Group != "" {
+			target = req.Group
+		}
+		_ = n.accounts.Record(ctx, actor(claims, r), store.AuditNotificationSent, target, detail)
+	}
 }
 
-func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
+func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.SendRequest) (store.SendResult, bool) {
 	res, pe := n.ingest.Submit(ctx, req)
 	if pe != nil {
 		status := http.StatusInternalServerError
@@ -96,9 +103,10 @@ func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.Send
 			status = http.StatusServiceUnavailable
 		}
 		httpError(w, status, pe.Code, pe.Message)
-		return
+		return res, false
 	}
 	notified(w, req.Cmid, &res)
+	return res, true
 }
 
 // notified answers a stored notification [IM-8.1-6].
@@ -114,26 +122,6 @@ func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
 	})
 }
 
-// token checks for a token with one of roles, answering the request if
-// there is none.
-func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*authtoken.Claims, bool) {
-	claims, err := bearer(n.cfg.Secret, r)
-	switch {
-	case errors.Is(err, errNoBearer):
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token with role "+strings.Join(roles, " or ")+" as Authorization: Bearer <token>")
-		return nil, false
-	case err != nil:
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
-		return nil, false
-	}
-	for _, role := range roles {
-		if claims.Role == role {
-			return claims, true
-		}
-	}
-	httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a token with role "+strings.Join(roles, " or ")+" is required")
-	return nil, false
-}
 
 func randomCmid() string {
 	var b [12]byte

@@ -16,6 +16,9 @@ type Device struct {
 	User   string
 	Format protocol.Format // what the server writes to it [IM-1.2-3]
 	Role   string          // the token's role claim: "" (user), "admin" or "bridge" [IM-3.1-3]
+	// IssuedAt is the token's iat (unix seconds): a revocation of the
+	// user's tokens ends the session if it is earlier [IM-3.1-8].
+	IssuedAt int64
 }
 
 // Registry maps live clients to their Device. Safe for concurrent use.
