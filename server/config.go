@@ -36,8 +36,8 @@ type Config struct {
 	// Tokens verifies device and admin tokens (RS256/ES256/EdDSA keys,
 	// JWKS, issuer, audience, skew) [IM-3.1-2]; zero: HS256 with Secret.
 	Tokens *authtoken.Verifier
-	NodeID   int    // 0..1023, part of message ids
-	Store    store.Store
+	NodeID int // 0..1023, part of message ids
+	Store  store.Store
 
 	MaxBody        int // encoded message body limit; zero: 16 KiB
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB

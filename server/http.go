@@ -150,4 +150,6 @@ func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]string{"id": body.ID})
 }
 
-func httpError(w http.ResponseWriter, status int, code, msg string) { httpapi.Error(w, status, code, msg) }
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	httpapi.Error(w, status, code, msg)
+}

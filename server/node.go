@@ -61,11 +61,11 @@ type Node struct {
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	members  *auth.Members
-	media    *media.Handler // nil: attachments disabled
+	media    *media.Handler   // nil: attachments disabled
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
 	accounts *account.Service // account control [IM-8.2]
 	adminAPI *httpapi.Admin
-	signals  signals        // signal.go
+	signals  signals // signal.go
 	ids      *snowflake.Generator
 	http     *http.Server
 	draining atomic.Bool

@@ -122,7 +122,6 @@ func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
 	})
 }
 
-
 func randomCmid() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
