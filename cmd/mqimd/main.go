@@ -54,6 +54,8 @@ type options struct {
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
 	recallWindow         time.Duration
+
+	tokens tokenOptions // tokens.go
 }
 
 func parse(args []string) (*options, error) {
@@ -82,6 +84,7 @@ func parse(args []string) (*options, error) {
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
+	o.tokens.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -127,6 +130,12 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	reg := newRegistry() // before the node: the JWKS fetcher's metric
+	tokens, tokensDesc, err := o.tokens.verifier(ctx, secret, log, reg)
+	if err != nil {
+		return err
+	}
+
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	st, storeDesc, err := openStore(openCtx, o.storeURL, o.dataDir)
 	cancel()
@@ -161,7 +170,7 @@ func run(args []string) error {
 	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
-		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
+		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
@@ -176,7 +185,7 @@ func run(args []string) error {
 	log.Info("mqimd serving",
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
-		"jwt_secret", secretSource)
+		"jwt_secret", secretSource, "tokens", tokensDesc)
 	if secretSource != "flag" {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -84,7 +85,8 @@ func New(ctx context.Context, cfg Config) (*Set, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("jwks: fetch %s: %w", cfg.URL, err)
+		// keyfunc joins errors with newlines; a start-up error is one line.
+		return nil, fmt.Errorf("jwks: fetch %s: %s", cfg.URL, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	keys, err := kf.Storage().KeyReadAll(ctx)
 	if err != nil {
