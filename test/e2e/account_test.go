@@ -3,16 +3,22 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mqim/mqim/internal/jwks"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
@@ -184,6 +190,8 @@ func TestDeleteUser(t *testing.T) {
 		sent := alice.sendOK(text("a1", "bob", "my secret"))
 		bob.sendOK(text("b1", "alice", "bob's own words"))
 		call[protocol.Contact](bob, protocol.MethodContactAdd, protocol.ContactRequest{User: "alice"})
+		pic := uploadMedia(t, n, "alice", "image/png", []byte("\x89PNG\r\n\x1a\nalice's picture"))
+		kept := uploadMedia(t, n, "bob", "image/png", []byte("\x89PNG\r\n\x1a\nbob's picture"))
 
 		if status, res := adminDo(t, n, adminToken(t), "DELETE", "/v1/admin/users/alice", nil); status != http.StatusOK || res["deleted"] != true {
 			t.Fatalf("delete: %d %v", status, res)
@@ -207,6 +215,12 @@ func TestDeleteUser(t *testing.T) {
 			t.Errorf("bob's contacts still list the deleted user: %+v", contacts)
 		}
 		bob.expectRefusedSend(text("b2", "alice", "hello?"), protocol.CodeUnknownUser)
+		if status, _ := adminDo(t, n, token(t, "bob"), "GET", "/v1/media/"+pic["id"].(string), nil); status != http.StatusNotFound {
+			t.Errorf("a deleted user's upload: %d; want 404", status)
+		}
+		if status, _ := adminDo(t, n, token(t, "bob"), "GET", "/v1/media/"+kept["id"].(string), nil); status != http.StatusOK {
+			t.Errorf("bob's upload after alice's deletion: %d; want 200", status)
+		}
 		if status, _ := adminDo(t, n, adminToken(t), "POST", "/v1/users", map[string]string{"id": "alice"}); status != http.StatusGone {
 			t.Errorf("create a deleted user: %d; want 410", status)
 		}
@@ -339,4 +353,69 @@ func TestAccountActionsAcrossNodes(t *testing.T) {
 		}
 		dl.expectRefused(t, n2, user, 0x8A, 5)
 	})
+}
+
+// TestJWKSConnect: a node verifying tokens with a JWKS URL accepts an
+// EdDSA token by its kid, a token of a key added later (rotation), and
+// refuses an HS256 token once HS256 is off [IM-3.1-2].
+func TestJWKSConnect(t *testing.T) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		keys := &jwksServer{}
+		srv := httptest.NewServer(keys)
+		defer srv.Close()
+		k1 := keys.add(t, "k1")
+		set, err := jwks.New(t.Context(), jwks.Config{URL: srv.URL, RefreshUnknown: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := authtoken.NewVerifier(authtoken.VerifierConfig{KeySet: set.Keyfunc, Issuer: "idp", Audience: "mqim"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := startNode(t, be, func(c *server.Config) { c.Tokens = v })
+		dl.dial(t, n, "alice", withToken(k1.sign(t, "k1", "alice", "idp", "mqim")))
+		k2 := keys.add(t, "k2")
+		dl.dial(t, n, "alice", withToken(k2.sign(t, "k2", "alice", "idp", "mqim")))
+		dl.expectRefused(t, n, "alice", 0x86, 4, withToken(k2.sign(t, "k2", "alice", "idp", "other")))
+		dl.expectRefused(t, n, "alice", 0x86, 4, withToken(k2.sign(t, "k1", "alice", "idp", "mqim")))
+		dl.expectRefused(t, n, "alice", 0x86, 4) // HS256 is not configured
+	})
+}
+
+// jwksServer serves Ed25519 public keys as a JWKS.
+type jwksServer struct {
+	mu   gosync.Mutex
+	keys []map[string]string
+}
+
+type edKey struct{ priv ed25519.PrivateKey }
+
+func (s *jwksServer) add(t *testing.T, kid string) edKey {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = append(s.keys, map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA", "use": "sig",
+		"x": base64.RawURLEncoding.EncodeToString(pub)})
+	return edKey{priv}
+}
+
+func (s *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	json.NewEncoder(w).Encode(map[string]any{"keys": s.keys})
+}
+
+func (k edKey) sign(t *testing.T, kid, user, iss, aud string) string {
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: user,
+		Issuer: iss, Audience: jwt.ClaimStrings{aud}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
