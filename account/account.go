@@ -1,8 +1,8 @@
-// Package account carries out account control [IM-8.2]: disable and enable
+// Package account carries out account control [IM-8.3]: disable and enable
 // a user, kick devices, revoke tokens or one device, delete a user. Each
 // action is written to the store (what CONNECT checks), recorded in the
 // audit log, applied to the live sessions of this node, and announced to
-// the other nodes over core NATS, which apply it to theirs [IM-8.2-2].
+// the other nodes over core NATS, which apply it to theirs [IM-8.3-7].
 package account
 
 import (
@@ -50,7 +50,7 @@ type Sessions interface {
 	End(m Match, why Reason) int
 }
 
-// MediaEraser deletes the files a user uploaded [IM-8.2-4].
+// MediaEraser deletes the files a user uploaded [IM-8.3-5].
 type MediaEraser interface {
 	DeleteOwner(ctx context.Context, owner string) (int, error)
 }
@@ -174,7 +174,7 @@ func (s *Service) endEverywhere(m Match, why Reason) {
 	}
 }
 
-// Record appends an audit entry [IM-8.2-6]; detail must hold no message
+// Record appends an audit entry [IM-8.3-6]; detail must hold no message
 // body and no token.
 func (s *Service) Record(ctx context.Context, a Actor, action, target, detail string) error {
 	_, err := s.cfg.Store.AppendAudit(ctx, store.AuditEntry{TS: s.cfg.Now().UnixMilli(), Actor: a.Subject, Role: a.Role,
@@ -188,7 +188,7 @@ func (s *Service) Record(ctx context.Context, a Actor, action, target, detail st
 }
 
 // Disable disables user: CONNECT is refused (0x8A) and its live sessions
-// end (0x98) [IM-8.2-1].
+// end (0x98) [IM-8.3-2].
 func (s *Service) Disable(ctx context.Context, a Actor, user string) error {
 	if err := s.cfg.Store.SetDisabled(ctx, user, true); err != nil {
 		return err
@@ -206,7 +206,7 @@ func (s *Service) Enable(ctx context.Context, a Actor, user string) error {
 }
 
 // Kick ends user's live sessions, or one device's (client not empty), with
-// 0x98; they may reconnect [IM-8.2-2].
+// 0x98; they may reconnect [IM-8.3-3].
 func (s *Service) Kick(ctx context.Context, a Actor, user, client string) error {
 	acc, err := s.cfg.Store.Account(ctx, user, "")
 	if err != nil {
@@ -223,9 +223,10 @@ func (s *Service) Kick(ctx context.Context, a Actor, user, client string) error 
 // everywhere"): live sessions with such a token end (0x87), and so do
 // their reconnects [IM-3.1-8]. It returns the not-before (unix seconds).
 func (s *Service) RevokeTokens(ctx context.Context, a Actor, user string) (int64, error) {
-	// A token minted in this very second stays valid: iat has one-second
-	// resolution, so "before now" is "before this second".
-	nb := s.cfg.Now().Unix()
+	// iat has one-second resolution: a token minted earlier in this very
+	// second must go too, so the not-before is the end of this second
+	// [IM-3.1-8].
+	nb := s.cfg.Now().Unix() + 1
 	if err := s.cfg.Store.RevokeTokens(ctx, user, nb); err != nil {
 		return 0, err
 	}
@@ -248,7 +249,7 @@ func (s *Service) RevokeDevice(ctx context.Context, a Actor, user, client string
 	return s.Record(ctx, a, action, user, detail("client", client))
 }
 
-// Delete deletes user [IM-8.2-4]: the store erases its data and tombstones
+// Delete deletes user [IM-8.3-5]: the store erases its data and tombstones
 // the id, its live sessions end (0x98), the media it uploaded is deleted.
 func (s *Service) Delete(ctx context.Context, a Actor, user string) error {
 	if err := s.cfg.Store.DeleteUser(ctx, user, s.cfg.Now().UnixMilli()); err != nil {

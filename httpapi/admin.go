@@ -25,7 +25,7 @@ type AdminConfig struct {
 }
 
 // Admin serves account control and the audit log under /v1/admin/, for
-// admin tokens only [IM-8.2].
+// admin tokens only [IM-8.3].
 type Admin struct {
 	cfg AdminConfig
 	mux *http.ServeMux
@@ -97,7 +97,7 @@ func (a *Admin) done(w http.ResponseWriter, req request, err error, body any) {
 	}
 }
 
-// userState is the body of GET /v1/admin/users/{id} [IM-8.2-1].
+// userState is the body of GET /v1/admin/users/{id} [IM-8.3-1].
 type userState struct {
 	ID             string   `json:"id"`
 	Exists         bool     `json:"exists"`
@@ -169,7 +169,7 @@ func (a *Admin) deleteUser(w http.ResponseWriter, r *http.Request, req request) 
 	a.done(w, req, a.cfg.Accounts.Delete(req.ctx, req.actor, req.user), map[string]any{"id": req.user, "deleted": true})
 }
 
-// auditEntry is one entry of GET /v1/admin/audit [IM-8.2-6].
+// auditEntry is one entry of GET /v1/admin/audit [IM-8.3-6].
 type auditEntry struct {
 	ID     int64  `json:"id"`
 	TS     int64  `json:"ts"`

@@ -1,6 +1,6 @@
 // Package httpapi is mqim's HTTP API [IM-8]: the bearer-token check every
 // endpoint shares, and the admin API of account control and the audit log
-// [IM-8.2], an http.Handler the server mounts (on the HTTP listener, or on
+// [IM-8.3], an http.Handler the server mounts (on the HTTP listener, or on
 // a separate admin listener).
 package httpapi
 
@@ -29,7 +29,7 @@ type Accounts interface {
 	Account(ctx context.Context, user, client string) (store.Account, error)
 }
 
-// Auth checks the bearer tokens of HTTP requests [IM-8.2-5].
+// Auth checks the bearer tokens of HTTP requests [IM-8.3-8].
 type Auth struct {
 	Tokens *authtoken.Verifier
 	// Users, when set, refuses the tokens of deleted or disabled users
@@ -89,7 +89,7 @@ func (a *Auth) Authorize(w http.ResponseWriter, r *http.Request, roles ...string
 	return nil, false
 }
 
-// Error answers an error object [IM-8.2].
+// Error answers an error object [IM-8.2-1].
 func Error(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

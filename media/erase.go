@@ -12,7 +12,7 @@ import (
 )
 
 // OwnerEraser is a Backend that can delete every file of one owner, which
-// deleting a user needs [IM-8.2-4].
+// deleting a user needs [IM-8.3-5].
 type OwnerEraser interface {
 	DeleteOwner(ctx context.Context, owner string) (int, error)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/mqim/mqim/protocol/authtoken"
 )
 
-// newAccounts builds account control and the admin API [IM-8.2]: actions
+// newAccounts builds account control and the admin API [IM-8.3]: actions
 // end sessions through the auth hook, here and (over NATS) on every node.
 func (n *Node) newAccounts(sessions *auth.Hook) error {
 	cfg := account.Config{Store: n.cfg.Store, Sessions: sessions, NodeName: n.cfg.NodeName, Log: n.log, Registerer: n.cfg.Registry}

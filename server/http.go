@@ -38,7 +38,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/nodes", n.nodes)
 	n.mediaRoutes(mux)
 	mux.HandleFunc("POST /v1/notifications", n.notify)
-	for _, p := range httpapi.Patterns { // account control, audit log [IM-8.2]
+	for _, p := range httpapi.Patterns { // account control, audit log [IM-8.3]
 		mux.Handle(p, n.adminAPI)
 	}
 	// The chat page [IM-8.1-7].

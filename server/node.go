@@ -63,7 +63,7 @@ type Node struct {
 	members  *auth.Members
 	media    *media.Handler   // nil: attachments disabled
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
-	accounts *account.Service // account control [IM-8.2]
+	accounts *account.Service // account control [IM-8.3]
 	adminAPI *httpapi.Admin
 	signals  signals // signal.go
 	ids      *snowflake.Generator

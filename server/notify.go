@@ -77,7 +77,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	// group topic.
 	res, ok := n.submit(ctx, w, sreq)
 	if ok && !res.Duplicate {
-		// Ids only: never the body [IM-8.2-6].
+		// Ids only: never the body [IM-8.3-6].
 		target, detail := req.To, fmt.Sprintf("id=%d cmid=%s type=%s from=%s", res.Msg.ID, req.Cmid, req.Type, from)
 		if req.Group != "" {
 			target = req.Group

@@ -9,7 +9,7 @@ import (
 )
 
 // ErrUserDeleted refuses to create (or connect as) a deleted user: deleted
-// ids stay tombstoned [IM-3.1-5], [IM-8.2-4].
+// ids stay tombstoned [IM-3.1-5], [IM-8.3-5].
 var ErrUserDeleted = errors.New("user deleted")
 
 // Account is the state of a user's account that decides whether its
@@ -26,7 +26,7 @@ type Account struct {
 	DeviceRevoked bool
 }
 
-// AccountStore keeps account control and the audit log [IM-8.2].
+// AccountStore keeps account control and the audit log [IM-8.3].
 type AccountStore interface {
 	// Account returns user's account state, and whether client (if not
 	// empty) is revoked. A user that never existed has the zero Account.
@@ -43,7 +43,7 @@ type AccountStore interface {
 	// RevokedDevices lists user's revoked client ids, sorted.
 	RevokedDevices(ctx context.Context, user string) ([]string, error)
 	// DeleteUser erases user's personal data and tombstones the id, in one
-	// transaction [IM-8.2-4]: its contacts (both directions), settings,
+	// transaction [IM-8.3-5]: its contacts (both directions), settings,
 	// read state, hidden messages, inbox, devices, revocations and group
 	// memberships go; every message it sent becomes the recalled marker
 	// (TypeRecalled, RecalledBody), without events. Deleting a deleted
@@ -56,7 +56,7 @@ type AccountStore interface {
 	Audit(ctx context.Context, q AuditQuery) (AuditPage, error)
 }
 
-// AuditEntry is one admin or bridge action [IM-8.2-6]. It never holds a
+// AuditEntry is one admin or bridge action [IM-8.3-6]. It never holds a
 // message body or a token.
 type AuditEntry struct {
 	ID     int64
@@ -69,7 +69,7 @@ type AuditEntry struct {
 	Remote string // the requester's address (host:port)
 }
 
-// Audit actions [IM-8.2-6].
+// Audit actions [IM-8.3-6].
 const (
 	AuditUserCreated      = "user.created"
 	AuditUserDisabled     = "user.disabled"
@@ -124,7 +124,7 @@ func UserDeletedError(user string) *Error { return Refuse(ErrUserDeleted, "user 
 // DeleteUserRows are the statements (one parameter: the user id) with
 // which both stores erase a user's rows, the users row last: its foreign
 // keys cascade to devices, memberships (read state, roles), contacts in
-// both directions and revoked devices [IM-8.2-4]. A table holding a user's
+// both directions and revoked devices [IM-8.3-5]. A table holding a user's
 // personal data that is added later gets its statement here.
 var DeleteUserRows = []string{
 	`DELETE FROM inbox WHERE user_id = $1`,
@@ -142,7 +142,7 @@ func NowMillis() int64 { return time.Now().UnixMilli() }
 
 // KeepDeletedPeer names the peer of user's direct conversation c whose
 // peer was deleted (its membership went with it) from the conversation id,
-// so that the conversation keeps showing whom it was with [IM-8.2-4].
+// so that the conversation keeps showing whom it was with [IM-8.3-5].
 func KeepDeletedPeer(c *Conversation, user string) {
 	if c.Kind != ConvDirect || c.Peer != "" {
 		return
@@ -158,7 +158,7 @@ func KeepDeletedPeer(c *Conversation, user string) {
 // UserColumns are the column names that name a user in the stores'
 // tables. UserRows (both stores) counts the rows naming a user in every
 // column so named, table by table, so that a table added later is walked
-// too ([IM-8.2-4]; storetest's DeleteUser).
+// too ([IM-8.3-5]; storetest's DeleteUser).
 var UserColumns = []string{"user_id", "owner_id", "peer_id", "sender", "actor", "target"}
 
 // UserRowCounter is implemented by the stores: per "table.column", the

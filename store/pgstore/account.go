@@ -90,7 +90,7 @@ func (s *Store) RevokedDevices(ctx context.Context, user string) ([]string, erro
 }
 
 // DeleteUser erases user's personal data and tombstones the id
-// [IM-8.2-4]. The user's row is locked first, as Append locks it.
+// [IM-8.3-5]. The user's row is locked first, as Append locks it.
 func (s *Store) DeleteUser(ctx context.Context, user string, ts int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var live, dead bool

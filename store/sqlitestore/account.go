@@ -124,7 +124,7 @@ func (s *Store) RevokedDevices(ctx context.Context, user string) ([]string, erro
 	return ids, nil
 }
 
-// DeleteUser erases user's personal data and tombstones the id [IM-8.2-4].
+// DeleteUser erases user's personal data and tombstones the id [IM-8.3-5].
 func (s *Store) DeleteUser(ctx context.Context, user string, ts int64) error {
 	err := s.write(ctx, func(t *txn) error {
 		live, err := t.exists(qUserExists, []string{user})

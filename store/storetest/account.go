@@ -82,7 +82,7 @@ func testAccountState(t *testing.T, e *env) {
 }
 
 // Deleting a user leaves nothing of it where the spec says nothing stays
-// [IM-8.2-4]: every table is walked (UserRows), so a table added later
+// [IM-8.3-5]: every table is walked (UserRows), so a table added later
 // that keeps a user's data fails here until DeleteUser erases it.
 func testDeleteUser(t *testing.T, e *env) {
 	e.users(t, "bob", "carol")
@@ -184,7 +184,7 @@ func testDeleteUser(t *testing.T, e *env) {
 	}
 }
 
-// The audit log keeps every field and pages newest first [IM-8.2-6].
+// The audit log keeps every field and pages newest first [IM-8.3-6].
 func testAuditLog(t *testing.T, e *env) {
 	var ids []int64
 	for i := range 7 {

@@ -1,4 +1,4 @@
--- Account control and the audit log [IM-8.2]. A deleted user's row is
+-- Account control and the audit log [IM-8.3]. A deleted user's row is
 -- gone (its foreign keys cascade: devices, memberships, contacts both
 -- ways); its id stays in deleted_users so that it is never created again
 -- [IM-3.1-5].
