@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mqim/mqim/protocol"
@@ -165,4 +166,17 @@ var UserColumns = []string{"user_id", "owner_id", "peer_id", "sender", "actor", 
 // number of rows naming user (users.id and deleted_users.id included).
 type UserRowCounter interface {
 	UserRows(ctx context.Context, user string) (map[string]int64, error)
+}
+
+// WrapUserError wraps the error of an operation what on user; a refusal
+// (*Error) already names the user.
+func WrapUserError(what, user string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, new(*Error)):
+		return fmt.Errorf("%s: %w", what, err)
+	default:
+		return fmt.Errorf("%s %q: %w", what, user, err)
+	}
 }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -70,13 +69,7 @@ func (s *Store) RevokeDevice(ctx context.Context, user, client string, revoked b
 		}
 		return err
 	})
-	if errors.As(err, new(*store.Error)) {
-		return fmt.Errorf("revoke device: %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("revoke device %q of %q: %w", client, user, err)
-	}
-	return nil
+	return store.WrapUserError("revoke device "+client+" of", user, err)
 }
 
 // RevokedDevices lists user's revoked client ids.
@@ -110,13 +103,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string, ts int64) error {
 		b.Queue(`INSERT INTO deleted_users (id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, user, ts)
 		return tx.SendBatch(ctx, b).Close()
 	})
-	if errors.As(err, new(*store.Error)) {
-		return fmt.Errorf("delete user: %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("delete user %q: %w", user, err)
-	}
-	return nil
+	return store.WrapUserError("delete user", user, err)
 }
 
 // AppendAudit stores an audit entry.

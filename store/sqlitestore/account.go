@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -66,13 +65,7 @@ func (s *Store) updateUser(ctx context.Context, what, user string, fn func(*txn)
 		}
 		return fn(t)
 	})
-	if errors.As(err, new(*store.Error)) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err != nil {
-		return fmt.Errorf("%s %q: %w", what, user, err)
-	}
-	return nil
+	return store.WrapUserError(what, user, err)
 }
 
 // SetDisabled disables or enables user.
@@ -148,13 +141,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string, ts int64) error {
 		}
 		return t.exec(qTombstone, user, ts)
 	})
-	if errors.As(err, new(*store.Error)) {
-		return fmt.Errorf("delete user: %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("delete user %q: %w", user, err)
-	}
-	return nil
+	return store.WrapUserError("delete user", user, err)
 }
 
 // AppendAudit stores an audit entry.

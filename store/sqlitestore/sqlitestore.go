@@ -244,13 +244,7 @@ func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 		}
 		return t.exec(qTouchDevice, user, device, time.Now().UnixMilli())
 	})
-	if errors.As(err, new(*store.Error)) {
-		return fmt.Errorf("ensure user: %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("ensure user %q: %w", user, err)
-	}
-	return nil
+	return store.WrapUserError("ensure user", user, err)
 }
 
 // UserExists reports whether user exists.

@@ -35,9 +35,9 @@ func adminToken(t testing.TB) string {
 	return tok
 }
 
-// adminDo calls the admin API with tok and returns the status and the
+// httpDo calls the HTTP API with tok ("" for none) and returns the status and the
 // decoded JSON answer [IM-8.3].
-func adminDo(t testing.TB, n *testNode, tok, method, path string, body any) (int, map[string]any) {
+func httpDo(t testing.TB, n *testNode, tok, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -61,7 +61,7 @@ func adminDo(t testing.TB, n *testNode, tok, method, path string, body any) (int
 // admin calls the admin API as an admin and fails t unless it answers 200.
 func admin(t testing.TB, n *testNode, method, path string, body any) map[string]any {
 	t.Helper()
-	status, res := adminDo(t, n, adminToken(t), method, path, body)
+	status, res := httpDo(t, n, adminToken(t), method, path, body)
 	if status != http.StatusOK {
 		t.Fatalf("%s %s: %d %v", method, path, status, res)
 	}
@@ -129,7 +129,7 @@ func TestDisableAndKick(t *testing.T) {
 			t.Fatalf("user state after disable: %v", st)
 		}
 		// A disabled user's token no longer works over HTTP either.
-		if status, _ := adminDo(t, n, token(t, "alice"), "POST", "/v1/media", nil); status != http.StatusUnauthorized {
+		if status, _ := httpDo(t, n, token(t, "alice"), "POST", "/v1/media", nil); status != http.StatusUnauthorized {
 			t.Errorf("HTTP with a disabled user's token: %d; want 401", status)
 		}
 		bob.sendOK(text("b1", "alice", "messages to a disabled user are stored"))
@@ -137,7 +137,7 @@ func TestDisableAndKick(t *testing.T) {
 		admin(t, n, "POST", "/v1/admin/users/alice/enable", nil)
 		dl.dial(t, n, "alice", withClientID("alice.phone"))
 
-		if status, res := adminDo(t, n, adminToken(t), "POST", "/v1/admin/users/nobody/disable", nil); status != http.StatusNotFound {
+		if status, res := httpDo(t, n, adminToken(t), "POST", "/v1/admin/users/nobody/disable", nil); status != http.StatusNotFound {
 			t.Errorf("disable an unknown user: %d %v; want 404", status, res)
 		}
 	})
@@ -193,7 +193,7 @@ func TestDeleteUser(t *testing.T) {
 		pic := uploadMedia(t, n, "alice", "image/png", []byte("\x89PNG\r\n\x1a\nalice's picture"))
 		kept := uploadMedia(t, n, "bob", "image/png", []byte("\x89PNG\r\n\x1a\nbob's picture"))
 
-		if status, res := adminDo(t, n, adminToken(t), "DELETE", "/v1/admin/users/alice", nil); status != http.StatusOK || res["deleted"] != true {
+		if status, res := httpDo(t, n, adminToken(t), "DELETE", "/v1/admin/users/alice", nil); status != http.StatusOK || res["deleted"] != true {
 			t.Fatalf("delete: %d %v", status, res)
 		}
 		alice.expectEnded(0x98)
@@ -215,13 +215,13 @@ func TestDeleteUser(t *testing.T) {
 			t.Errorf("bob's contacts still list the deleted user: %+v", contacts)
 		}
 		bob.expectRefusedSend(text("b2", "alice", "hello?"), protocol.CodeUnknownUser)
-		if status, _ := adminDo(t, n, token(t, "bob"), "GET", "/v1/media/"+pic["id"].(string), nil); status != http.StatusNotFound {
+		if status, _ := httpDo(t, n, token(t, "bob"), "GET", "/v1/media/"+pic["id"].(string), nil); status != http.StatusNotFound {
 			t.Errorf("a deleted user's upload: %d; want 404", status)
 		}
-		if status, _ := adminDo(t, n, token(t, "bob"), "GET", "/v1/media/"+kept["id"].(string), nil); status != http.StatusOK {
+		if status, _ := httpDo(t, n, token(t, "bob"), "GET", "/v1/media/"+kept["id"].(string), nil); status != http.StatusOK {
 			t.Errorf("bob's upload after alice's deletion: %d; want 200", status)
 		}
-		if status, _ := adminDo(t, n, adminToken(t), "POST", "/v1/users", map[string]string{"id": "alice"}); status != http.StatusGone {
+		if status, _ := httpDo(t, n, adminToken(t), "POST", "/v1/users", map[string]string{"id": "alice"}); status != http.StatusGone {
 			t.Errorf("create a deleted user: %d; want 410", status)
 		}
 		if st := admin(t, n, "GET", "/v1/admin/users/alice", nil); st["deleted"] != true || st["exists"] != false {
@@ -250,7 +250,7 @@ func TestAuditLog(t *testing.T) {
 		admin(t, n, "POST", "/v1/admin/users/alice/enable", nil)
 		admin(t, n, "POST", "/v1/admin/users/alice/revoke-tokens", nil)
 		admin(t, n, "PUT", "/v1/admin/users/alice/revoked-devices/alice.x", nil)
-		if status, _ := adminDo(t, n, adminToken(t), "POST", "/v1/users", map[string]string{"id": "dave"}); status != http.StatusCreated {
+		if status, _ := httpDo(t, n, adminToken(t), "POST", "/v1/users", map[string]string{"id": "dave"}); status != http.StatusCreated {
 			t.Fatalf("create dave: %d", status)
 		}
 		if status, _ := postNotification(t, n, adminToken(t), map[string]any{"to": "dave", "cmid": "n1", "body": map[string]any{"text": "TOP SECRET BODY"}}); status != http.StatusCreated {
@@ -303,11 +303,11 @@ func TestAuditLog(t *testing.T) {
 			{adminToken(t), "/v1/admin/audit?before=x", http.StatusBadRequest},
 			{adminToken(t), "/v1/admin/users/bad%2Fid", http.StatusBadRequest},
 		} {
-			if status, res := adminDo(t, n, tc.tok, "GET", tc.path, nil); status != tc.status {
+			if status, res := httpDo(t, n, tc.tok, "GET", tc.path, nil); status != tc.status {
 				t.Errorf("GET %s with %.10q: %d %v; want %d", tc.path, tc.tok, status, res, tc.status)
 			}
 		}
-		if status, _ := adminDo(t, n, token(t, "bob"), "POST", "/v1/admin/users/alice/kick", nil); status != http.StatusForbidden {
+		if status, _ := httpDo(t, n, token(t, "bob"), "POST", "/v1/admin/users/alice/kick", nil); status != http.StatusForbidden {
 			t.Errorf("kick with a user token: %d; want 403", status)
 		}
 	})
@@ -319,19 +319,7 @@ func TestAuditLog(t *testing.T) {
 //
 // PostgreSQL only: nodes share a database only there.
 func TestAccountActionsAcrossNodes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	db := testnode.NewDB(t, testnode.Postgres)
-	onNATS := func(name string, id int) func(*server.Config) {
-		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
-	}
-	n1 := startNodeOn(t, db, onNATS("n1", 1))
-	n2 := startNodeOn(t, db, onNATS("n2", 2))
+	n1, n2 := twoNodes(t)
 	forEachVersion(t, func(t *testing.T, dl dialer) {
 		user := "u" + randomID()
 		old := mintAt(t, user, time.Now().Add(-time.Minute), "")
@@ -420,4 +408,30 @@ func (k edKey) sign(t *testing.T, kid, user, iss, aud string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// embeddedNATS starts an embedded NATS server for the test's nodes; it is
+// closed after the nodes' cleanups, which run first.
+func embeddedNATS(t *testing.T) *bus.NATS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// twoNodes starts two nodes on one PostgreSQL database and one embedded
+// NATS server: a cluster (a SQLite file belongs to one node).
+func twoNodes(t *testing.T) (n1, n2 *testNode) {
+	t.Helper()
+	nc := embeddedNATS(t)
+	db := testnode.NewDB(t, testnode.Postgres)
+	onNATS := func(name string, id int) func(*server.Config) {
+		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
+	}
+	return startNodeOn(t, db, onNATS("n1", 1)), startNodeOn(t, db, onNATS("n2", 2))
 }
