@@ -101,6 +101,13 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Before anything that starts goroutines: a bad media configuration
+	// leaves nothing running.
+	httpAuth := &httpapi.Auth{Tokens: cfg.Tokens, Users: cfg.Store}
+	mediaHandler, err := newMedia(cfg, httpAuth)
+	if err != nil {
+		return nil, err
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
@@ -117,7 +124,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
@@ -185,10 +192,6 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
-	}
-	n.auth = &httpapi.Auth{Tokens: cfg.Tokens, Users: cfg.Store}
-	if n.media, err = newMedia(cfg, n.auth); err != nil {
-		return nil, err
 	}
 	if err := n.newAccounts(authHook); err != nil {
 		return nil, err

@@ -93,6 +93,7 @@ type options struct {
 
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
+	mediaS3              media.S3Config
 	recallWindow         time.Duration
 
 	tokens tokenOptions // tokens.go
@@ -122,6 +123,12 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.serverReference, "server-reference", "", "where this node sends MQTT 5 clients when it drains (e.g. the load balancer); empty: another live node's --advertise")
 	fs.StringVar(&o.mediaDir, "media-dir", "", "directory of uploaded attachments; empty: <data-dir>/media")
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
+	fs.StringVar(&o.mediaS3.Endpoint, "media-s3-endpoint", "", "keep attachments in an S3-compatible bucket at this URL (http(s)://host[:port]) instead of --media-dir; every node of a cluster then serves every upload")
+	fs.StringVar(&o.mediaS3.Bucket, "media-s3-bucket", "", "S3 bucket of attachments (created if missing); required with --media-s3-endpoint")
+	fs.StringVar(&o.mediaS3.Region, "media-s3-region", media.DefaultS3Region, "S3 region requests are signed for")
+	fs.StringVar(&o.mediaS3.AccessKey, "media-s3-access-key", "", "S3 access key id")
+	fs.StringVar(&o.mediaS3.SecretKey, "media-s3-secret-key", "", "S3 secret key, never logged; prefer the environment (MQIM_MEDIA_S3_SECRET_KEY) or the --config file to a flag, which other users see in the process list")
+	fs.BoolVar(&o.mediaS3.PathStyle, "media-s3-path-style", false, "address the bucket in the URL path (endpoint/bucket/key), as most self-hosted S3 servers need; otherwise virtual-hosted style where the endpoint is known to support it (AWS)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
 	o.tokens.register(fs) // tokens.go
@@ -205,12 +212,19 @@ func run(args []string) error {
 	if mediaDir == "" {
 		mediaDir = filepath.Join(o.dataDir, "media")
 	}
+	mediaDesc := "dir " + mediaDir
+	if o.mediaS3.Endpoint == "" && (o.mediaS3.Bucket != "" || o.mediaS3.AccessKey != "" || o.mediaS3.SecretKey != "") {
+		return errors.New("--media-s3-bucket and the S3 keys need --media-s3-endpoint")
+	}
+	if o.mediaS3.Endpoint != "" {
+		mediaDir, mediaDesc = "", "s3 "+o.mediaS3.Endpoint+" bucket "+o.mediaS3.Bucket
+	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
-		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
+		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
 	})
 	if err != nil {
@@ -222,7 +236,7 @@ func run(args []string) error {
 	log.Info("mqimd serving",
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
-		"jwt_secret", secretSource, "tokens", tokensDesc)
+		"media", mediaDesc, "jwt_secret", secretSource, "tokens", tokensDesc)
 	if secretSource != "flag" {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
