@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // OwnerEraser is a Backend that can delete every file of one owner, which
@@ -69,4 +71,37 @@ func (h *Handler) Eraser() OwnerEraser {
 	}
 	er, _ := h.cfg.Backend.(OwnerEraser)
 	return er
+}
+
+var _ OwnerEraser = (*S3)(nil)
+
+// DeleteOwner deletes every object uploaded by owner and returns how many.
+// Listings carry no user metadata in plain S3, so each object's metadata
+// is read with a HEAD request: deleting a user is rare, the bucket keeps
+// no index by owner.
+func (s *S3) DeleteOwner(ctx context.Context, owner string) (int, error) {
+	n := 0
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			return n, fmt.Errorf("delete media of %q: list %s: %w", owner, s.desc, obj.Err)
+		}
+		if !ValidID(obj.Key) {
+			continue
+		}
+		info, err := s.client.StatObject(ctx, s.bucket, obj.Key, minio.StatObjectOptions{})
+		if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("delete media of %q: stat %s: %w", owner, obj.Key, err)
+		}
+		if userMeta(info.UserMetadata, metaOwner) != owner {
+			continue
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			return n, fmt.Errorf("delete media of %q: remove %s: %w", owner, obj.Key, err)
+		}
+		n++
+	}
+	return n, nil
 }
