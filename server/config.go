@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 )
 
@@ -31,9 +32,12 @@ type Config struct {
 	MQTTAddr string // TCP listen address; zero: ":1883"
 	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
 	HTTPAddr string // HTTP API address; zero: ":8080"
-	Secret   []byte // HS256 secret of device and admin tokens; required
-	NodeID   int    // 0..1023, part of message ids
-	Store    store.Store
+	Secret   []byte // HS256 secret of device and admin tokens; required unless Tokens is set
+	// Tokens verifies device and admin tokens (RS256/ES256/EdDSA keys,
+	// JWKS, issuer, audience, skew) [IM-3.1-2]; zero: HS256 with Secret.
+	Tokens *authtoken.Verifier
+	NodeID int // 0..1023, part of message ids
+	Store  store.Store
 
 	MaxBody        int // encoded message body limit; zero: 16 KiB
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB

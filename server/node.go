@@ -22,13 +22,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqim/mqim/account"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
 	"github.com/mqim/mqim/sync/fanout"
@@ -56,8 +59,11 @@ type Node struct {
 	table    *routes.Table // nil without NATS
 	devices  *imqtt.Sessions
 	members  *auth.Members
-	media    *media.Handler // nil: attachments disabled
-	signals  signals        // signal.go
+	media    *media.Handler   // nil: attachments disabled
+	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
+	accounts *account.Service // account control [IM-8.3]
+	adminAPI *httpapi.Admin
+	signals  signals // signal.go
 	ids      *snowflake.Generator
 	http     *http.Server
 	draining atomic.Bool
@@ -70,8 +76,15 @@ type Node struct {
 
 // New builds a node; it starts nothing.
 func New(cfg Config) (*Node, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errors.New("server: a JWT secret is required")
+	if cfg.Tokens == nil {
+		if len(cfg.Secret) == 0 {
+			return nil, errors.New("server: a JWT secret or a token verifier is required")
+		}
+		v, err := authtoken.NewVerifier(authtoken.VerifierConfig{Secret: cfg.Secret})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.Tokens = v
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("server: a store is required")
@@ -90,7 +103,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Before anything that starts goroutines: a bad media configuration
 	// leaves nothing running.
-	mediaHandler, err := newMedia(cfg)
+	httpAuth := &httpapi.Auth{Tokens: cfg.Tokens, Users: cfg.Store}
+	mediaHandler, err := newMedia(cfg, httpAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +124,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
@@ -160,9 +174,10 @@ func New(cfg Config) (*Node, error) {
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
+	authHook := auth.New(n.mqtt, auth.Config{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
-			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
+		authHook,
 		imqtt.NewPipeline(imqtt.PipelineConfig{
 			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
 			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
@@ -177,6 +192,9 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
+	}
+	if err := n.newAccounts(authHook); err != nil {
+		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
@@ -213,6 +231,9 @@ func (n *Node) Start() error {
 	}
 	if err := n.subscribeSignals(); err != nil {
 		return fmt.Errorf("subscribe to signals: %w", err)
+	}
+	if err := n.accounts.Start(); err != nil {
+		return err
 	}
 	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -257,6 +278,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		err := n.core.Shutdown(ctx)
 		n.stopSignals() // before fanout stops: signal.go
+		n.accounts.Stop()
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the

@@ -95,6 +95,8 @@ type options struct {
 	mediaMaxBytes        int64
 	mediaS3              media.S3Config
 	recallWindow         time.Duration
+
+	tokens tokenOptions // tokens.go
 }
 
 func parse(args []string) (*options, error) {
@@ -129,6 +131,7 @@ func parse(args []string) (*options, error) {
 	fs.BoolVar(&o.mediaS3.PathStyle, "media-s3-path-style", false, "address the bucket in the URL path (endpoint/bucket/key), as most self-hosted S3 servers need; otherwise virtual-hosted style where the endpoint is known to support it (AWS)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
+	o.tokens.register(fs) // tokens.go
 	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
@@ -171,6 +174,12 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	reg := newRegistry() // before the node: the JWKS fetcher's metric
+	tokens, tokensDesc, err := o.tokens.verifier(ctx, secret, log, reg)
+	if err != nil {
+		return err
+	}
+
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	st, storeDesc, err := openStore(openCtx, o.storeURL, o.dataDir)
 	cancel()
@@ -212,7 +221,7 @@ func run(args []string) error {
 	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
-		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
+		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
@@ -227,7 +236,7 @@ func run(args []string) error {
 	log.Info("mqimd serving",
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
-		"media", mediaDesc, "jwt_secret", secretSource)
+		"media", mediaDesc, "jwt_secret", secretSource, "tokens", tokensDesc)
 	if secretSource != "flag" {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
