@@ -22,6 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqim/mqim/delivery/cluster"
+	"github.com/mqim/mqim/delivery/local"
+	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/hooks/ingest"
@@ -31,10 +34,7 @@ import (
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
-	"github.com/mqim/mqim/sync/bus"
 	"github.com/mqim/mqim/sync/catchup"
-	"github.com/mqim/mqim/sync/fanout"
-	"github.com/mqim/mqim/sync/routes"
 )
 
 // Per-connection buffers, the bulk of an idle connection's heap
@@ -53,8 +53,8 @@ type Node struct {
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
 	ingest   *ingest.Hook
-	fanout   *fanout.Fanout
-	bus      *bus.Bus      // nil without NATS
+	fanout   *local.Fanout
+	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	members  *auth.Members
@@ -115,7 +115,7 @@ func New(cfg Config) (*Node, error) {
 		SysTopicResendInterval:  60,
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
-	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
+	n.fanout = local.New(n, local.Config{Log: cfg.Log, Registerer: cfg.Registry})
 	var deliver ingest.Deliverer = n.fanout
 	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
 	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
@@ -125,9 +125,9 @@ func New(cfg Config) (*Node, error) {
 			n.cfg.NodeName = cfg.NodeName
 		}
 		if !cfg.Standalone {
-			if n.bus, err = bus.New(cfg.NATS, bus.Config{
-				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
-				Groups: n, EncodeGroup: fanout.EncodeGroupEvent,
+			if n.bus, err = cluster.New(cfg.NATS, cluster.Config{
+				Local: n.fanout, Encode: local.EncodeEvent, Replicas: cfg.Replicas,
+				Groups: n, EncodeGroup: local.EncodeGroupEvent,
 				Log: cfg.Log, Registerer: cfg.Registry,
 			}); err != nil {
 				return nil, err
@@ -385,8 +385,8 @@ func (n *Node) takenOver(user, client string) {
 
 // both hands committed events to local delivery and to the other nodes.
 type both struct {
-	local *fanout.Fanout
-	bus   *bus.Bus
+	local *local.Fanout
+	bus   *cluster.Bus
 }
 
 func (b both) Deliver(events []store.InboxEvent) {

@@ -1,4 +1,4 @@
-// Package sync is only a folder: it holds the packages that get events to
-// devices (fanout: push to connected devices; catchup: the pull RPCs).
-// Nothing imports it, so it never shadows the standard library's sync.
+// Package sync is only a folder: it holds catchup, the pull RPCs, until
+// they move into the core. Push lives in delivery/. Nothing imports this
+// package, so it never shadows the standard library's sync.
 package sync

@@ -17,12 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 // exitDrainInterrupted is the exit status when a second SIGINT or SIGTERM
@@ -140,7 +140,7 @@ func run(args []string) error {
 		nodeName = fmt.Sprintf("node-%d", o.nodeID)
 	}
 	natsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	nc, err := bus.ConnectNATS(natsCtx, bus.NATSConfig{
+	nc, err := cluster.ConnectNATS(natsCtx, cluster.NATSConfig{
 		URL:         o.natsURL,
 		StoreDir:    filepath.Join(o.dataDir, "nats"),
 		Listen:      o.natsListen,

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/server"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 func presenceOf(t *testing.T, d *device, users ...string) []protocol.Presence {
@@ -110,7 +110,7 @@ func TestPresence(t *testing.T) {
 func TestPresenceAndTypingAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
+	nc, err := cluster.ConnectNATS(ctx, cluster.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestLivePresence(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
+		nc, err := cluster.ConnectNATS(ctx, cluster.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
 		if err != nil {
 			t.Fatal(err)
 		}

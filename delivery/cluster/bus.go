@@ -1,4 +1,4 @@
-// Package bus carries committed inbox events between the nodes of a cluster
+// Package cluster carries committed inbox events between the nodes of a cluster
 // over NATS JetStream [IM-5.2]. It broadcasts: every node publishes the
 // events it commits to one stream, and every node reads the whole stream and
 // hands each event to its local fan-out, which skips users with no device on
@@ -20,7 +20,7 @@
 // Push stays best effort: if NATS is unreachable, events are dropped
 // (counted) and devices recover them by sync; a node that reconnects resumes
 // the stream where it left off.
-package bus
+package cluster
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package fanout pushes committed inbox events to the devices connected to
+// Package local pushes committed inbox events to the devices connected to
 // this node [IM-5.2]. It is the fast path only: a device that misses an event
 // sees a seq gap and pulls it with sync, so fanout may drop under pressure
 // but never reorders a user's events.
@@ -7,7 +7,7 @@
 // DeliverEncoded by the cluster bus with other nodes' events. Events of one
 // user go through one shard worker, in the order they were handed over; a device that stalls its socket stalls only its shard,
 // and a full shard drops events (counted) rather than blocking the caller.
-package fanout
+package local
 
 import (
 	"hash/maphash"
