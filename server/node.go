@@ -109,6 +109,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
+		ClientWriteTimeout:      cfg.WriteTimeout, // [IM-5.2-8]
 		Capabilities:            caps,
 		InlineClient:            true,
 		Logger:                  slog.New(imqtt.Redact(cfg.Log.Handler())),
@@ -167,6 +168,7 @@ func New(cfg Config) (*Node, error) {
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
 		n.ingest,
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
+		imqtt.NewBackpressure(cfg.Registry),
 	)
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",

@@ -54,6 +54,7 @@ type options struct {
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
 	recallWindow         time.Duration
+	writeTimeout         time.Duration
 }
 
 func parse(args []string) (*options, error) {
@@ -82,6 +83,7 @@ func parse(args []string) (*options, error) {
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "a device whose socket accepts nothing for this long is disconnected (it reconnects and syncs)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -166,6 +168,7 @@ func run(args []string) error {
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
+		WriteTimeout: o.writeTimeout,
 	})
 	if err != nil {
 		return err
