@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqim/mqim/delivery"
 	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/delivery/local"
 	"github.com/mqim/mqim/delivery/routes"
@@ -33,7 +34,6 @@ import (
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
-	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/catchup"
 )
 
@@ -53,13 +53,13 @@ type Node struct {
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
 	ingest   *ingest.Hook
+	deliver  *delivery.Dispatcher
 	fanout   *local.Fanout
 	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *device.Registry
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
-	signals  signals        // signal.go
 	ids      *snowflake.Generator
 	http     *http.Server
 	draining atomic.Bool
@@ -117,7 +117,7 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = local.New(n, local.Config{Log: cfg.Log, Registerer: cfg.Registry})
-	var deliver ingest.Deliverer = n.fanout
+	sinks := []delivery.Sink{n.fanout}
 	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
 	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
 	if cfg.NATS != nil {
@@ -127,13 +127,11 @@ func New(cfg Config) (*Node, error) {
 		}
 		if !cfg.Standalone {
 			if n.bus, err = cluster.New(cfg.NATS, cluster.Config{
-				Local: n.fanout, Encode: local.EncodeEvent, Replicas: cfg.Replicas,
-				Groups: n, EncodeGroup: local.EncodeGroupEvent,
-				Log: cfg.Log, Registerer: cfg.Registry,
+				Local: n.fanout, Replicas: cfg.Replicas, Log: cfg.Log, Registerer: cfg.Registry,
 			}); err != nil {
 				return nil, err
 			}
-			deliver = both{n.fanout, n.bus}
+			sinks = append(sinks, n.bus)
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
@@ -144,10 +142,11 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
+	n.deliver = delivery.NewDispatcher(sinks...)
 	n.ingest = ingest.New(ingest.Config{
 		Store:           cfg.Store,
-		Deliver:         deliver,
-		Groups:          n,
+		Deliver:         n.deliver,
+		Groups:          n.deliver,
 		RPC:             catchup.New(cfg.Store),
 		Respond:         n,
 		Disconnect:      n.mqtt,
@@ -155,7 +154,7 @@ func New(cfg Config) (*Node, error) {
 		IDs:             ids,
 		Ext:             cfg.Store,
 		RecallWindow:    cfg.RecallWindow,
-		Signal:          n,
+		Signal:          n.deliver,
 		Online:          n.userOnline,
 		MaxBody:         cfg.MaxBody,
 		ReceiveMaximum:  cfg.ReceiveMaximum,
@@ -210,13 +209,12 @@ func (n *Node) Start() error {
 	}
 	n.fanout.Start()
 	if n.bus != nil {
-		n.bus.Start()
+		if err := n.bus.Start(); err != nil {
+			return err
+		}
 	}
 	if n.table != nil {
 		n.table.Start()
-	}
-	if err := n.subscribeSignals(); err != nil {
-		return fmt.Errorf("subscribe to signals: %w", err)
 	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -260,7 +258,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.ingest.Shutdown(ctx)
-		n.stopSignals() // before fanout stops: signal.go
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the
@@ -385,17 +382,6 @@ func (n *Node) takenOver(user, client string) {
 	}
 }
 
-// both hands committed events to local delivery and to the other nodes.
-type both struct {
-	local *local.Fanout
-	bus   *cluster.Bus
-}
-
-func (b both) Deliver(events []store.InboxEvent) {
-	b.local.Deliver(events)
-	b.bus.Deliver(events)
-}
-
 // PublishInbox publishes an encoded event to a user's devices on this node.
 func (n *Node) PublishInbox(user string, payload []byte) {
 	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType})
@@ -413,34 +399,13 @@ func (n *Node) PublishGroup(conv string, payload []byte) {
 	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType})
 }
 
-// Broadcast hands a committed message of a read-fan-out group to delivery
-// on its group topic, here and (over the bus) on the other nodes.
-func (n *Node) Broadcast(msg *store.Message) {
-	n.fanout.DeliverGroup(msg)
-	if n.bus != nil {
-		n.bus.DeliverGroup(msg)
-	}
-}
-
-// DeliverGroupEncoded takes another node's group event for the group topic.
-func (n *Node) DeliverGroupEncoded(conv string, payload []byte) {
-	n.fanout.DeliverGroupEncoded(conv, payload)
-}
-
-// MembersChanged runs after a membership change is committed: on every
-// node, the cached answers of the group topic ACL are dropped, and the
-// removed users' devices are unsubscribed from the group topic [IM-11.4-4].
-// mochi checks the ACL again on every delivery, so nothing published after
-// this returns reaches them even if a subscription raced with it.
-func (n *Node) MembersChanged(conv string, added, removed []string) {
-	n.ForgetMembers(conv, added, removed)
-	if n.bus != nil {
-		n.bus.MembersChanged(conv, added, removed)
-	}
-}
-
-// ForgetMembers applies a membership change on this node: cached ACL
-// answers are dropped and removed users' devices unsubscribed.
+// ForgetMembers applies a committed membership change on this node (the
+// local delivery sink calls it, for changes committed here and on other
+// nodes): the cached answers of the group topic ACL are dropped, and the
+// removed users' devices are unsubscribed from the group topic
+// [IM-11.4-4]. mochi checks the ACL again on every delivery, so nothing
+// published after this returns reaches them even if a subscription raced
+// with it.
 func (n *Node) ForgetMembers(conv string, added, removed []string) {
 	n.members.Forget(conv, append(slices.Clone(added), removed...)...)
 	if len(removed) == 0 {

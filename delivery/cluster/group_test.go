@@ -1,81 +1,46 @@
 package cluster
 
 import (
-	"context"
-	"fmt"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/mqim/mqim/delivery"
+	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
-// groupRecorder is a node's group delivery.
-type groupRecorder struct {
-	mu  sync.Mutex
-	log []string
-}
-
-func (r *groupRecorder) DeliverGroupEncoded(conv string, payload []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.log = append(r.log, conv+" "+string(payload))
-}
-
-func (r *groupRecorder) ForgetMembers(conv string, added, removed []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.log = append(r.log, fmt.Sprintf("%s +%v -%v", conv, added, removed))
-}
-
-func (r *groupRecorder) snapshot() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.log)
-}
-
-// TestBusCarriesGroups: read-fan-out group messages and membership changes
-// reach the other nodes, in the order they were committed, among inbox
-// events [IM-11.3].
-func TestBusCarriesGroups(t *testing.T) {
+// TestBusCarriesEveryKind: read-fan-out group messages and membership
+// changes reach the other nodes in the order they were committed, among
+// inbox events [IM-11.3]; signals too, on their own subject; each envelope
+// encoded by the dispatcher once, on first use, and shared by both sinks.
+func TestBusCarriesEveryKind(t *testing.T) {
 	n := embedded(t)
 	var ra, rb recorder
-	var ga, gb groupRecorder
-	encodeGroup := func(m *store.Message) ([]byte, error) { return fmt.Appendf(nil, "#%d", m.Seq), nil }
-	start := func(local *recorder, groups *groupRecorder) *Bus {
-		b, err := New(n.Conn, Config{Local: local, Encode: encodeSeq, Groups: groups, EncodeGroup: encodeGroup})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := b.Stop(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-		return b
-	}
-	a := start(&ra, &ga)
-	start(&rb, &gb)
+	a := startBus(t, n, &ra)
+	startBus(t, n, &rb)
 	consuming(t, a, &rb)
 
-	a.DeliverGroup(&store.Message{Conv: "g:1", Seq: 1})
-	a.MembersChanged("g:1", nil, []string{"carol"})
-	a.Deliver([]store.InboxEvent{{User: "carol", Seq: 7}})
-	a.DeliverGroup(&store.Message{Conv: "g:1", Seq: 2})
-	want := []string{"g:1 #1", "g:1 +[] -[carol]", "g:1 #2"}
-	waitFor(t, "group traffic on node b", func() bool { return len(gb.snapshot()) == len(want) })
-	if got := gb.snapshot(); !slices.Equal(got, want) {
-		t.Fatalf("node b got %q, want %q", got, want)
+	d := delivery.NewDispatcher(&ra, a) // node a's local sink, then the bus
+	d.Broadcast(&store.Message{Conv: "g:1", Seq: 1})
+	d.MembersChanged("g:1", nil, []string{"carol"})
+	d.Deliver([]store.InboxEvent{{User: "carol", Seq: 7, Kind: protocol.KindRead}})
+	d.Broadcast(&store.Message{Conv: "g:1", Seq: 2})
+	d.Signal("carol", &protocol.Event{Kind: protocol.KindTyping, User: "dave"})
+
+	waitFor(t, "group traffic on node b", func() bool { return rb.count("g:1") == 3 && rb.count("carol") == 2 })
+	rb.mu.Lock()
+	got, carol := slices.Clone(rb.events["g:1"]), slices.Clone(rb.events["carol"])
+	rb.mu.Unlock()
+	ra.mu.Lock()
+	local := slices.Clone(ra.events["g:1"])
+	ra.mu.Unlock()
+	if !slices.Equal(got, local) || len(got) != 3 || got[1] != "members +[] -[carol]" {
+		t.Fatalf("node b got %q, node a's local sink %q: want the same three, membership change second", got, local)
 	}
-	waitFor(t, "inbox event on node b", func() bool { return rb.n.Load() == 1 })
-	if got := ga.snapshot(); len(got) != 0 {
-		t.Fatalf("node a got its own group traffic back: %q", got)
+	if carol[0][:6] != "inbox " || carol[1][:7] != "signal " {
+		t.Fatalf("carol's envelopes on node b: %q", carol)
 	}
-	if _, err := New(n.Conn, Config{Local: &ra, Encode: encodeSeq, Groups: &ga}); err == nil {
-		t.Fatal("New accepted Groups without EncodeGroup")
+	if ra.n.Load() != 5 {
+		t.Fatalf("node a's local sink got %d envelopes, want its own 5 and nothing back from the bus", ra.n.Load())
 	}
 }

@@ -51,7 +51,7 @@ func connectPeer(t *testing.T, s *Server, id, filter string) (*testPeer, *Client
 func TestPublishNotBlockedByStalledSubscriber(t *testing.T) {
 	const messages = 20
 	s := newServerWithInlineClient()
-	t.Cleanup(func() { _ = s.Close() })        // after the pipes close (Cleanup runs last-in first-out)
+	t.Cleanup(func() { _ = s.Close() })               // after the pipes close (Cleanup runs last-in first-out)
 	_, stalled := connectPeer(t, s, "stalled", "a/b") // never read again
 	live, _ := connectPeer(t, s, "live", "a/b")
 
