@@ -324,6 +324,10 @@ func (n *Node) closeMQTT() {
 	}
 	closed := make(chan struct{})
 	go func() { n.mqtt.Close(); close(closed) }()
+	// Each DISCONNECT is written on a goroutine of its own: a device that
+	// stopped reading blocks only its own write, until closeGrace stops it.
+	var writes gosync.WaitGroup
+	defer writes.Wait()
 	ending := map[*mqtt.Client]time.Time{} // half-closed, waiting for the device to close
 	for {
 		for _, cl := range n.mqtt.Clients.GetAll() {
@@ -334,7 +338,11 @@ func (n *Node) closeMQTT() {
 			switch {
 			case !ok:
 				ending[cl] = time.Now()
-				n.disconnect(cl, ref)
+				writes.Add(1)
+				go func() {
+					defer writes.Done()
+					n.disconnect(cl, ref)
+				}()
 			case time.Since(since) > closeGrace:
 				cl.Stop(packets.ErrServerShuttingDown)
 			}
@@ -384,7 +392,7 @@ func (n *Node) takenOver(user, client string) {
 
 // PublishInbox publishes an encoded event to a user's devices on this node.
 func (n *Node) PublishInbox(user string, payload []byte) {
-	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType})
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
 }
 
 // InboxSubscribed reports whether a device on this node subscribes to the
@@ -396,7 +404,7 @@ func (n *Node) InboxSubscribed(user string) bool {
 // PublishGroup publishes an encoded group event on a group topic to the
 // member devices on this node [IM-11.3].
 func (n *Node) PublishGroup(conv string, payload []byte) {
-	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType})
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
 }
 
 // ForgetMembers applies a committed membership change on this node (the
@@ -425,16 +433,19 @@ func (n *Node) ForgetMembers(conv string, added, removed []string) {
 
 // Respond publishes an RPC response.
 func (n *Node) Respond(topic string, correlation []byte, f protocol.Format, payload []byte) {
-	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation})
+	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation}, nil)
 }
 
-func (n *Node) inject(topic string, payload []byte, props packets.Properties) {
+// inject publishes through mochi's inline client; shared travels with every
+// subscriber's copy (the outbound hook's per-format encodings).
+func (n *Node) inject(topic string, payload []byte, props packets.Properties, shared any) {
 	err := n.mqtt.InjectPacket(n.inline, packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
 		TopicName:   topic,
 		Payload:     payload,
 		Properties:  props,
 		PacketID:    1, // never used: inline publishes are not acknowledged
+		Shared:      shared,
 	})
 	if err != nil {
 		n.log.Warn("publish failed", "topic", topic, "error", err)

@@ -126,3 +126,33 @@ func TestNoWriterWhileIdle(t *testing.T) {
 		waitFor(t, func() bool { return !writing() })
 	}
 }
+
+// The outbound channel is the device's bounded queue: once it is full,
+// further deliveries to that client are dropped (OnPublishDropped, counted
+// in MessagesDropped, the in-flight entry rolled back), never waited for.
+func TestFullQueueDrops(t *testing.T) {
+	const queue, messages = 4, 20
+	s := newServerWithInlineClient()
+	s.Options.Capabilities.MaximumClientWritesPending = queue
+	t.Cleanup(func() { _ = s.Close() })
+	_, stalled := connectPeer(t, s, "stalled", "a/b") // never read again
+	require.NoError(t, s.Publish("a/b", []byte("0"), false, 1))
+	waitFor(t, func() bool { // the writer took it and blocks in the socket write
+		if stalled.TryLock() {
+			stalled.Unlock()
+			return false
+		}
+		return true
+	})
+	finishes(t, "publish to a full queue", func() {
+		for n := 1; n < messages; n++ {
+			_ = s.Publish("a/b", []byte(strconv.Itoa(n)), false, 1)
+		}
+	})
+	// Each message is in flight (being written or queued) or dropped; the
+	// queue holds at most its bound.
+	dropped := int(s.Info.MessagesDropped)
+	require.LessOrEqual(t, len(stalled.State.outbound), queue)
+	require.Positive(t, dropped)
+	require.Equal(t, messages, dropped+stalled.State.Inflight.Len(), "a dropped delivery must leave the in-flight map")
+}
