@@ -8,7 +8,6 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -21,11 +20,11 @@ func TestOutboundEncodesOncePerFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devices := &device.Registry{}
+	devices := &Sessions{}
 	var json1, json2, packed mochi.Client
-	devices.Set(&json1, &device.Device{User: "bob", Format: protocol.JSON})
-	devices.Set(&json2, &device.Device{User: "bob", Format: protocol.JSON})
-	devices.Set(&packed, &device.Device{User: "bob", Format: protocol.MsgPack})
+	devices.Set(&json1, NewSession(&json1, "bob", "", protocol.JSON))
+	devices.Set(&json2, NewSession(&json2, "bob", "", protocol.JSON))
+	devices.Set(&packed, NewSession(&packed, "bob", "", protocol.MsgPack))
 	h := NewOutbound(devices, slog.Default(), 1<<20)
 
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: protocol.InboxTopic("bob"),

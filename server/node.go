@@ -27,14 +27,12 @@ import (
 	"github.com/mqim/mqim/delivery/local"
 	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/device"
-	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
-	"github.com/mqim/mqim/sync/catchup"
 )
 
 // Per-connection buffers, the bulk of an idle connection's heap
@@ -52,12 +50,12 @@ type Node struct {
 	log      *slog.Logger
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
-	ingest   *ingest.Hook
+	core     *im.Service
 	deliver  *delivery.Dispatcher
 	fanout   *local.Fanout
 	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
-	devices  *device.Registry
+	devices  *imqtt.Sessions
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
 	ids      *snowflake.Generator
@@ -106,7 +104,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		ClientWriteTimeout:      cfg.WriteTimeout, // [IM-5.2-8]
@@ -142,22 +140,18 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
+	// One delivery port for the core: inbox events, group broadcasts,
+	// membership changes and signals, to this node and the others.
 	n.deliver = delivery.NewDispatcher(sinks...)
-	n.ingest = ingest.New(ingest.Config{
+	n.core = im.New(im.Config{
 		Store:           cfg.Store,
-		Deliver:         n.deliver,
+		Consumers:       []im.Consumer{n.deliver}, // of committed events
 		Groups:          n.deliver,
-		RPC:             catchup.New(cfg.Store),
-		Respond:         n,
-		Disconnect:      n.mqtt,
-		Devices:         n.devices,
-		IDs:             ids,
-		Ext:             cfg.Store,
-		RecallWindow:    cfg.RecallWindow,
 		Signal:          n.deliver,
 		Online:          n.userOnline,
+		IDs:             ids,
 		MaxBody:         cfg.MaxBody,
-		ReceiveMaximum:  cfg.ReceiveMaximum,
+		RecallWindow:    cfg.RecallWindow,
 		GroupReadFanout: cfg.GroupReadFanout,
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
@@ -165,7 +159,10 @@ func New(cfg Config) (*Node, error) {
 	hooks = append(hooks,
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
-		n.ingest,
+		imqtt.NewPipeline(imqtt.PipelineConfig{
+			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
+			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
+		}),
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 		imqtt.NewBackpressure(cfg.Registry),
 	)
@@ -216,7 +213,7 @@ func (n *Node) Start() error {
 	if n.table != nil {
 		n.table.Start()
 	}
-	n.ingest.Start()
+	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
@@ -257,7 +254,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				l.Close(func(string) {})
 			}
 		}
-		err := n.ingest.Shutdown(ctx)
+		err := n.core.Shutdown(ctx)
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the
