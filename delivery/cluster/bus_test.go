@@ -104,12 +104,18 @@ func consuming(t testing.TB, from *Bus, to *recorder) {
 	to.n.Store(0)
 }
 
-func TestBusDeliversToOtherNodesOnly(t *testing.T) {
+// twoNodes starts the buses of two nodes on one NATS, with b consuming.
+func twoNodes(t *testing.T) (a, b *Bus, ra, rb *recorder) {
+	t.Helper()
 	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	b := startBus(t, n, &rb)
-	consuming(t, a, &rb)
+	ra, rb = new(recorder), new(recorder)
+	a, b = startBus(t, n, ra), startBus(t, n, rb)
+	consuming(t, a, rb)
+	return a, b, ra, rb
+}
+
+func TestBusDeliversToOtherNodesOnly(t *testing.T) {
+	a, b, ra, rb := twoNodes(t)
 
 	for i := 1; i <= 50; i++ {
 		a.Take([]*delivery.Envelope{inbox("bob", 2*i), inbox("alice", i)})
@@ -143,11 +149,7 @@ func TestBusDeliversToOtherNodesOnly(t *testing.T) {
 // TestBusSplitsLargeBatches sends a commit batch bigger than one NATS
 // message may be.
 func TestBusSplitsLargeBatches(t *testing.T) {
-	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	startBus(t, n, &rb)
-	consuming(t, a, &rb)
+	a, _, _, rb := twoNodes(t)
 	batch := make([]*delivery.Envelope, 40) // 2.5 MiB
 	for i := range batch {
 		batch[i] = delivery.Received(delivery.Inbox, "u", "", make([]byte, 64<<10), nil, nil)
@@ -159,11 +161,7 @@ func TestBusSplitsLargeBatches(t *testing.T) {
 // TestBusRecoversLostStream deletes the stream, as a NATS that lost its
 // storage would: the bus re-creates it and delivery resumes.
 func TestBusRecoversLostStream(t *testing.T) {
-	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	b := startBus(t, n, &rb)
-	consuming(t, a, &rb)
+	a, b, _, rb := twoNodes(t)
 	if err := b.js.DeleteStream(context.Background(), streamName); err != nil {
 		t.Fatal(err)
 	}

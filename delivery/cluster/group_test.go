@@ -14,13 +14,8 @@ import (
 // inbox events [IM-11.3]; signals too, on their own subject; each envelope
 // encoded by the dispatcher once, on first use, and shared by both sinks.
 func TestBusCarriesEveryKind(t *testing.T) {
-	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	startBus(t, n, &rb)
-	consuming(t, a, &rb)
-
-	d := delivery.NewDispatcher(&ra, a) // node a's local sink, then the bus
+	a, _, ra, rb := twoNodes(t)
+	d := delivery.NewDispatcher(ra, a) // node a's local sink, then the bus
 	d.Broadcast(&store.Message{Conv: "g:1", Seq: 1})
 	d.MembersChanged("g:1", nil, []string{"carol"})
 	d.Deliver([]store.InboxEvent{{User: "carol", Seq: 7, Kind: protocol.KindRead}})
