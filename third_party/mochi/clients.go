@@ -776,7 +776,8 @@ var ErrClientWriteTimeout = errors.New("client stopped reading: write timed out"
 // writeFailed ends the connection after a failed socket write (mqim
 // patch): v2.7.9 went on, after a write that may have been partial.
 func (cl *Client) writeFailed(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	var ne net.Error // a WebSocket connection's timeout is no os.ErrDeadlineExceeded
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		err = fmt.Errorf("%w: %w", ErrClientWriteTimeout, err)
 	}
 	cl.Stop(err)
