@@ -88,6 +88,12 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Before anything that starts goroutines: a bad media configuration
+	// leaves nothing running.
+	mediaHandler, err := newMedia(cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
@@ -104,7 +110,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		ClientWriteTimeout:      cfg.WriteTimeout, // [IM-5.2-8]
@@ -174,9 +180,6 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
-	}
-	if n.media, err = newMedia(cfg); err != nil {
-		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
