@@ -22,7 +22,8 @@ const (
 	DefaultGroupReadFanout = 500       // [IM-11.3-1]
 	DefaultReplicas        = 1
 	DefaultRouteTTL        = 30 * time.Second
-	DefaultRecallWindow    = 2 * time.Minute // [IM-14.1]
+	DefaultRecallWindow    = 2 * time.Minute  // [IM-14.1]
+	DefaultWriteTimeout    = 30 * time.Second // [IM-5.2-8]
 )
 
 // Config configures a node. Zero values mean the defaults noted (the
@@ -42,6 +43,10 @@ type Config struct {
 	MaxBody        int // encoded message body limit; zero: 16 KiB
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB
 	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
+	// WriteTimeout bounds every socket write to a device: a device whose
+	// socket takes nothing for this long is disconnected [IM-5.2-8]; zero:
+	// 30 s.
+	WriteTimeout time.Duration
 	// GroupReadFanout is the member count above which a group fans out on
 	// read [IM-11.3-1]; zero: 500.
 	GroupReadFanout int
@@ -86,5 +91,8 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.RecallWindow <= 0 {
 		cfg.RecallWindow = DefaultRecallWindow
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 }

@@ -21,13 +21,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/internal/flagconfig"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 // exitDrainInterrupted is the exit status when a second SIGINT or SIGTERM
@@ -96,7 +96,8 @@ type options struct {
 	mediaS3              media.S3Config
 	recallWindow         time.Duration
 
-	tokens tokenOptions // tokens.go
+	tokens       tokenOptions // tokens.go
+	writeTimeout time.Duration
 }
 
 func parse(args []string) (*options, error) {
@@ -132,6 +133,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
 	o.tokens.register(fs) // tokens.go
+	fs.DurationVar(&o.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "a device whose socket accepts nothing for this long is disconnected (it reconnects and syncs)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
@@ -193,7 +195,7 @@ func run(args []string) error {
 		nodeName = fmt.Sprintf("node-%d", o.nodeID)
 	}
 	natsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	nc, err := bus.ConnectNATS(natsCtx, bus.NATSConfig{
+	nc, err := cluster.ConnectNATS(natsCtx, cluster.NATSConfig{
 		URL:         o.natsURL,
 		StoreDir:    filepath.Join(o.dataDir, "nats"),
 		Listen:      o.natsListen,
@@ -226,6 +228,7 @@ func run(args []string) error {
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
+		WriteTimeout: o.writeTimeout,
 	})
 	if err != nil {
 		return err

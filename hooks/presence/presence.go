@@ -1,5 +1,5 @@
 // Package presence reports the node's device connections to the cluster's
-// routing table (sync/routes), which is where online/offline comes from.
+// routing table (delivery/routes), which is where online/offline comes from.
 package presence
 
 import (

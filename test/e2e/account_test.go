@@ -18,12 +18,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/internal/jwks"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/server"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 func adminToken(t testing.TB) string {
@@ -412,11 +412,11 @@ func (k edKey) sign(t *testing.T, kid, user, iss, aud string) string {
 
 // embeddedNATS starts an embedded NATS server for the test's nodes; it is
 // closed after the nodes' cleanups, which run first.
-func embeddedNATS(t *testing.T) *bus.NATS {
+func embeddedNATS(t *testing.T) *cluster.NATS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
+	nc, err := cluster.ConnectNATS(ctx, cluster.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
 	if err != nil {
 		t.Fatal(err)
 	}
