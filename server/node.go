@@ -28,7 +28,6 @@ import (
 	"github.com/mqim/mqim/delivery/local"
 	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/presence"
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/snowflake"
@@ -158,7 +157,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		// Before auth: auth's OnDisconnect forgets the device.
-		hooks = append(hooks, presence.New(n.devices, n.table))
+		hooks = append(hooks, imqtt.NewPresence(n.devices, n.table))
 	}
 	// One delivery port for the core: inbox events, group broadcasts,
 	// membership changes and signals, to this node and the others.
