@@ -159,6 +159,7 @@ type Store interface {
 	ContactStore  // contacts.go
 	ExtStore      // edits.go
 	SettingsStore // settings.go
+	PushStore     // push.go
 
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent.
