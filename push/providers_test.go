@@ -159,6 +159,3 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("receiver saw %v", errs)
 	}
 }
-
-
-

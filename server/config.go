@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/push"
 	"github.com/mqim/mqim/store"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 
 	Media        Media         // attachments [IM-12.2]
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
+
+	// Push is offline push [IM-17]: off without Providers; the node fills
+	// in its store, NATS, name, presence, log and registry.
+	Push push.Config
 }
 
 func (cfg *Config) setDefaults() {

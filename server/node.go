@@ -30,6 +30,7 @@ import (
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/push"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
 	"github.com/mqim/mqim/sync/catchup"
@@ -59,6 +60,7 @@ type Node struct {
 	devices  *device.Registry
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
+	push     *push.Service  // nil: push off (push.go)
 	signals  signals        // signal.go
 	ids      *snowflake.Generator
 	http     *http.Server
@@ -143,6 +145,10 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
+	deliver, pushHook, err := n.newPush(deliver)
+	if err != nil {
+		return nil, err
+	}
 	n.ingest = ingest.New(ingest.Config{
 		Store:           cfg.Store,
 		Deliver:         deliver,
@@ -156,6 +162,7 @@ func New(cfg Config) (*Node, error) {
 		RecallWindow:    cfg.RecallWindow,
 		Signal:          n,
 		Online:          n.userOnline,
+		Push:            n.pusher(),
 		MaxBody:         cfg.MaxBody,
 		ReceiveMaximum:  cfg.ReceiveMaximum,
 		GroupReadFanout: cfg.GroupReadFanout,
@@ -168,6 +175,9 @@ func New(cfg Config) (*Node, error) {
 		n.ingest,
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 	)
+	if pushHook != nil {
+		hooks = append(hooks, pushHook)
+	}
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
 		ConstLabels: prometheus.Labels{"where": "mqtt"},
@@ -215,6 +225,14 @@ func (n *Node) Start() error {
 	}
 	if err := n.subscribeSignals(); err != nil {
 		return fmt.Errorf("subscribe to signals: %w", err)
+	}
+	if n.push != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := n.push.Start(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	n.ingest.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -267,6 +285,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				berr = n.bus.Stop(ctx)
 			}
 			n.fanout.Stop()
+		}
+		if n.push != nil {
+			n.push.Stop() // after the committer: its last nudges are taken or left in the outbox
 		}
 		n.flushClients(ctx)
 		n.closeMQTT()

@@ -54,6 +54,7 @@ type options struct {
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
 	recallWindow         time.Duration
+	push                 *pushOptions // push.go
 }
 
 func parse(args []string) (*options, error) {
@@ -82,6 +83,7 @@ func parse(args []string) (*options, error) {
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
+	o.push = pushFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -159,6 +161,10 @@ func run(args []string) error {
 	if mediaDir == "" {
 		mediaDir = filepath.Join(o.dataDir, "media")
 	}
+	pushCfg, err := o.push.config()
+	if err != nil {
+		return err
+	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
@@ -166,6 +172,7 @@ func run(args []string) error {
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
+		Push:         pushCfg,
 	})
 	if err != nil {
 		return err

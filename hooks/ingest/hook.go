@@ -96,6 +96,7 @@ type Config struct {
 	Ext        Ext                    // contacts, recall, edit, typing, presence (ext.go); nil: those methods are unknown
 	Signal     Signaler               // relays typing signals (typing.go); nil: the typing topic is refused
 	Online     func(user string) bool // whether a device of user is connected to any node (presence.go)
+	Push       Pusher                 // push registrations (push.go); nil: push is off
 	// RecallWindow is how long after sending a sender may recall [IM-14.1-1]; zero: 2 minutes.
 	RecallWindow time.Duration
 

@@ -56,6 +56,9 @@ var methodList = []rpcMethod{
 	{protocol.MethodDelete, true, (*Hook).messageRPC},
 	{protocol.MethodSettings, true, (*Hook).settings},
 	{protocol.MethodPresence, false, (*Hook).presence},
+	{protocol.MethodPushRegister, false, (*Hook).pushRPC},
+	{protocol.MethodPushUnregister, false, (*Hook).pushRPC},
+	{protocol.MethodPushList, false, (*Hook).pushRPC},
 }
 
 // methodTable indexes methodList by name.

@@ -3,8 +3,8 @@ package pushtest
 import (
 	"crypto/ecdsa"
 	"crypto/tls"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
