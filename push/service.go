@@ -107,7 +107,7 @@ type Service struct {
 	fold *folder
 
 	nudge    chan struct{}
-	work     chan jetstream.Msg
+	work     []chan jetstream.Msg // one per worker; a user's jobs go to one (in order)
 	takeover chan [2]string
 
 	ctx    context.Context
@@ -129,7 +129,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("push: jetstream: %w", err)
 	}
 	s := &Service{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), js: js, acks: newAcks(),
-		nudge: make(chan struct{}, 1), work: make(chan jetstream.Msg), takeover: make(chan [2]string, 256)}
+		nudge: make(chan struct{}, 1), work: make([]chan jetstream.Msg, cfg.Workers), takeover: make(chan [2]string, 256)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -151,9 +151,10 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: consumer: %w", err)
 	}
-	for range s.cfg.Workers {
+	for i := range s.work {
+		s.work[i] = make(chan jetstream.Msg, 16)
 		s.wg.Add(1)
-		go s.worker()
+		go s.worker(s.work[i])
 	}
 	s.wg.Add(3)
 	go s.relayLoop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -12,22 +13,31 @@ import (
 	"github.com/mqim/mqim/store"
 )
 
-// receive hands a job from the consumer to a worker; blocking here holds
-// the consumer back (MaxAckPending bounds what a node takes).
+// receive hands a job from the consumer to a worker: always the same one
+// for a user, so that a user's notifications leave this node in commit
+// order (the phone shows the last one of a collapse id, with the latest
+// count). Blocking here holds the consumer back (MaxAckPending bounds what
+// a node takes).
 func (s *Service) receive(msg jetstream.Msg) {
+	var j struct {
+		User string `json:"u"`
+	}
+	_ = json.Unmarshal(msg.Data(), &j)
+	h := fnv.New32a()
+	h.Write([]byte(j.User))
 	select {
-	case s.work <- msg:
+	case s.work[h.Sum32()%uint32(len(s.work))] <- msg:
 	case <-s.ctx.Done():
 	}
 }
 
-func (s *Service) worker() {
+func (s *Service) worker(work <-chan jetstream.Msg) {
 	defer s.wg.Done()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case msg := <-s.work:
+		case msg := <-work:
 			s.handle(msg)
 		}
 	}
