@@ -49,6 +49,8 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
   recall         recall a sent message:   mqim recall MSGID
   presence       who is online:           mqim presence USER…
+  push           offline push devices:    mqim push register --client-id ID --platform apns --device-token T --app BUNDLE [--env sandbox]
+                                          mqim push unregister|list --client-id ID
 
 Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)

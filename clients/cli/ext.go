@@ -21,6 +21,7 @@ var extCommands = map[string]func(e *env, ctx context.Context, args []string) er
 	"contact":  (*env).contact,
 	"recall":   (*env).recall,
 	"presence": (*env).presence,
+	"push":     (*env).push, // push.go
 }
 
 func init() {
