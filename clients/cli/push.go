@@ -9,7 +9,6 @@ import (
 	"github.com/mqim/mqim/clients/sdk"
 )
 
-
 // push registers a device for offline push [IM-17.1]: the registration is
 // bound to the client id, so --client-id names the device's.
 func (e *env) push(ctx context.Context, args []string) error {
