@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,4 +322,55 @@ func TestPushTwoNodes(t *testing.T) {
 		t.Fatalf("nodes sent %v", sent)
 	}
 
+}
+
+// failUntil returns a failpoint that fails the named step its first n
+// times, and counts the calls.
+func failUntil(name string, n int32) (func(string) bool, *atomic.Int32) {
+	var hits atomic.Int32
+	return func(step string) bool {
+		return step == name && hits.Add(1) <= n
+	}, &hits
+}
+
+// TestPushFailpoints: a node that stops between the commit and the work
+// queue leaves the candidate in the store's outbox, and the node started
+// after it pushes it once; a node cut off inside the provider call
+// leaves a claim, taken over after its lease, and the message is pushed
+// (here once: the cut-off call never reached the provider) [IM-17.4].
+func TestPushFailpoints(t *testing.T) {
+	forEachStore(t, func(t *testing.T, be backend) {
+		dl := dialer{version: 5}
+		fake := pushtest.NewAPNs(t)
+		nc := pushNATS(t)
+		db := testnode.NewDB(t, be)
+		enqueue, enqueueHits := failUntil("before-enqueue", 1<<30)
+		n := startNodeOn(t, db, withPush(nc, fake, "n1", 1, true), func(c *server.Config) { c.Push.Failpoint = enqueue })
+		bob := registered(t, dl, n, fake, "bob")
+		bob.disconnect()
+		tok := deviceToken("bob")
+		alice := dl.dial(t, n, "alice")
+		alice.sendOK(text("f1", "bob", "committed, not queued"))
+		eventually(t, 20*time.Second, "the relay cut off", func() bool { return enqueueHits.Load() >= 2 })
+		if cs, err := n.Store.PendingPush(context.Background(), 10); err != nil || len(cs) != 1 {
+			t.Fatalf("outbox %+v %v, want the one candidate", cs, err)
+		}
+		alice.disconnect()
+		if err := n.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		call, callHits := failUntil("provider-call", 1)
+		n = startNodeOn(t, db, withPush(nc, fake, "n1", 1, true), func(c *server.Config) { c.Push.Failpoint = call })
+		eventually(t, 30*time.Second, "the push after the restart", func() bool { return fake.Count(tok) >= 1 })
+		if callHits.Load() < 2 {
+			t.Fatalf("provider-call failpoint reached %d times", callHits.Load())
+		}
+		alice = dl.dial(t, n, "alice")
+		alice.sendOK(text("f2", "bob", "after"))
+		eventually(t, 30*time.Second, "the next push", func() bool { return fake.Count(tok) >= 2 })
+		seqsOnce(t, fake, tok, 2)
+		if cs, _ := n.Store.PendingPush(context.Background(), 10); len(cs) != 0 {
+			t.Fatalf("outbox left %+v", cs)
+		}
+	})
 }
