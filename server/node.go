@@ -23,9 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/device"
-	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
@@ -33,7 +32,6 @@ import (
 	"github.com/mqim/mqim/push"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
-	"github.com/mqim/mqim/sync/catchup"
 	"github.com/mqim/mqim/sync/fanout"
 	"github.com/mqim/mqim/sync/routes"
 )
@@ -53,11 +51,11 @@ type Node struct {
 	log      *slog.Logger
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
-	ingest   *ingest.Hook
+	core     *im.Service
 	fanout   *fanout.Fanout
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
-	devices  *device.Registry
+	devices  *imqtt.Sessions
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
 	push     *push.Service  // nil: push off (push.go)
@@ -92,6 +90,12 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Before anything that starts goroutines: a bad media configuration
+	// leaves nothing running.
+	mediaHandler, err := newMedia(cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
@@ -108,7 +112,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		Capabilities:            caps,
@@ -118,8 +122,8 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
-	var deliver ingest.Deliverer = n.fanout
-	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
+	consumers := []im.Consumer{n.fanout} // of committed events
+	var hooks []mqtt.Hook                // OnPacketRead runs in this order: the limit first
 	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
 	if cfg.NATS != nil {
 		if cfg.NodeName == "" {
@@ -134,7 +138,7 @@ func New(cfg Config) (*Node, error) {
 			}); err != nil {
 				return nil, err
 			}
-			deliver = both{n.fanout, n.bus}
+			consumers = append(consumers, n.bus)
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
@@ -145,26 +149,20 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
-	deliver, pushHook, err := n.newPush(deliver)
+	consumers, pushHook, err := n.newPush(consumers)
 	if err != nil {
 		return nil, err
 	}
-	n.ingest = ingest.New(ingest.Config{
+	n.core = im.New(im.Config{
 		Store:           cfg.Store,
-		Deliver:         deliver,
+		Consumers:       consumers,
 		Groups:          n,
-		RPC:             catchup.New(cfg.Store),
-		Respond:         n,
-		Disconnect:      n.mqtt,
-		Devices:         n.devices,
-		IDs:             ids,
-		Ext:             cfg.Store,
-		RecallWindow:    cfg.RecallWindow,
 		Signal:          n,
 		Online:          n.userOnline,
+		IDs:             ids,
 		Push:            n.pusher(),
 		MaxBody:         cfg.MaxBody,
-		ReceiveMaximum:  cfg.ReceiveMaximum,
+		RecallWindow:    cfg.RecallWindow,
 		GroupReadFanout: cfg.GroupReadFanout,
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
@@ -172,7 +170,10 @@ func New(cfg Config) (*Node, error) {
 	hooks = append(hooks,
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed}),
-		n.ingest,
+		imqtt.NewPipeline(imqtt.PipelineConfig{
+			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
+			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
+		}),
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 	)
 	if pushHook != nil {
@@ -186,9 +187,6 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
-	}
-	if n.media, err = newMedia(cfg); err != nil {
-		return nil, err
 	}
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
@@ -234,7 +232,7 @@ func (n *Node) Start() error {
 			return err
 		}
 	}
-	n.ingest.Start()
+	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
@@ -275,7 +273,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				l.Close(func(string) {})
 			}
 		}
-		err := n.ingest.Shutdown(ctx)
+		err := n.core.Shutdown(ctx)
 		n.stopSignals() // before fanout stops: signal.go
 		var berr error
 		if err == nil {
@@ -402,17 +400,6 @@ func (n *Node) takenOver(user, client string) {
 		n.log.Info("device moved to another node", "user", user, "client", client)
 		_ = n.mqtt.DisconnectClient(cl, packets.ErrSessionTakenOver)
 	}
-}
-
-// both hands committed events to local delivery and to the other nodes.
-type both struct {
-	local *fanout.Fanout
-	bus   *bus.Bus
-}
-
-func (b both) Deliver(events []store.InboxEvent) {
-	b.local.Deliver(events)
-	b.bus.Deliver(events)
 }
 
 // PublishInbox publishes an encoded event to a user's devices on this node.

@@ -4,22 +4,21 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/mqim/mqim/hooks/ingest"
+	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/push"
 	"github.com/mqim/mqim/push/pushmqtt"
-	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/routes"
 )
 
 // newPush builds offline push [IM-17] when providers are configured: it
 // needs NATS (the work queue and the acknowledgement queries) and the
-// routing table (who is online where). It returns the deliverer the
-// committer hands events to (push nudged after delivery) and the mochi
+// routing table (who is online where). It returns the consumers of
+// committed events with push last (nudged after delivery) and the mochi
 // glue.
-func (n *Node) newPush(deliver ingest.Deliverer) (ingest.Deliverer, *pushmqtt.Hook, error) {
+func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, *pushmqtt.Hook, error) {
 	cfg := n.cfg.Push
 	if len(cfg.Providers) == 0 {
-		return deliver, nil, nil
+		return consumers, nil, nil
 	}
 	if n.cfg.NATS == nil || n.table == nil {
 		return nil, nil, errors.New("server: push needs NATS (embedded or external)")
@@ -31,18 +30,7 @@ func (n *Node) newPush(deliver ingest.Deliverer) (ingest.Deliverer, *pushmqtt.Ho
 		return nil, nil, err
 	}
 	n.push = p
-	return pushed{deliver, p}, pushmqtt.New(n.devices, p), nil
-}
-
-// pushed hands committed events to delivery, then to push.
-type pushed struct {
-	ingest.Deliverer
-	push *push.Service
-}
-
-func (p pushed) Deliver(events []store.InboxEvent) {
-	p.Deliverer.Deliver(events)
-	p.push.Deliver(events)
+	return append(consumers, p), pushmqtt.New(n.devices, p), nil
 }
 
 // pushPresence answers push's question from the routing table.
@@ -60,7 +48,7 @@ func (p pushPresence) DeviceNodes(user string) []string {
 
 // pusher is the registration API for the RPCs; nil (an interface holding
 // no service) when push is off.
-func (n *Node) pusher() ingest.Pusher {
+func (n *Node) pusher() im.Pusher {
 	if n.push == nil {
 		return nil
 	}

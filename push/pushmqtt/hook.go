@@ -11,7 +11,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
+	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
@@ -25,12 +25,12 @@ type Sink interface {
 // Hook reports acknowledged deliveries and connects to a Sink.
 type Hook struct {
 	mqtt.HookBase
-	devices *device.Registry
+	devices *imqtt.Sessions
 	sink    Sink
 }
 
 // New returns the hook.
-func New(devices *device.Registry, sink Sink) *Hook { return &Hook{devices: devices, sink: sink} }
+func New(devices *imqtt.Sessions, sink Sink) *Hook { return &Hook{devices: devices, sink: sink} }
 
 // ID names the hook.
 func (h *Hook) ID() string { return "mqim-push" }
