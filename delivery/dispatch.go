@@ -17,6 +17,7 @@ package delivery
 import (
 	"fmt"
 	gosync "sync"
+	"time"
 
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
@@ -49,6 +50,10 @@ type Envelope struct {
 	Conv    string   // Group, Members: the group
 	Added   []string // Members
 	Removed []string // Members
+	// At is when the envelope was handed to delivery: right after its
+	// commit here, or when it arrived from the node that committed it. The
+	// delivery-latency metric counts from it.
+	At time.Time
 
 	once    gosync.Once
 	ev      *store.InboxEvent // Inbox committed here
@@ -60,7 +65,7 @@ type Envelope struct {
 // Received returns an envelope whose payload was encoded elsewhere (by the
 // node that committed it).
 func Received(kind Kind, user, conv string, payload []byte, added, removed []string) *Envelope {
-	e := &Envelope{Kind: kind, User: user, Conv: conv, Added: added, Removed: removed, payload: payload}
+	e := &Envelope{Kind: kind, User: user, Conv: conv, Added: added, Removed: removed, payload: payload, At: time.Now()}
 	e.once.Do(func() {})
 	return e
 }
@@ -135,8 +140,9 @@ func (d *Dispatcher) Deliver(events []store.InboxEvent) {
 		return
 	}
 	envs := make([]*Envelope, len(events))
+	now := time.Now()
 	for i := range events {
-		envs[i] = &Envelope{Kind: Inbox, User: events[i].User, ev: &events[i]}
+		envs[i] = &Envelope{Kind: Inbox, User: events[i].User, ev: &events[i], At: now}
 	}
 	d.take(envs)
 }
@@ -144,7 +150,7 @@ func (d *Dispatcher) Deliver(events []store.InboxEvent) {
 // Broadcast hands a committed message of a read-fan-out group, for its
 // group topic.
 func (d *Dispatcher) Broadcast(msg *store.Message) {
-	d.take([]*Envelope{{Kind: Group, Conv: msg.Conv, msg: msg}})
+	d.take([]*Envelope{{Kind: Group, Conv: msg.Conv, msg: msg, At: time.Now()}})
 }
 
 // MembersChanged hands a committed membership change. The local sink

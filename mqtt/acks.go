@@ -2,9 +2,11 @@ package mqtt
 
 import (
 	gosync "sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/protocol"
@@ -19,6 +21,7 @@ type slot struct {
 	ackType  byte // packets.Puback, or packets.Pubrec for a 3.1.1 QoS 2 publish
 	done     bool
 	out      []packets.Packet // the PUBACK, preceded by an error event for 3.1.1
+	at       time.Time        // when the publish was read
 }
 
 // conn is the send-pipeline state of one connection, from its first
@@ -32,13 +35,15 @@ type conn struct {
 	qos2     map[uint16]bool // 3.1.1 publishes read as QoS 2, by packet id
 	room     chan struct{}   // closed (and replaced) when pending shrinks
 	gone     chan struct{}   // closed at disconnect
+	acked    prometheus.Observer
 }
 
 // conns maps clients to their conn; entries live from the first publish
 // to the disconnect. Slots keep their conn, so a commit that finishes after
 // the disconnect does not bring the entry back.
 type conns struct {
-	m gosync.Map // *mochi.Client → *conn
+	m     gosync.Map          // *mochi.Client → *conn
+	acked prometheus.Observer // PUBACK latency, from read to write
 }
 
 // get returns cl's conn, made with sess (nil: not an authenticated
@@ -50,7 +55,7 @@ func (cs *conns) get(cl *mochi.Client, sess *im.Session) *conn {
 	if sess == nil {
 		sess = NewSession(cl, "", "", protocol.MsgPack)
 	}
-	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, sess: sess, room: make(chan struct{}), gone: make(chan struct{})})
+	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, sess: sess, room: make(chan struct{}), gone: make(chan struct{}), acked: cs.acked})
 	return c.(*conn)
 }
 
@@ -94,7 +99,7 @@ func (c *conn) push(packetID uint16, max int, wait bool) (*slot, bool) {
 		c.mu.Lock()
 	}
 	defer c.mu.Unlock()
-	s := &slot{conn: c, packetID: packetID, ackType: packets.Puback}
+	s := &slot{conn: c, packetID: packetID, ackType: packets.Puback, at: time.Now()}
 	if c.qos2[packetID] {
 		delete(c.qos2, packetID)
 		s.ackType = packets.Pubrec
@@ -143,6 +148,7 @@ func (c *conn) flush() {
 				// publish on reconnect and the cmid makes that harmless.
 				_ = c.cl.WritePacket(pk)
 			}
+			c.acked.Observe(time.Since(s.at).Seconds())
 		}
 	}
 }

@@ -3,9 +3,11 @@ package mqtt
 import (
 	"log/slog"
 	gosync "sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/protocol"
 )
@@ -25,9 +27,18 @@ const EventContentType = "application/x-mqim-event+msgpack"
 // outbound hook transcodes per device like events.
 const PresenceContentType = "application/x-mqim-presence+msgpack"
 
-// NewOutbound returns the hook; maxPacket is announced in CONNACK.
-func NewOutbound(devices *Sessions, log *slog.Logger, maxPacket uint32) mochi.Hook {
-	return &outbound{devices: devices, log: log, maxPacket: maxPacket}
+// NewOutbound returns the hook; maxPacket is announced in CONNACK. reg, if
+// not nil, gets the delivery-latency histogram.
+func NewOutbound(devices *Sessions, log *slog.Logger, maxPacket uint32, reg prometheus.Registerer) mochi.Hook {
+	o := &outbound{devices: devices, log: log, maxPacket: maxPacket, latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mqim_delivery_seconds",
+		Help:    "From an event's hand-over to delivery (right after its commit, or its arrival from another node) to its write to a device.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})}
+	if reg != nil {
+		reg.MustRegister(o.latency)
+	}
+	return o
 }
 
 type outbound struct {
@@ -35,6 +46,7 @@ type outbound struct {
 	devices   *Sessions
 	log       *slog.Logger
 	maxPacket uint32 // announced in CONNACK
+	latency   prometheus.Histogram
 }
 
 func (o *outbound) ID() string           { return "mqim-outbound" }
@@ -54,13 +66,19 @@ func (o *outbound) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.P
 		return pk
 	}
 	pk.Properties.ContentType = protocol.ContentTypeMsgPack
+	enc, shared := pk.Shared.(*Encodings)
+	if shared && !enc.at.IsZero() {
+		// mochi encodes a packet on the device's writer, right before the
+		// socket write.
+		o.latency.Observe(time.Since(enc.at).Seconds())
+	}
 	dev := o.devices.Get(cl)
 	if dev == nil || dev.Format == protocol.MsgPack {
 		return pk
 	}
 	var payload []byte
 	var err error
-	if enc, ok := pk.Shared.(*Encodings); ok {
+	if shared {
 		payload, err = enc.in(dev.Format)
 	} else {
 		payload, err = protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, &protocol.Event{})
@@ -97,14 +115,18 @@ func (o *outbound) transcode(cl *mochi.Client, pk packets.Packet, v any) packets
 // every subscriber's copy), so that the first JSON device transcodes and
 // the others reuse it.
 type Encodings struct {
+	at      time.Time // the event's hand-over to delivery
 	msgpack []byte
 	once    gosync.Once
 	json    []byte
 	err     error
 }
 
-// NewEncodings returns the cache for an event encoded as MessagePack.
-func NewEncodings(msgpack []byte) *Encodings { return &Encodings{msgpack: msgpack} }
+// NewEncodings returns the cache for an event encoded as MessagePack and
+// handed to delivery at at.
+func NewEncodings(msgpack []byte, at time.Time) *Encodings {
+	return &Encodings{msgpack: msgpack, at: at}
+}
 
 func (e *Encodings) in(f protocol.Format) ([]byte, error) {
 	if f == protocol.MsgPack {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"testing"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -25,10 +26,10 @@ func TestOutboundEncodesOncePerFormat(t *testing.T) {
 	devices.Set(&json1, NewSession(&json1, "bob", "", protocol.JSON))
 	devices.Set(&json2, NewSession(&json2, "bob", "", protocol.JSON))
 	devices.Set(&packed, NewSession(&packed, "bob", "", protocol.MsgPack))
-	h := NewOutbound(devices, slog.Default(), 1<<20)
+	h := NewOutbound(devices, slog.Default(), 1<<20, nil)
 
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: protocol.InboxTopic("bob"),
-		Payload: mp, Properties: packets.Properties{ContentType: EventContentType}, Shared: NewEncodings(mp)}
+		Payload: mp, Properties: packets.Properties{ContentType: EventContentType}, Shared: NewEncodings(mp, time.Now())}
 	a := h.OnPacketEncode(&json1, pk.Copy(false))
 	b := h.OnPacketEncode(&json2, pk.Copy(false))
 	c := h.OnPacketEncode(&packed, pk.Copy(false))

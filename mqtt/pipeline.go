@@ -66,8 +66,14 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}
 	p := &Pipeline{cfg: cfg, resent: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish or (un)subscribe reused their packet id."})}
+	acked := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mqim_puback_seconds",
+		Help:    "From reading a QoS 1 publish to writing its PUBACK (after commit, in arrival order).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	p.conns.acked = acked
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(p.resent)
+		cfg.Registerer.MustRegister(p.resent, acked)
 	}
 	return p
 }

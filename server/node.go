@@ -190,12 +190,18 @@ func New(cfg Config) (*Node, error) {
 			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
 			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
 		}),
-		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
+		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket), cfg.Registry),
 		imqtt.NewBackpressure(cfg.Registry),
 	)
 	if pushHook != nil {
 		hooks = append(hooks, pushHook)
 	}
+	cfg.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mqim_connected_devices", Help: "Devices (MQTT connections) connected to this node."},
+			func() float64 { d, _ := n.connected(); return float64(d) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mqim_connected_users", Help: "Users with a device connected to this node."},
+			func() float64 { _, u := n.connected(); return float64(u) }),
+	)
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
 		ConstLabels: prometheus.Labels{"where": "mqtt"},
@@ -423,6 +429,19 @@ func (n *Node) disconnect(cl *mqtt.Client, ref string) {
 	cl.Stop(packets.ErrServerShuttingDown)
 }
 
+// connected counts the devices connected here and their users.
+func (n *Node) connected() (devices, users int) {
+	seen := map[string]bool{}
+	for _, cl := range n.mqtt.Clients.GetAll() {
+		if cl.Net.Inline || cl.Closed() {
+			continue
+		}
+		devices++
+		seen[string(cl.Properties.Username)] = true
+	}
+	return devices, len(seen)
+}
+
 // takenOver disconnects a device that connected again on another node
 // [MQTT-3.1.4-2].
 func (n *Node) takenOver(user, client string) {
@@ -433,8 +452,8 @@ func (n *Node) takenOver(user, client string) {
 }
 
 // PublishInbox publishes an encoded event to a user's devices on this node.
-func (n *Node) PublishInbox(user string, payload []byte) {
-	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
+func (n *Node) PublishInbox(user string, payload []byte, at time.Time) {
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload, at))
 }
 
 // InboxSubscribed reports whether a device on this node subscribes to the
@@ -445,8 +464,8 @@ func (n *Node) InboxSubscribed(user string) bool {
 
 // PublishGroup publishes an encoded group event on a group topic to the
 // member devices on this node [IM-11.3].
-func (n *Node) PublishGroup(conv string, payload []byte) {
-	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
+func (n *Node) PublishGroup(conv string, payload []byte, at time.Time) {
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload, at))
 }
 
 // ForgetMembers applies a committed membership change on this node (the

@@ -15,6 +15,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	gosync "sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,11 +27,12 @@ import (
 // inbox: events nobody here reads (the sender's own copy, when the sender
 // has no other device online) are not encoded.
 type Publisher interface {
-	PublishInbox(user string, payload []byte)
+	// at is when the event was handed to delivery (Envelope.At).
+	PublishInbox(user string, payload []byte, at time.Time)
 	InboxSubscribed(user string) bool
 	// PublishGroup publishes an encoded group event on the topic of group
 	// conv to the member devices on this node [IM-11.3].
-	PublishGroup(conv string, payload []byte)
+	PublishGroup(conv string, payload []byte, at time.Time)
 	// ForgetMembers applies a membership change on this node: cached ACL
 	// answers dropped, removed members unsubscribed from the group topic.
 	ForgetMembers(conv string, added, removed []string)
@@ -150,9 +152,9 @@ func (f *Fanout) work(ch <-chan *delivery.Envelope) {
 			continue
 		}
 		if e.Kind == delivery.Group {
-			f.pub.PublishGroup(e.Conv, payload)
+			f.pub.PublishGroup(e.Conv, payload, e.At)
 		} else {
-			f.pub.PublishInbox(e.User, payload)
+			f.pub.PublishInbox(e.User, payload, e.At)
 		}
 		f.delivered.Inc()
 	}

@@ -30,9 +30,13 @@ func (p *publisher) record(s string) {
 	p.log = append(p.log, s)
 }
 
-func (p *publisher) PublishInbox(user string, payload []byte) { p.record(user + " " + string(payload)) }
-func (p *publisher) PublishGroup(conv string, payload []byte) { p.record(conv + " " + string(payload)) }
-func (p *publisher) InboxSubscribed(user string) bool         { return p.subscribed[user] }
+func (p *publisher) PublishInbox(user string, payload []byte, _ time.Time) {
+	p.record(user + " " + string(payload))
+}
+func (p *publisher) PublishGroup(conv string, payload []byte, _ time.Time) {
+	p.record(conv + " " + string(payload))
+}
+func (p *publisher) InboxSubscribed(user string) bool { return p.subscribed[user] }
 func (p *publisher) ForgetMembers(conv string, added, removed []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
