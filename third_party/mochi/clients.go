@@ -496,7 +496,9 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 // quota (mqim patch: a draining server delivers them before it
 // disconnects the client).
 func (cl *Client) WritesPending() bool {
-	if len(cl.State.outbound) > 0 || cl.State.Inflight.Holding() {
+	// outboundQty, not len(outbound): it also counts the packet a writer
+	// has taken off the queue and not written yet.
+	if atomic.LoadInt32(&cl.State.outboundQty) > 0 || len(cl.State.outbound) > 0 || cl.State.Inflight.Holding() {
 		return true
 	}
 	if !cl.TryLock() { // a write is under way

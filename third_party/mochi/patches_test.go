@@ -396,6 +396,13 @@ func TestClientWritesPending(t *testing.T) {
 	cl.Net.outbuf = nil
 	cl.Unlock()
 
+	// A packet the writer has taken off the queue but not written yet is
+	// still pending: a drain that missed it lost the last delivery.
+	atomic.AddInt32(&cl.State.outboundQty, 1)
+	require.True(t, cl.WritesPending())
+	atomic.AddInt32(&cl.State.outboundQty, -1)
+	require.False(t, cl.WritesPending())
+
 	cl.State.outbound <- &packets.Packet{}
 	require.True(t, cl.WritesPending())
 }
