@@ -234,9 +234,6 @@ func (n *Node) logListeners() {
 		attrs = append(attrs, "proxy_protocol_from", strings.Join(n.cfg.ProxyProtocolFrom, ","))
 	}
 	n.log.Info("listening", attrs...)
-	if n.certs == nil {
-		n.log.Warn("no TLS certificate configured (--tls-cert, --tls-key): every listener is plaintext and tokens cross the network in the clear")
-	}
 }
 
 // addr is the bound address of a listener, "" if it is not configured.

@@ -197,6 +197,9 @@ func run(args []string) error {
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
 		"mqtts", node.MQTTSAddr(), "https", node.HTTPSAddr(),
 		"jwt_secret", secretSource)
+	if node.MQTTSAddr() == "" {
+		log.Warn("no TLS certificate configured (--tls-cert, --tls-key): every listener is plaintext and tokens cross the network in the clear")
+	}
 	if secretSource != "flag" {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
