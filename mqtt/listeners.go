@@ -88,6 +88,8 @@ func (l *wsListener) Protocol() string { return "ws" }
 
 func (l *wsListener) Init(log *slog.Logger) error {
 	l.log = log
+	// Failed wss handshakes are the clients' business.
+	l.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -151,7 +152,9 @@ func (n *Node) serveMQTT() error {
 // New; Start serves those whose listener is configured.
 func (n *Node) httpServers() map[string]*http.Server {
 	srv := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		// Failed TLS handshakes (scanners, clients that do not trust the
+		// certificate) are not the node's faults.
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 	}
 	out := map[string]*http.Server{lnHTTP: srv(n.routes(n.portOf(lnWS)))}
 	if n.certs != nil {

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/internal/testcerts"
 	"github.com/mqim/mqim/internal/testdeps"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 var secret = []byte("web-test-secret")
@@ -61,6 +63,25 @@ func TestPageServed(t *testing.T) {
 // chromium itself; otherwise it skips when something is missing, unless run
 // by scripts/test or under CI=true, where a missing piece fails the test.
 func TestBrowserChat(t *testing.T) {
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	browserChat(t, "http://"+n.HTTPAddr()+"/web/")
+}
+
+// TestBrowserChatTLS is TestBrowserChat over HTTPS and wss, with a
+// certificate of a CA made in the test, which the browser is told to
+// accept (IGNORE_HTTPS_ERRORS): the page served over HTTPS connects to the
+// wss listener [IM-1.1-5].
+func TestBrowserChatTLS(t *testing.T) {
+	ca := testcerts.NewCA(t, "web test CA")
+	crt, key := ca.Server(t).Write(t, t.TempDir(), "server")
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { c.TLSCert, c.TLSKey = crt, key })
+	browserChat(t, "https://"+n.HTTPSAddr()+"/web/", "IGNORE_HTTPS_ERRORS=1")
+}
+
+// browserChat runs testdata/chat.cjs against the page at url.
+func browserChat(t *testing.T, url string, env ...string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
 	}
@@ -84,11 +105,10 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 
-	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	env := append(os.Environ(),
+	env = append(append(os.Environ(), env...),
 		"PLAYWRIGHT_DIR="+dir,
 		"CHROMIUM="+chromium,
-		"URL=http://"+n.HTTPAddr()+"/web/",
+		"URL="+url,
 		"ALICE=alice", "ALICE_TOKEN="+mint(t, "alice"),
 		"BOB=bob", "BOB_TOKEN="+mint(t, "bob"),
 	)
