@@ -132,7 +132,7 @@ type wsConn struct {
 }
 
 // ConnectionState is the TLS state of a wss connection (zero over ws): it
-// carries the client certificate the auth hook looks for [IM-3.1-7].
+// carries the client certificate the auth hook looks for [IM-3.4-1].
 func (ws *wsConn) ConnectionState() tls.ConnectionState {
 	if tc, ok := ws.Conn.(*tls.Conn); ok {
 		return tc.ConnectionState()

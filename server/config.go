@@ -67,7 +67,7 @@ type Config struct {
 	TLSPoll         time.Duration
 	// TLSClientCA is a PEM file of the CAs of client certificates (mTLS): a
 	// verified certificate that names the user authenticates it without a
-	// token [IM-3.1-7]. TLSClientIdentity says where the certificate names
+	// token [IM-3.4-1]. TLSClientIdentity says where the certificate names
 	// it: "cn" (zero), "dns" or "email" (a SAN).
 	TLSClientCA, TLSClientIdentity string
 	// ProxyProtocolFrom are the CIDRs (or addresses) whose connections may

@@ -146,7 +146,7 @@ func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, er
 		return nil, fmt.Errorf("username %q is not a valid user id", user)
 	}
 	if claims, ok := h.certClaims(cl); ok {
-		return claims, nil // [IM-3.1-7]
+		return claims, nil // [IM-3.4-1]
 	}
 	return authtoken.Verify(h.cfg.Secret, string(pk.Connect.Password), user)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // CertIdentity says which name of a verified client certificate is a user
-// id [IM-3.1-7].
+// id [IM-3.4-1].
 type CertIdentity string
 
 // The names a client certificate can carry a user id in.

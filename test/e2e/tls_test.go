@@ -258,7 +258,7 @@ func TestTLSRotation(t *testing.T) {
 // TestMTLS: with a client CA, a verified client certificate that names
 // the user logs in without a password, over TLS and wss, and names the
 // user when CONNECT has no username; a certificate of another user or of
-// another CA does not [IM-3.1-7]. Token logins over TLS go on.
+// another CA does not [IM-3.4-1]. Token logins over TLS go on.
 func TestMTLS(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		f := newTLSFiles(t)
@@ -304,7 +304,7 @@ func TestMTLS(t *testing.T) {
 }
 
 // TestMTLSSubjectAltName: the user id may be taken from a DNS or an email
-// SAN instead of the CN [IM-3.1-7].
+// SAN instead of the CN [IM-3.4-1].
 func TestMTLSSubjectAltName(t *testing.T) {
 	forEachStore(t, func(t *testing.T, be backend) {
 		dl := dialer{5}
