@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
@@ -54,6 +55,7 @@ type options struct {
 	tlsCert, tlsKey, tlsClientCA, tlsClientIdentity string
 	mqttsAddr, wssAddr, httpsAddr                   string
 	proxyFrom                                       string
+	tlsPoll                                         time.Duration
 	metricsAddr, metricsToken, adminAddr            string
 
 	mediaDir, mediaTypes string
@@ -71,6 +73,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM file of the CAs of client certificates: a verified client certificate that names the user logs in without a token (mTLS)")
 	fs.StringVar(&o.tlsClientIdentity, "tls-client-identity", "cn", "where a client certificate names the user id: cn, dns or email (a SAN)")
+	fs.DurationVar(&o.tlsPoll, "tls-poll", certs.DefaultPoll, "how often the TLS files are checked for changes (SIGHUP reloads at once)")
 	fs.StringVar(&o.mqttsAddr, "mqtts-addr", server.DefaultMQTTSAddr, "MQTT over TLS listen address (with --tls-cert)")
 	fs.StringVar(&o.wssAddr, "wss-addr", server.DefaultWSSAddr, "MQTT over secure WebSocket listen address, path /mqtt (with --tls-cert)")
 	fs.StringVar(&o.httpsAddr, "https-addr", server.DefaultHTTPSAddr, "HTTPS API listen address (with --tls-cert)")
@@ -182,7 +185,7 @@ func run(args []string) error {
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
-		TLSCert:      o.tlsCert, TLSKey: o.tlsKey, TLSClientCA: o.tlsClientCA, TLSClientIdentity: o.tlsClientIdentity,
+		TLSCert:      o.tlsCert, TLSKey: o.tlsKey, TLSClientCA: o.tlsClientCA, TLSClientIdentity: o.tlsClientIdentity, TLSPoll: o.tlsPoll,
 		MQTTSAddr: o.mqttsAddr, WSSAddr: o.wssAddr, HTTPSAddr: o.httpsAddr, ProxyProtocolFrom: splitList(o.proxyFrom),
 		MetricsAddr: o.metricsAddr, MetricsToken: o.metricsToken, AdminAddr: o.adminAddr,
 	})
