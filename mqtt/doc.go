@@ -1,13 +1,14 @@
 // Package mqtt is mqim's MQTT adapter around the embedded mochi broker
 // (third_party/mochi): the listeners (a CONNECT deadline, Accept errors that
-// do not stop serving, MQTT over WebSocket), the Maximum Packet Size
+// do not stop serving, MQTT over WebSocket), the session of each connection
+// (sessions.go), the pipeline hook that turns publishes into commands of the
+// core, package im, and writes their PUBACKs in arrival order with the
+// workarounds mochi needs (pipeline.go, acks.go), the Maximum Packet Size
 // enforcement with DISCONNECT 0x95, the outbound transcoding of events to
 // each device's format, and the redaction of mochi's logs.
 //
-// It is where the adapter of issue 11 grows: the session per connection,
-// auth/ACL, topic → command, the PUBACK writer and every mochi workaround
-// move here from hooks/ and server/, so that it becomes the only package
-// besides the bench's bare broker that imports mochi. Concurrency: the hooks
-// run on mochi's per-connection goroutines and keep no state of their own
-// but the device registry they are given.
+// Still outside it, to move here: the auth/ACL hook (hooks/auth) and the
+// presence hook (hooks/presence). Concurrency: the hooks run on mochi's
+// per-connection goroutines; work they hand off runs on goroutines of the
+// core (im.Service.Spawn), which Shutdown waits for.
 package mqtt

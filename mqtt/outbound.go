@@ -6,7 +6,6 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -25,13 +24,13 @@ const EventContentType = "application/x-mqim-event+msgpack"
 const PresenceContentType = "application/x-mqim-presence+msgpack"
 
 // NewOutbound returns the hook; maxPacket is announced in CONNACK.
-func NewOutbound(devices *device.Registry, log *slog.Logger, maxPacket uint32) mochi.Hook {
+func NewOutbound(devices *Sessions, log *slog.Logger, maxPacket uint32) mochi.Hook {
 	return &outbound{devices: devices, log: log, maxPacket: maxPacket}
 }
 
 type outbound struct {
 	mochi.HookBase
-	devices   *device.Registry
+	devices   *Sessions
 	log       *slog.Logger
 	maxPacket uint32 // announced in CONNACK
 }

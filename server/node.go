@@ -24,9 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/device"
-	"github.com/mqim/mqim/hooks/ingest"
 	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
@@ -34,7 +33,6 @@ import (
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/sync/bus"
-	"github.com/mqim/mqim/sync/catchup"
 	"github.com/mqim/mqim/sync/fanout"
 	"github.com/mqim/mqim/sync/routes"
 )
@@ -54,11 +52,11 @@ type Node struct {
 	log      *slog.Logger
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
-	ingest   *ingest.Hook
+	core     *im.Service
 	fanout   *fanout.Fanout
 	bus      *bus.Bus      // nil without NATS
 	table    *routes.Table // nil without NATS
-	devices  *device.Registry
+	devices  *imqtt.Sessions
 	members  *auth.Members
 	media    *media.Handler // nil: attachments disabled
 	signals  signals        // signal.go
@@ -118,7 +116,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &device.Registry{}, members: &auth.Members{Store: cfg.Store}, ids: ids,
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids,
 		certs: crt, certID: certID, proxy: proxy}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
@@ -129,8 +127,8 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
 	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
-	var deliver ingest.Deliverer = n.fanout
-	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
+	consumers := []im.Consumer{n.fanout} // of committed events
+	var hooks []mqtt.Hook                // OnPacketRead runs in this order: the limit first
 	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
 	if cfg.NATS != nil {
 		if cfg.NodeName == "" {
@@ -145,7 +143,7 @@ func New(cfg Config) (*Node, error) {
 			}); err != nil {
 				return nil, err
 			}
-			deliver = both{n.fanout, n.bus}
+			consumers = append(consumers, n.bus)
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
@@ -156,21 +154,15 @@ func New(cfg Config) (*Node, error) {
 		// Before auth: auth's OnDisconnect forgets the device.
 		hooks = append(hooks, presence.New(n.devices, n.table))
 	}
-	n.ingest = ingest.New(ingest.Config{
+	n.core = im.New(im.Config{
 		Store:           cfg.Store,
-		Deliver:         deliver,
+		Consumers:       consumers,
 		Groups:          n,
-		RPC:             catchup.New(cfg.Store),
-		Respond:         n,
-		Disconnect:      n.mqtt,
-		Devices:         n.devices,
-		IDs:             ids,
-		Ext:             cfg.Store,
-		RecallWindow:    cfg.RecallWindow,
 		Signal:          n,
 		Online:          n.userOnline,
+		IDs:             ids,
 		MaxBody:         cfg.MaxBody,
-		ReceiveMaximum:  cfg.ReceiveMaximum,
+		RecallWindow:    cfg.RecallWindow,
 		GroupReadFanout: cfg.GroupReadFanout,
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
@@ -178,7 +170,10 @@ func New(cfg Config) (*Node, error) {
 	hooks = append(hooks,
 		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID}),
-		n.ingest,
+		imqtt.NewPipeline(imqtt.PipelineConfig{
+			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
+			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
+		}),
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 	)
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -216,7 +211,7 @@ func (n *Node) Start() error {
 	if err := n.subscribeSignals(); err != nil {
 		return fmt.Errorf("subscribe to signals: %w", err)
 	}
-	n.ingest.Start()
+	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
@@ -246,7 +241,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				l.Close(func(string) {})
 			}
 		}
-		err := n.ingest.Shutdown(ctx)
+		err := n.core.Shutdown(ctx)
 		n.stopSignals() // before fanout stops: signal.go
 		var berr error
 		if err == nil {
@@ -374,17 +369,6 @@ func (n *Node) takenOver(user, client string) {
 		n.log.Info("device moved to another node", "user", user, "client", client)
 		_ = n.mqtt.DisconnectClient(cl, packets.ErrSessionTakenOver)
 	}
-}
-
-// both hands committed events to local delivery and to the other nodes.
-type both struct {
-	local *fanout.Fanout
-	bus   *bus.Bus
-}
-
-func (b both) Deliver(events []store.InboxEvent) {
-	b.local.Deliver(events)
-	b.bus.Deliver(events)
 }
 
 // PublishInbox publishes an encoded event to a user's devices on this node.

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
-	"github.com/mqim/mqim/store"
 )
 
 // notifyRequest is the body of POST /v1/notifications [IM-8.1-6].
@@ -56,7 +56,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The same validation as a bridge's publish on im/v1/sys/notify.
-	sreq, pe := n.ingest.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
+	sreq, pe := n.core.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
 		Body: req.Body, Mentions: req.Mentions}, true)
 	if pe != nil {
 		status := http.StatusBadRequest
@@ -76,12 +76,8 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 	// Through the committer, like an MQTT send: ordered with the sends
 	// around it, block-checked, delivered here, to other nodes and on the
 	// group topic.
-	n.submit(ctx, w, sreq)
-}
-
-func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.SendRequest) {
-	res, pe := n.ingest.Submit(ctx, req)
-	if pe != nil {
+	res := n.core.Submit(ctx, &im.Session{User: from, Role: claims.Role}, sreq)
+	if pe := res.Err; pe != nil {
 		status := http.StatusInternalServerError
 		switch pe.Code {
 		case protocol.CodeUnknownGroup, protocol.CodeUnknownUser:
@@ -102,7 +98,7 @@ func (n *Node) submit(ctx context.Context, w http.ResponseWriter, req store.Send
 }
 
 // notified answers a stored notification [IM-8.1-6].
-func notified(w http.ResponseWriter, cmid string, res *store.SendResult) {
+func notified(w http.ResponseWriter, cmid string, res *im.SendOutcome) {
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK

@@ -1,6 +1,6 @@
 // Package auth is the mochi hook that authenticates devices (MQTT username =
 // user id, password = JWT) and enforces the subscribe ACL [IM-2.2], [IM-3.1].
-// Publish ACL is enforced by the send pipeline (hooks/ingest), which alone
+// Publish ACL is enforced by the send pipeline (mqtt.Pipeline and the core, im), which alone
 // can answer a refused publish the way the spec requires.
 package auth
 
@@ -14,7 +14,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
+	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
@@ -28,7 +28,7 @@ type UserEnsurer interface {
 type Config struct {
 	Secret  []byte
 	Users   UserEnsurer
-	Devices *device.Registry
+	Devices *imqtt.Sessions
 	Members *Members      // group membership for the group topic ACL; nil: no group topics
 	Log     *slog.Logger  // zero: slog.Default()
 	Timeout time.Duration // per store call; zero: 5s
@@ -102,7 +102,7 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
 	// the publish ACL, so one could spoof another topic's traffic.
 	cl.Properties.Will = mqtt.Will{}
-	h.cfg.Devices.Set(cl, &device.Device{User: user, Format: outputFormat(cl, claims), Role: claims.Role})
+	h.cfg.Devices.Set(cl, imqtt.NewSession(cl, user, claims.Role, outputFormat(cl, claims)))
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/hooks/device"
+	imqtt "github.com/mqim/mqim/mqtt"
 )
 
 // Router records connected devices; owner tells connections with the same
@@ -21,13 +21,13 @@ type Router interface {
 // Hook calls the Router when a device's session starts and ends.
 type Hook struct {
 	mqtt.HookBase
-	devices *device.Registry
+	devices *imqtt.Sessions
 	router  Router
 }
 
 // New returns the hook. It must be added before the auth hook, whose
 // OnDisconnect forgets the device.
-func New(devices *device.Registry, r Router) *Hook {
+func New(devices *imqtt.Sessions, r Router) *Hook {
 	return &Hook{devices: devices, router: r}
 }
 

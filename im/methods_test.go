@@ -1,4 +1,4 @@
-package ingest
+package im
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 // The spec's method index [IM-7.1-9] is the method table: the same
 // methods, each ordered or not alike.
 func TestMethodTableMatchesSpec(t *testing.T) {
-	f, err := os.Open("../../protocol/spec.md")
+	f, err := os.Open("../protocol/spec.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,27 +1,19 @@
-// Package catchup serves the pull side of delivery [IM-7]: the sync,
-// history and conversations RPCs, read straight from the store. Pull is the
-// path that is always correct; push (fanout) only makes it fast.
-package catchup
+package im
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
-// Reader is the part of the store catchup reads.
-type Reader interface {
-	Sync(ctx context.Context, user string, after int64, limit int) (store.SyncPage, error)
-	History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error)
-	Conversations(ctx context.Context, user string, limit int) ([]store.Conversation, error)
-	Group(ctx context.Context, user, group string, memberLimit int) (store.GroupInfo, error)
-}
+// The pull side of delivery [IM-7]: sync, history, conversations and
+// group.info, read straight from the store on the RPC goroutines. Pull is
+// the path that is always correct; push only makes it fast.
 
-// Limits of the RPCs [IM-7.3], [IM-7.4], [IM-7.5].
+// Limits of the RPCs [IM-7.3], [IM-7.4], [IM-7.5], [IM-11.4-3].
 const (
 	SyncDefault          = 100
 	SyncMax              = 1000
@@ -29,52 +21,8 @@ const (
 	HistoryMax           = 200
 	ConversationsDefault = 100
 	ConversationsMax     = 500
+	GroupInfoMembers     = 500
 )
-
-// Handler serves the read RPCs. Safe for concurrent use.
-type Handler struct {
-	store Reader
-}
-
-// New returns a Handler reading from r.
-func New(r Reader) *Handler { return &Handler{store: r} }
-
-// Sync serves the sync RPC [IM-7.3] from its encoded request.
-func (h *Handler) Sync(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
-	var req protocol.SyncRequest
-	req.Limit = absent // absent means the default, 0 means "latest seq only"
-	if err := protocol.Decode(f, payload, &req); err != nil {
-		return nil, err
-	}
-	return h.sync(ctx, user, req)
-}
-
-// History serves the history RPC [IM-7.4].
-func (h *Handler) History(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
-	var req protocol.HistoryRequest
-	if err := protocol.Decode(f, payload, &req); err != nil {
-		return nil, err
-	}
-	return h.history(ctx, user, req)
-}
-
-// Conversations serves the conversations RPC [IM-7.5].
-func (h *Handler) Conversations(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
-	var req protocol.ConversationsRequest
-	if err := protocol.Decode(f, payload, &req); err != nil {
-		return nil, err
-	}
-	return h.conversations(ctx, user, req)
-}
-
-// GroupInfo serves group.info [IM-11.4].
-func (h *Handler) GroupInfo(ctx context.Context, user string, f protocol.Format, payload []byte) (any, error) {
-	var req protocol.GroupRequest
-	if err := protocol.Decode(f, payload, &req); err != nil {
-		return nil, err
-	}
-	return h.groupInfo(ctx, user, req)
-}
 
 // absent marks a limit the request did not carry.
 const absent = math.MinInt
@@ -92,7 +40,17 @@ func limit(n, def, max int, zeroIsDefault bool) (int, error) {
 	return n, nil
 }
 
-func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncRequest) (*protocol.SyncResult, error) {
+// syncRPC serves sync [IM-7.3].
+func (s *Service) syncRPC(c call) {
+	var req protocol.SyncRequest
+	req.Limit = absent // absent means the default, 0 means "latest seq only"
+	if !c.decode(&req) {
+		return
+	}
+	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.sync(ctx, c.sess.User, req) })
+}
+
+func (s *Service) sync(ctx context.Context, user string, req protocol.SyncRequest) (*protocol.SyncResult, error) {
 	if req.After < 0 {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "after must be >= 0")
 	}
@@ -100,11 +58,11 @@ func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncReques
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.Sync(ctx, user, req.After, n)
+	page, err := s.cfg.Store.Sync(ctx, user, req.After, n)
 	if err != nil {
-		return nil, storeError("sync", err)
+		return nil, storeFailed("sync", err)
 	}
-	if err := h.fillSettings(ctx, user, page.Events); err != nil { // ext.go
+	if err := s.fillSettings(ctx, user, page.Events); err != nil { // settings.go
 		return nil, err
 	}
 	res := &protocol.SyncResult{Events: make([]protocol.Event, 0, len(page.Events)), HasMore: page.HasMore, Latest: page.Latest}
@@ -118,7 +76,16 @@ func (h *Handler) sync(ctx context.Context, user string, req protocol.SyncReques
 	return res, nil
 }
 
-func (h *Handler) history(ctx context.Context, user string, req protocol.HistoryRequest) (*protocol.HistoryResult, error) {
+// historyRPC serves history [IM-7.4].
+func (s *Service) historyRPC(c call) {
+	var req protocol.HistoryRequest
+	if !c.decode(&req) {
+		return
+	}
+	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.history(ctx, c.sess.User, req) })
+}
+
+func (s *Service) history(ctx context.Context, user string, req protocol.HistoryRequest) (*protocol.HistoryResult, error) {
 	conv := req.Conv
 	switch {
 	case (conv == "") == (req.With == ""):
@@ -143,7 +110,7 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n, ReadBy: req.ReadBy})
+	page, err := s.cfg.Store.History(ctx, user, conv, store.HistoryQuery{Before: req.Before, After: req.After, Limit: n, ReadBy: req.ReadBy})
 	if errors.Is(err, store.ErrNotMember) && !group {
 		// A direct conversation of the requester with no message yet [IM-7.4-3].
 		return &protocol.HistoryResult{Conv: conv, Messages: []protocol.Message{}}, nil
@@ -151,7 +118,7 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 	if err != nil {
 		// Of a group: never a member, or no longer; removed members read
 		// nothing more [IM-11.4-4].
-		return nil, storeError("history", err)
+		return nil, storeFailed("history", err)
 	}
 	res := &protocol.HistoryResult{Conv: conv, Messages: make([]protocol.Message, 0, len(page.Messages)), HasMore: page.HasMore}
 	for i := range page.Messages {
@@ -164,14 +131,23 @@ func (h *Handler) history(ctx context.Context, user string, req protocol.History
 	return res, nil
 }
 
-func (h *Handler) conversations(ctx context.Context, user string, req protocol.ConversationsRequest) (*protocol.ConversationsResult, error) {
+// conversationsRPC serves conversations [IM-7.5].
+func (s *Service) conversationsRPC(c call) {
+	var req protocol.ConversationsRequest
+	if !c.decode(&req) {
+		return
+	}
+	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.conversations(ctx, c.sess.User, req) })
+}
+
+func (s *Service) conversations(ctx context.Context, user string, req protocol.ConversationsRequest) (*protocol.ConversationsResult, error) {
 	n, err := limit(req.Limit, ConversationsDefault, ConversationsMax, true)
 	if err != nil {
 		return nil, err
 	}
-	convs, err := h.store.Conversations(ctx, user, n)
+	convs, err := s.cfg.Store.Conversations(ctx, user, n)
 	if err != nil {
-		return nil, storeError("conversations", err)
+		return nil, storeFailed("conversations", err)
 	}
 	res := &protocol.ConversationsResult{Conversations: make([]protocol.Conversation, 0, len(convs))}
 	for _, c := range convs {
@@ -187,22 +163,28 @@ func (h *Handler) conversations(ctx context.Context, user string, req protocol.C
 		res.TotalUnread += c.Unread
 		res.Conversations = append(res.Conversations, wc)
 	}
-	if err := h.addSettings(ctx, user, res); err != nil { // ext.go
+	if err := s.addSettings(ctx, user, res); err != nil { // settings.go
 		return nil, err
 	}
 	return res, nil
 }
 
-// GroupInfoMembers is the most members group.info lists [IM-11.4-3].
-const GroupInfoMembers = 500
+// groupInfoRPC serves group.info [IM-11.4].
+func (s *Service) groupInfoRPC(c call) {
+	var req protocol.GroupRequest
+	if !c.decode(&req) {
+		return
+	}
+	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.groupInfo(ctx, c.sess.User, req) })
+}
 
-func (h *Handler) groupInfo(ctx context.Context, user string, req protocol.GroupRequest) (*protocol.GroupInfo, error) {
+func (s *Service) groupInfo(ctx context.Context, user string, req protocol.GroupRequest) (*protocol.GroupInfo, error) {
 	if !protocol.IsGroupConv(req.Group) {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "group must be a group id (g:…)")
 	}
-	info, err := h.store.Group(ctx, user, req.Group, GroupInfoMembers)
+	info, err := s.cfg.Store.Group(ctx, user, req.Group, GroupInfoMembers)
 	if err != nil {
-		return nil, storeError("group.info", err)
+		return nil, storeFailed("group.info", err)
 	}
 	res := &protocol.GroupInfo{Group: info.ID, Name: info.Name, Avatar: info.Avatar, Notice: info.Notice,
 		Fanout: info.Fanout, ReadFrom: info.ReadFrom, LastSeq: info.LastSeq, MemberCount: info.MemberCount,
@@ -211,14 +193,4 @@ func (h *Handler) groupInfo(ctx context.Context, user string, req protocol.Group
 		res.Members = append(res.Members, protocol.GroupMember{User: m.User, Role: m.Role, Muted: m.Muted, ReadSeq: m.ReadSeq})
 	}
 	return res, nil
-}
-
-// storeError answers a store error: a refusal by a store rule with its
-// protocol error (store.ProtocolError); a failure is hidden from clients
-// as unavailable but kept for the log.
-func storeError(what string, err error) error {
-	if pe := store.ProtocolError(err); pe != nil {
-		return pe
-	}
-	return fmt.Errorf("%s: %w", what, errors.Join(protocol.Errorf(protocol.CodeUnavailable, "store unavailable, retry"), err))
 }

@@ -1,4 +1,4 @@
-package ingest
+package im
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -20,12 +19,12 @@ func TestSpawnRecoversPanics(t *testing.T) {
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
 	h := New(Config{Log: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: reg})
-	srv := mqtt.New(&mqtt.Options{InlineClient: true})
-	cl := srv.NewClient(nil, "t", "victim", false)
+	aborted := make(chan error, 1)
+	sess := &Session{User: "alice", Client: "victim", Abort: func(err error) { aborted <- err }}
 
-	h.spawn(cl, func() { panic("test: an RPC handler panicked") })
+	h.Spawn(sess, func() { panic("test: an RPC handler panicked") })
 	done := make(chan struct{})
-	h.spawn(nil, func() { close(done) }) // other work still runs
+	h.Spawn(nil, func() { close(done) }) // other work still runs
 	<-done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -35,8 +34,13 @@ func TestSpawnRecoversPanics(t *testing.T) {
 	if got := counter(t, reg, "mqim_connection_panics_total"); got != 1 {
 		t.Fatalf("mqim_connection_panics_total = %v, want 1", got)
 	}
-	if !cl.Closed() {
-		t.Fatal("the connection whose work panicked is still open")
+	select {
+	case err := <-aborted:
+		if !strings.Contains(err.Error(), "an RPC handler panicked") {
+			t.Fatalf("aborted with %v", err)
+		}
+	default:
+		t.Fatal("the session whose work panicked was not aborted")
 	}
 	if l := logs.String(); strings.Count(l, "panic while handling") != 1 || !strings.Contains(l, "client=victim") || !strings.Contains(l, "goroutine") {
 		t.Fatalf("log: %s", l)

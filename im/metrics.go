@@ -1,4 +1,4 @@
-package ingest
+package im
 
 import "github.com/prometheus/client_golang/prometheus"
 
@@ -7,13 +7,13 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	commitSeconds prometheus.Histogram
 	queued        prometheus.Gauge
-	resent        prometheus.Counter
 	rpcs          *prometheus.CounterVec
 	// lastSeenDropped counts disconnects whose last seen was not written
 	// because too many writes were in flight (presence.go).
 	lastSeenDropped prometheus.Counter
 	// panics counts panics recovered on goroutines spawned for a
-	// connection (hook.go, recoverConn).
+	// session (service.go, recoverSession); the label says "ingest", as
+	// before the core had its own package.
 	panics prometheus.Counter
 }
 
@@ -29,8 +29,6 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqim_ingest_queued", Help: "Operations waiting for the committer."}),
-		resent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqim_packet_id_collisions_total", Help: "Deliveries re-issued because a client publish or (un)subscribe reused their packet id."}),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqim_rpcs_total", Help: "RPC requests by method and result."}, []string{"method", "result"}),
 		lastSeenDropped: prometheus.NewCounter(prometheus.CounterOpts{
@@ -40,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			ConstLabels: prometheus.Labels{"where": "ingest"}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.resent, m.rpcs, m.lastSeenDropped, m.panics)
+		reg.MustRegister(m.sends, m.batchSize, m.commitSeconds, m.queued, m.rpcs, m.lastSeenDropped, m.panics)
 	}
 	return m
 }

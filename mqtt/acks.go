@@ -1,10 +1,13 @@
-package ingest
+package mqtt
 
 import (
 	gosync "sync"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mqim/mqim/im"
+	"github.com/mqim/mqim/protocol"
 )
 
 // slot is one QoS 1 publish waiting for its PUBACK. Publishes are answered
@@ -18,9 +21,11 @@ type slot struct {
 	out      []packets.Packet // the PUBACK, preceded by an error event for 3.1.1
 }
 
-// conn is the send-pipeline state of one connection.
+// conn is the send-pipeline state of one connection, from its first
+// publish to its disconnect.
 type conn struct {
-	cl       *mqtt.Client
+	cl       *mochi.Client
+	sess     *im.Session
 	mu       gosync.Mutex
 	pending  []*slot
 	flushing bool
@@ -33,19 +38,24 @@ type conn struct {
 // to the disconnect. Slots keep their conn, so a commit that finishes after
 // the disconnect does not bring the entry back.
 type conns struct {
-	m gosync.Map // *mqtt.Client → *conn
+	m gosync.Map // *mochi.Client → *conn
 }
 
-func (cs *conns) get(cl *mqtt.Client) *conn {
+// get returns cl's conn, made with sess (nil: not an authenticated
+// device, whose publishes are all refused).
+func (cs *conns) get(cl *mochi.Client, sess *im.Session) *conn {
 	if c, ok := cs.m.Load(cl); ok {
 		return c.(*conn)
 	}
-	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, room: make(chan struct{}), gone: make(chan struct{})})
+	if sess == nil {
+		sess = NewSession(cl, "", "", protocol.MsgPack)
+	}
+	c, _ := cs.m.LoadOrStore(cl, &conn{cl: cl, sess: sess, room: make(chan struct{}), gone: make(chan struct{})})
 	return c.(*conn)
 }
 
 // drop forgets cl's conn and wakes publishes waiting for room.
-func (cs *conns) drop(cl *mqtt.Client) {
+func (cs *conns) drop(cl *mochi.Client) {
 	if c, ok := cs.m.LoadAndDelete(cl); ok {
 		close(c.(*conn).gone)
 	}
@@ -96,7 +106,7 @@ func (c *conn) push(packetID uint16, max int, wait bool) (*slot, bool) {
 // resolve completes s with out and writes every completed slot at the head
 // of the queue. Writing happens on a goroutine of the conn's own, so that a
 // client that does not read stalls nobody but itself.
-func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(*mqtt.Client, func())) {
+func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(*im.Session, func())) {
 	c.mu.Lock()
 	s.out, s.done = out, true
 	start := !c.flushing && len(c.pending) > 0 && c.pending[0].done
@@ -105,7 +115,7 @@ func (c *conn) resolve(s *slot, out []packets.Packet, spawn func(*mqtt.Client, f
 	}
 	c.mu.Unlock()
 	if start {
-		spawn(c.cl, c.flush)
+		spawn(c.sess, c.flush)
 	}
 }
 

@@ -1,0 +1,281 @@
+package im
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqim/mqim/internal/snowflake"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/store"
+)
+
+// Consumer takes committed inbox events, in commit order, on the
+// committer's goroutine: it must hand them on and not block. Local
+// delivery and the cluster bus are consumers; so will be push and search
+// indexing.
+type Consumer interface {
+	Deliver(events []store.InboxEvent)
+}
+
+// Groups takes what group changes and read-fan-out messages need beyond
+// inbox events [IM-11.3]: Broadcast publishes a committed message on its
+// group's topic; MembersChanged runs right after a membership change is
+// committed and before anything later is handed on, so that a removed
+// member's devices stop receiving the group at once.
+type Groups interface {
+	Broadcast(msg *store.Message)
+	MembersChanged(conv string, added, removed []string)
+}
+
+// Signaler relays an ephemeral event to a user's online devices, on every
+// node [IM-15.1-2]. Nothing of it is stored.
+type Signaler interface {
+	Signal(user string, ev *protocol.Event)
+}
+
+// Config configures the Service. Zero values mean the defaults noted.
+type Config struct {
+	Store     store.Store
+	Consumers []Consumer
+	Groups    Groups
+	Signal    Signaler               // nil: typing signals are refused
+	Online    func(user string) bool // whether a device of user is connected to any node
+	IDs       *snowflake.Generator   // nil: node 0
+
+	MaxBody      int           // encoded body bytes; zero: 16 KiB
+	RecallWindow time.Duration // how long after sending a sender may recall [IM-14.1-1]; zero: 2 minutes
+	MaxBatch     int           // sends per commit; zero: 512
+	QueueSize    int           // operations queued for the committer; zero: 8192
+	RPCWorkers   int           // concurrent read RPCs; zero: 64
+	Timeout      time.Duration // per store call; zero: 10 s
+	// GroupReadFanout is the member count above which a group fans out on
+	// read [IM-11.3-1]; zero: the store's default.
+	GroupReadFanout int
+	Log             *slog.Logger
+	Registerer      prometheus.Registerer // nil: metrics not registered
+}
+
+// Service is the core. Start starts its committer; Shutdown drains it.
+type Service struct {
+	cfg   Config
+	queue chan *op
+
+	intake  sync.RWMutex // write-locked once, by Shutdown
+	stopped bool
+	rpcSem  chan struct{}
+	seenSem chan struct{} // last-seen writes in flight (presence.go)
+	workers sync.WaitGroup
+	done    chan struct{} // closed when the committer has exited
+	stop    sync.Once
+	started atomic.Bool
+
+	// wmu guards waiting, set by Shutdown before it waits for workers:
+	// goroutines spawned after that are not counted, as a WaitGroup must
+	// not grow from zero while (or after) someone waits on it.
+	wmu     sync.Mutex
+	waiting bool
+
+	m metrics
+}
+
+// New returns the Service; Start starts its committer.
+func New(cfg Config) *Service {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxBody, 16<<10)
+	def(&cfg.MaxBatch, 512)
+	def(&cfg.QueueSize, 8192)
+	def(&cfg.RPCWorkers, 64)
+	if cfg.RecallWindow <= 0 {
+		cfg.RecallWindow = 2 * time.Minute
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.IDs == nil {
+		cfg.IDs, _ = snowflake.New(0)
+	}
+	return &Service{
+		cfg:     cfg,
+		queue:   make(chan *op, cfg.QueueSize),
+		rpcSem:  make(chan struct{}, cfg.RPCWorkers),
+		seenSem: make(chan struct{}, lastSeenWriters),
+		done:    make(chan struct{}),
+		m:       newMetrics(cfg.Registerer),
+	}
+}
+
+// Start starts the committer.
+func (s *Service) Start() {
+	s.started.Store(true)
+	s.workers.Add(1)
+	go s.commitLoop()
+}
+
+// Shutdown stops taking commands (later ones are answered "unavailable"),
+// commits and answers everything already queued, and waits for running
+// RPCs and replies, or for ctx.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.stop.Do(func() {
+		s.intake.Lock()
+		s.stopped = true
+		close(s.queue)
+		s.intake.Unlock()
+	})
+	all := make(chan struct{})
+	go func() {
+		if s.started.Load() {
+			<-s.done // the committer has drained the queue and answered
+		}
+		s.wmu.Lock()
+		s.waiting = true
+		s.wmu.Unlock()
+		s.workers.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain the send pipeline: %w", ctx.Err())
+	}
+}
+
+// Stopping reports whether Shutdown has begun.
+func (s *Service) Stopping() bool {
+	s.intake.RLock()
+	defer s.intake.RUnlock()
+	return s.stopped
+}
+
+// Spawn runs f, work for sess (nil if none), on a new goroutine, counted
+// in the workers Shutdown waits for unless it is already waiting (work that
+// starts then is not waited for). A panic in f aborts sess, not the node.
+func (s *Service) Spawn(sess *Session, f func()) {
+	s.wmu.Lock()
+	counted := !s.waiting
+	if counted {
+		s.workers.Add(1)
+	}
+	s.wmu.Unlock()
+	go func() {
+		if counted {
+			defer s.workers.Done()
+		}
+		defer s.recoverSession(sess)
+		f()
+	}()
+}
+
+// recoverSession is the seat belt of the goroutines spawned for a session,
+// as mochi's read and write loops have theirs: a panic is logged once with
+// the stack, counted, and ends that session's connection only.
+func (s *Service) recoverSession(sess *Session) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.m.panics.Inc()
+	id := ""
+	if sess != nil {
+		id = sess.Client
+	}
+	s.cfg.Log.Error("panic while handling a connection's request; closed it",
+		"client", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	if sess != nil && sess.Abort != nil {
+		sess.Abort(fmt.Errorf("%v", r))
+	}
+}
+
+// op is one unit of work for the committer: a send, or a request whose
+// effect is ordered with the sends around it.
+type op struct {
+	sess    *Session
+	send    *store.SendRequest
+	done    func(SendOutcome) // the answer to send
+	ordered *orderedOp
+}
+
+// orderedOp is a request run by the committer, so that its effect (events
+// in inboxes, a block, a membership change) is ordered with the sends
+// around it.
+type orderedOp struct {
+	run   func(ctx context.Context) (result any, c committed, err error)
+	reply func(result any, err error)
+}
+
+// committed is what an ordered request hands on after its commit.
+type committed struct {
+	events    []store.InboxEvent
+	broadcast *store.Message
+	// members, if set, is a membership change, handed to Groups before
+	// anything later [IM-11.4-4].
+	members *membersChange
+}
+
+type membersChange struct {
+	conv           string
+	added, removed []string
+}
+
+// enqueue hands o to the committer, blocking while the queue is full.
+func (s *Service) enqueue(o *op) {
+	s.intake.RLock()
+	defer s.intake.RUnlock()
+	if s.stopped {
+		err := protocol.Errorf(protocol.CodeUnavailable, "node is shutting down")
+		if o.ordered != nil {
+			o.ordered.reply(nil, err)
+		} else {
+			o.done(SendOutcome{Cmid: o.send.Cmid, Err: err})
+		}
+		return
+	}
+	s.queue <- o
+	s.m.queued.Inc()
+}
+
+// ordered queues run on the committer, answering reply off it.
+func (s *Service) ordered(sess *Session, reply func(any, error), run func(ctx context.Context) (any, committed, error)) {
+	s.enqueue(&op{sess: sess, ordered: &orderedOp{run: run, reply: reply}})
+}
+
+// async runs a read-only request on the RPC goroutines, bounded by
+// RPCWorkers.
+func (s *Service) async(sess *Session, reply func(any, error), f func(ctx context.Context) (any, error)) {
+	select {
+	case s.rpcSem <- struct{}{}:
+	default:
+		reply(nil, protocol.Errorf(protocol.CodeOverloaded, "too many requests in flight, retry later"))
+		return
+	}
+	s.Spawn(sess, func() {
+		defer func() { <-s.rpcSem }()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		reply(f(ctx))
+	})
+}
+
+// deliver hands committed events to every consumer.
+func (s *Service) deliver(events []store.InboxEvent) {
+	if len(events) == 0 {
+		return
+	}
+	for _, c := range s.cfg.Consumers {
+		c.Deliver(events)
+	}
+}
