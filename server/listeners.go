@@ -215,6 +215,22 @@ func (n *Node) metricsHandler() http.Handler {
 	})
 }
 
+// closeWrite half-closes a connection for the drain (node.go, disconnect):
+// TCP, also behind a PROXY protocol header, and TLS (close_notify: the
+// device reads everything sent before it, then EOF).
+func closeWrite(c net.Conn) bool {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		return c.CloseWrite() == nil
+	case *proxyproto.Conn:
+		tc, ok := c.TCPConn()
+		return ok && tc.CloseWrite() == nil
+	case *tls.Conn:
+		return c.CloseWrite() == nil
+	}
+	return false
+}
+
 // logListeners says at start which listeners are plaintext and which TLS.
 func (n *Node) logListeners() {
 	var plain, secure []string

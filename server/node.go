@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -356,7 +355,7 @@ func (n *Node) disconnect(cl *mqtt.Client, ref string) {
 		}
 		_ = cl.WritePacket(pk)
 	}
-	if tc, ok := cl.Net.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+	if closeWrite(cl.Net.Conn) {
 		return
 	}
 	cl.Stop(packets.ErrServerShuttingDown)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -522,3 +523,41 @@ func TestTLSBadConfig(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestTLSDrain: a draining node delivers what it committed to devices over
+// TLS and behind a PROXY protocol header too, and then tells MQTT 5 devices
+// it is shutting down (a half-close, as over plain TCP, [IM-1.1-4]).
+func TestTLSDrain(t *testing.T) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		f := newTLSFiles(t)
+		n := startNode(t, be, f.opt(false), func(c *server.Config) { c.ProxyProtocolFrom = []string{"127.0.0.1/32"} })
+		bob := dl.dial(t, n, "bob", overTLS(f.client()))
+		carol := dl.dial(t, n, "carol", withConn(proxyDial("127.0.0.1", &net.TCPAddr{IP: net.ParseIP("198.51.100.9"), Port: 40003}, n.MQTTAddr())))
+		alice := dl.dial(t, n, "alice", noSubscribe())
+		const each = 20
+		for i := range each {
+			for _, to := range []string{"bob", "carol"} {
+				m := text(fmt.Sprintf("tls-drain-%s-%d", to, i), to, "before the drain")
+				payload, _ := protocol.Encode(alice.in, &m)
+				if r := alice.c.publish(protocol.SendTopic("alice"), payload, pubOpts{qos: 1}); r.Err != nil || r.Code != 0 {
+					t.Fatalf("send %s: %v %#x", m.Cmid, r.Err, r.Code)
+				}
+			}
+		}
+		n.stop(t)
+		for _, d := range []*device{bob, carol} {
+			eventually(t, waitTimeout, "every committed message at "+d.user, func() bool {
+				got := 0
+				for _, ev := range d.events(0) {
+					if ev.Kind == protocol.KindMessage {
+						got++
+					}
+				}
+				return got == each
+			})
+			if dl.v5() {
+				d.expectServerDisconnect(0x8B)
+			}
+		}
+	})
+}
