@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -98,6 +99,16 @@ func TestTLSStartupErrors(t *testing.T) {
 		args := append([]string{"--mqtt-addr", freeAddr(t), "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t)}, c.args...)
 		if msg := runFail(t, bin, args...); !strings.Contains(msg, c.want) {
 			t.Errorf("mqimd %v: %q, want it to say %q", c.args, msg, c.want)
+		}
+	}
+}
+
+func TestHelpDocumentsTLSFlags(t *testing.T) {
+	out, _ := exec.Command(build(t), "--help").CombinedOutput()
+	for _, f := range []string{"tls-cert", "tls-key", "tls-client-ca", "tls-client-identity", "tls-poll", "mqtts-addr", "wss-addr",
+		"https-addr", "proxy-protocol-from", "metrics-addr", "metrics-token", "admin-addr"} {
+		if !strings.Contains(string(out), "-"+f) {
+			t.Errorf("--help does not mention --%s", f)
 		}
 	}
 }
