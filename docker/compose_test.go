@@ -90,13 +90,18 @@ func (s service) isMQIMD() bool {
 
 func readCompose(t *testing.T) compose {
 	t.Helper()
-	b, err := os.ReadFile("compose.yaml")
+	return readComposeFile(t, "compose.yaml")
+}
+
+func readComposeFile(t *testing.T, name string) compose {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c compose
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("compose.yaml: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return c
 }
@@ -287,14 +292,7 @@ func TestCompose(t *testing.T) {
 // a certificate and key from the mounted docker/certs, and no other service.
 func TestComposeTLS(t *testing.T) {
 	mqimd, _, _, _ := classify(t, readCompose(t))
-	b, err := os.ReadFile("compose.tls.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c compose
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("compose.tls.yaml: %v", err)
-	}
+	c := readComposeFile(t, "compose.tls.yaml")
 	if got := slices.Sorted(maps.Keys(c.Services)); !slices.Equal(got, mqimd) {
 		t.Errorf("compose.tls.yaml services %q, want the mqimd nodes %q", got, mqimd)
 	}
