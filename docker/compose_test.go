@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ func readComposeFile(t *testing.T, name string) compose {
 }
 
 // classify sorts the services by role.
-func classify(t *testing.T, c compose) (mqimd, nats, postgres, lb []string) {
+func classify(t *testing.T, c compose) (mqimd, nats, postgres, lb, s3 []string) {
 	t.Helper()
 	for name, s := range c.Services {
 		img := s.Image
@@ -123,6 +124,8 @@ func classify(t *testing.T, c compose) (mqimd, nats, postgres, lb []string) {
 			postgres = append(postgres, name)
 		case strings.HasPrefix(img, "haproxy"):
 			lb = append(lb, name)
+		case strings.Contains(img, "versitygw") || strings.Contains(img, "minio"):
+			s3 = append(s3, name)
 		default:
 			t.Errorf("compose.yaml: service %s (image %q): unknown role", name, s.Image)
 		}
@@ -135,17 +138,35 @@ func classify(t *testing.T, c compose) (mqimd, nats, postgres, lb []string) {
 // interpolated matches a value that is one ${VAR}, ${VAR:?msg} or ${VAR:-…} reference.
 var interpolated = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[?-][^}]*)?\}$`)
 
+// varOf is the variable a ${VAR…} reference names ("" for a literal).
+func varOf(v string) string {
+	if !interpolated.MatchString(v) {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(v, "${"), ":")
+	return strings.TrimSuffix(name, "}")
+}
+
+// defaultOf is the value of v when its variable is unset: the default of a
+// ${VAR:-default} reference, or v itself.
+func defaultOf(v string) string {
+	if i := strings.Index(v, ":-"); interpolated.MatchString(v) && i >= 0 {
+		return strings.TrimSuffix(v[i+2:], "}")
+	}
+	return v
+}
+
 func TestCompose(t *testing.T) {
 	c := readCompose(t)
-	mqimd, nats, postgres, lb := classify(t, c)
+	mqimd, nats, postgres, lb, s3 := classify(t, c)
 	if len(mqimd) < 3 {
 		t.Errorf("compose.yaml: %d mqimd nodes %q, want at least 3", len(mqimd), mqimd)
 	}
 	if len(nats) < 3 || len(nats)%2 == 0 {
 		t.Errorf("compose.yaml: NATS servers %q, want an odd number, at least 3", nats)
 	}
-	if len(postgres) != 1 || len(lb) != 1 {
-		t.Fatalf("compose.yaml: want one postgres and one haproxy, have %q and %q", postgres, lb)
+	if len(postgres) != 1 || len(lb) != 1 || len(s3) != 1 {
+		t.Fatalf("compose.yaml: want one postgres, one haproxy and one S3 server, have %q, %q and %q", postgres, lb, s3)
 	}
 
 	for name, s := range c.Services {
@@ -229,8 +250,25 @@ func TestCompose(t *testing.T) {
 		if !slices.ContainsFunc(s.Volumes, func(v any) bool { return strings.HasSuffix(fmt.Sprint(v), ":/data") }) {
 			t.Errorf("service %s: no volume on /data", name)
 		}
+		// Media: every node on the same bucket of the S3 service [IM-12.2-4],
+		// with the credentials the S3 service is given.
+		if ep, err := url.Parse(defaultOf(env["MQIM_MEDIA_S3_ENDPOINT"])); err != nil || ep.Hostname() != s3[0] {
+			t.Errorf("service %s: MQIM_MEDIA_S3_ENDPOINT=%q, want http://%s:…", name, env["MQIM_MEDIA_S3_ENDPOINT"], s3[0])
+		}
+		if b := env["MQIM_MEDIA_S3_BUCKET"]; b == "" || b != c.Services[mqimd[0]].env(t, mqimd[0])["MQIM_MEDIA_S3_BUCKET"] {
+			t.Errorf("service %s: MQIM_MEDIA_S3_BUCKET=%q, want one bucket for every node", name, b)
+		}
+		if defaultOf(env["MQIM_MEDIA_S3_PATH_STYLE"]) != "true" {
+			t.Errorf("service %s: MQIM_MEDIA_S3_PATH_STYLE=%q, want true (versitygw has no virtual hosts here)", name, env["MQIM_MEDIA_S3_PATH_STYLE"])
+		}
+		s3env := c.Services[s3[0]].env(t, s3[0])
+		for node, server := range map[string]string{"MQIM_MEDIA_S3_ACCESS_KEY": "ROOT_ACCESS_KEY", "MQIM_MEDIA_S3_SECRET_KEY": "ROOT_SECRET_KEY"} {
+			if !interpolated.MatchString(env[node]) || varOf(env[node]) != varOf(s3env[server]) {
+				t.Errorf("service %s: %s=%q, want the variable of %s's %s (%q)", name, node, env[node], s3[0], server, s3env[server])
+			}
+		}
 		deps := s.dependsOn(t, name)
-		for _, d := range append(slices.Clone(nats), postgres[0]) {
+		for _, d := range append(slices.Clone(nats), postgres[0], s3[0]) {
 			if !slices.Contains(deps, d) {
 				t.Errorf("service %s does not depend on %s", name, d)
 			}
@@ -267,6 +305,11 @@ func TestCompose(t *testing.T) {
 	pg := c.Services[postgres[0]]
 	if len(pg.Volumes) == 0 || pg.Healthcheck == nil {
 		t.Errorf("postgres service %s: want a volume and a healthcheck", postgres[0])
+	}
+
+	// The S3 server: data on a volume, a healthcheck the nodes wait for.
+	if st := c.Services[s3[0]]; len(st.Volumes) == 0 || st.Healthcheck == nil {
+		t.Errorf("S3 service %s: want a volume and a healthcheck", s3[0])
 	}
 
 	// The load balancer publishes MQTT, WebSocket and HTTP, and balances
@@ -340,6 +383,26 @@ func TestComposeNoLiteralSecrets(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9_]+):-`).FindAllStringSubmatch(string(b), -1) {
 		if secretKey.MatchString(m[1]) {
 			t.Errorf("compose.yaml: ${%s:-…} gives a secret a default; use ${%s:?…}", m[1], m[1])
+		}
+	}
+}
+
+// TestComposeEnvAreFlags: every MQIM_* variable given to the nodes is one of
+// mqimd's flags (--media-s3-endpoint ↔ MQIM_MEDIA_S3_ENDPOINT), so that none
+// is silently ignored.
+func TestComposeEnvAreFlags(t *testing.T) {
+	out, _ := exec.Command("go", "run", "../cmd/mqimd", "--help").CombinedOutput()
+	mqimd, _, _, _, _ := classify(t, readCompose(t))
+	for _, name := range mqimd {
+		for k := range readCompose(t).Services[name].env(t, name) {
+			flag, ok := strings.CutPrefix(k, "MQIM_")
+			if !ok {
+				continue
+			}
+			flag = strings.ToLower(strings.ReplaceAll(flag, "_", "-"))
+			if !regexp.MustCompile(`(^|\s)--?` + regexp.QuoteMeta(flag) + `\b`).Match(out) {
+				t.Errorf("service %s: %s is no flag of mqimd (--%s); mqimd --help:\n%s", name, k, flag, out)
+			}
 		}
 	}
 }

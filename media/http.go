@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -31,11 +33,14 @@ type Config struct {
 	// Auth returns the user of a request (a valid user token), or an error.
 	Auth func(r *http.Request) (string, error) // required
 	Log  *slog.Logger                          // zero: slog.Default()
+	// Registerer gets the handler's metrics; zero: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Handler serves POST /v1/media and GET /v1/media/{id} [IM-12.2].
 type Handler struct {
-	cfg Config
+	cfg           Config
+	storageErrors *prometheus.CounterVec // by op: put, open
 }
 
 // NewHandler returns a Handler.
@@ -49,7 +54,17 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Handler{cfg: cfg}
+	h := &Handler{cfg: cfg, storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mqim_media_storage_errors_total",
+		Help: "Attachment uploads (op=put) and downloads (op=open) that failed in the storage backend (answered 503).",
+	}, []string{"op"})}
+	for _, op := range []string{"put", "open"} {
+		h.storageErrors.WithLabelValues(op)
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(h.storageErrors)
+	}
+	return h
 }
 
 // Register adds the handler's routes to mux.
@@ -154,6 +169,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := Meta{ID: NewID(), Owner: user, Mime: mt, Size: size, SHA256: hex.EncodeToString(sum.Sum(nil)), Name: name, Created: nowMillis()}
 	if err := h.cfg.Backend.Put(r.Context(), meta, spool); err != nil {
+		h.storageErrors.WithLabelValues("put").Inc()
 		h.cfg.Log.Warn("store upload failed", "user", user, "error", err)
 		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "media storage unavailable, retry")
 		return
@@ -185,6 +201,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		h.storageErrors.WithLabelValues("open").Inc()
 		h.cfg.Log.Warn("open media failed", "id", r.PathValue("id"), "error", err)
 		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "media storage unavailable, retry")
 		return

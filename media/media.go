@@ -2,8 +2,9 @@
 // over HTTP, get back its URL and metadata, and send a message that carries
 // the URL. Files are immutable once stored and named by a random id.
 //
-// Backend is where the bytes go; Disk (a directory on local disk) is the one
-// shipped. An S3-compatible backend fits the same interface.
+// Backend is where the bytes go, a small blob store the Handler depends on:
+// Disk (a directory on local disk, the default) and S3 (a bucket on an
+// S3-compatible server, which every node of a cluster shares).
 //
 // A Handler is safe for concurrent use.
 package media
@@ -36,7 +37,8 @@ type Object interface {
 	io.ReadSeekCloser
 }
 
-// Backend stores files.
+// Backend stores files: Disk or S3. Authorization, limits and the HTTP
+// answers are the Handler's; a Backend only keeps bytes and metadata.
 type Backend interface {
 	// Put stores the content of r under meta.ID. It is called with a file
 	// whose size and hash are already known and checked.

@@ -7,7 +7,8 @@ import (
 
 // Redact wraps the handler of mochi's logger: it drops packet and will
 // attributes (mochi logs whole packets, message bodies included) and keeps
-// only warnings and errors (the node logs its own start-up).
+// only warnings and errors (the node logs its own start-up). mochi's
+// messageless lines become debug lines with a message.
 func Redact(h slog.Handler) slog.Handler { return redact{h} }
 
 // redact is a slog handler for mochi's logger that drops packet and will
@@ -20,7 +21,18 @@ func (r redact) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (r redact) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	msg, level := rec.Message, rec.Level
+	if msg == "" {
+		// mochi's listeners log a connection that ended in an error with
+		// no message, at WARN: a refused CONNECT (which auth already logs),
+		// a socket closed or timed out before CONNECT. A client's doing,
+		// not the operator's: debug, with a message.
+		msg, level = "mqtt connection ended with an error", slog.LevelDebug
+		if !r.Handler.Enabled(ctx, level) {
+			return nil
+		}
+	}
+	out := slog.NewRecord(rec.Time, level, msg, rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
 		case "pk", "packet", "will":

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/internal/testnode"
+	"github.com/mqim/mqim/internal/testvgw"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/server"
 )
 
 type uploadResult struct {
@@ -48,12 +50,38 @@ func upload(t *testing.T, addr, token, contentType, query string, body []byte) (
 	return resp.StatusCode, r
 }
 
+// mediaBackends are the attachment backends node-level media tests run on:
+// local disk (the default) and S3 on a real versitygw.
+var mediaBackends = []struct {
+	name   string
+	config func(tb testing.TB) func(*server.Config)
+}{
+	{"disk", func(testing.TB) func(*server.Config) { return nil }}, // testnode's default
+	{"s3", func(tb testing.TB) func(*server.Config) {
+		s3 := testvgw.Start(tb).Config()
+		return func(c *server.Config) { c.Media.S3 = s3 }
+	}},
+}
+
+// forEachMediaBackend runs f on every store and every media backend.
+func forEachMediaBackend(t *testing.T, f func(t *testing.T, db testnode.DB, opt func(*server.Config))) {
+	testnode.ForEachBackend(t, func(t *testing.T, b testnode.Backend) {
+		for _, m := range mediaBackends {
+			t.Run(m.name, func(t *testing.T) { f(t, testnode.NewDB(t, b), m.config(t)) })
+		}
+	})
+}
+
 // [IM-12.2] Upload with a user token, then download with another user's
-// token; limits and types are enforced with JSON errors. Media do not touch
-// the store: the default one, SQLite, will do.
+// token; limits and types are enforced with JSON errors. On both stores and
+// both media backends.
 func TestMedia(t *testing.T) {
+	forEachMediaBackend(t, testMedia)
+}
+
+func testMedia(t *testing.T, db testnode.DB, opt func(*server.Config)) {
 	secret := []byte("media-test")
-	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n := testnode.Start(t, db, secret, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
 	mint := func(user string) string {
 		tok, err := authtoken.Mint(secret, user, "", time.Hour)
 		if err != nil {
@@ -137,5 +165,130 @@ func TestMedia(t *testing.T) {
 func TestMediaID(t *testing.T) {
 	if !media.ValidID(media.NewID()) || media.ValidID("../../etc/passwd") {
 		t.Fatal("ValidID")
+	}
+}
+
+// [IM-12.2-2], [IM-12.2-3], [IM-12.2-4] When the S3 server is down, uploads
+// and downloads answer 503 unavailable (and count in
+// mqim_media_storage_errors_total); the node keeps serving, and once the
+// server is back, what was stored downloads and uploads work again.
+func TestMediaS3Down(t *testing.T) {
+	secret := []byte("media-test")
+	srv := testvgw.Start(t)
+	s3 := srv.Config()
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { c.Media.S3 = s3 })
+	tok, err := authtoken.Mint(secret, "alice", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, res := upload(t, n.HTTPAddr(), tok, "text/plain", "", []byte("kept"))
+	if status != 201 {
+		t.Fatalf("upload: %d %+v", status, res)
+	}
+	srv.Stop()
+	if status, r := upload(t, n.HTTPAddr(), tok, "text/plain", "", []byte("lost")); status != 503 || r.Error.Code != "unavailable" {
+		t.Errorf("upload with S3 down: %d %q, want 503 unavailable", status, r.Error.Code)
+	}
+	req, _ := http.NewRequest("GET", res.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body uploadResult
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || body.Error.Code != "unavailable" {
+		t.Errorf("download with S3 down: %d %q, want 503 unavailable", resp.StatusCode, body.Error.Code)
+	}
+	resp, err = http.Get("http://" + n.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{`mqim_media_storage_errors_total{op="put"} 1`, `mqim_media_storage_errors_total{op="open"} 1`} {
+		if !strings.Contains(string(m), line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if resp, err := http.Get("http://" + n.HTTPAddr() + "/livez"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("livez with S3 down: %v %v", resp, err)
+	}
+
+	// Back: what was stored is there, and uploads work again.
+	srv.Restart(t)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "kept" {
+		t.Errorf("download with S3 back: %d %q", resp.StatusCode, b)
+	}
+	if status, r := upload(t, n.HTTPAddr(), tok, "text/plain", "", []byte("new")); status != 201 {
+		t.Errorf("upload with S3 back: %d %+v", status, r)
+	}
+}
+
+// [IM-12.2-4] A node whose S3 configuration is wrong does not start, with
+// an error that says why.
+func TestMediaS3BadConfig(t *testing.T) {
+	srv := testvgw.Start(t)
+	s3 := srv.Config()
+	s3.SecretKey = "wrong"
+	db := testnode.NewDB(t, testnode.SQLite)
+	st, err := db.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = server.New(server.Config{Secret: []byte("x"), Store: st, Media: server.Media{S3: s3}})
+	if err == nil || !strings.Contains(err.Error(), "media: S3 bucket "+s3.Bucket) || !strings.Contains(err.Error(), "credentials refused") {
+		t.Fatalf("server.New with a wrong secret: %v", err)
+	}
+}
+
+// BenchmarkMedia uploads a 1 MiB file and downloads it through a node, per
+// media backend: go test -run X -bench Media -benchtime 50x ./server
+func BenchmarkMedia(b *testing.B) {
+	secret := []byte("media-bench")
+	tok, err := authtoken.Mint(secret, "alice", "", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, m := range mediaBackends {
+		b.Run(m.name, func(b *testing.B) {
+			n := testnode.Start(b, testnode.NewDB(b, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+				m.config(b), func(c *server.Config) { c.Media.MaxBytes = 2 << 20 })
+			b.SetBytes(2 * int64(len(data)))
+			for b.Loop() {
+				req, _ := http.NewRequest("POST", "http://"+n.HTTPAddr()+"/v1/media", bytes.NewReader(data))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var res media.Result
+				json.NewDecoder(resp.Body).Decode(&res)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					b.Fatalf("upload: %d", resp.StatusCode)
+				}
+				req, _ = http.NewRequest("GET", res.URL, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if resp, err = http.DefaultClient.Do(req); err != nil {
+					b.Fatal(err)
+				}
+				got, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || got != int64(len(data)) {
+					b.Fatalf("download: %d, %d bytes", resp.StatusCode, got)
+				}
+			}
+		})
 	}
 }

@@ -95,6 +95,12 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// Before anything that starts goroutines: a bad media configuration
+	// leaves nothing running.
+	mediaHandler, err := newMedia(cfg)
+	if err != nil {
+		return nil, err
+	}
 	crt, certID, proxy, err := tlsSetup(cfg)
 	if err != nil {
 		return nil, err
@@ -115,7 +121,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids,
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler,
 		certs: crt, certID: certID, proxy: proxy}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
@@ -183,9 +189,6 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
-	}
-	if n.media, err = newMedia(cfg); err != nil {
-		return nil, err
 	}
 	n.http = n.httpServers()
 	return n, nil

@@ -1,7 +1,10 @@
-// Package web is mqimd's chat page: a small client in the browser that
-// speaks the mqim protocol over MQTT-over-WebSocket with MQTT.js (vendored
-// by build.sh into static/, embedded here, so building needs no npm).
-// mqimd serves it under /web/ on its HTTP port.
+// Package web is mqimd's chat page: a client in the browser built on the
+// TypeScript SDK (clients/js), which speaks the mqim protocol over
+// MQTT-over-WebSocket. Its source is web/src; the bundle static/app.js is
+// built from it and the SDK by clients/js/scripts/bundle-web.mjs (esbuild)
+// and committed, so building mqimd needs no npm (scripts/test checks that
+// the committed bundle equals a fresh build). mqimd serves it under /web/
+// on its HTTP port, which is also the page's media API (uploads, downloads).
 package web
 
 import (

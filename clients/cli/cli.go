@@ -11,9 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/protocol"
@@ -21,7 +22,8 @@ import (
 )
 
 // Commands are the subcommands this package runs.
-var Commands = []string{"send", "listen", "sync", "history", "conversations", "group"}
+var Commands = []string{"send", "listen", "sync", "history", "conversations", "group", "read", "typing", "download", "user",
+	"contact", "recall", "presence"}
 
 // Exit codes besides 0 and 1 (any other failure).
 const (
@@ -43,20 +45,26 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   listen         print inbox events:      mqim listen [--count N] [--timeout D] [--group GID]
   sync           print inbox events after a seq: mqim sync [--since SEQ]
   history        print a conversation:    mqim history --with USER | --group GID
+  read           mark as read:            mqim read --with USER | --group GID [--seq N]   (default: up to the latest)
+  typing         tell a user you type:    mqim typing [--stop] USER
   group          manage groups:           mqim group create --name NAME --members U1,U2,…  (prints the group id)
                                           mqim group add|remove GID USER;  mqim group leave|info GID
   conversations  list conversations with unread counts
   contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
   recall         recall a sent message:   mqim recall MSGID
   presence       who is online:           mqim presence USER…
+  download       fetch an attachment:     mqim download URL|MEDIA-ID [-o FILE|-]
+  user           create users (admin):    mqim user create USER…   (an admin --token, or --secret/--secret-file)
+`
 
-Global flags (before or after the command):
+// GlobalUsage describes the flags every command takes and the exit status.
+const GlobalUsage = `Global flags (before or after the command):
   --server URL       mqtt://host:port or ws://host:port/mqtt (env MQIM_SERVER; default mqtt://localhost:1883)
-  --user U           user id (env MQIM_USER)
+  --user U           user id (env MQIM_USER); default: the subject of --token
   --token T          token of the user (env MQIM_TOKEN), or
   --secret S         the server's secret (env MQIM_JWT_SECRET) or --secret-file F, to mint a token for --user
   --json             print one JSON object per line
-  --connect-timeout  how long to try to reach the server (default 10s)
+  --connect-timeout  how long to wait for the server to answer (default 10s; a refused connection fails at once)
 
 Exit status: 0 ok, 1 error, 2 bad usage, 3 listen timed out.
 `
@@ -70,12 +78,12 @@ type globals struct {
 
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.server, "server", g.server, "server URL: mqtt://host:port or ws://host:port/mqtt")
-	fs.StringVar(&g.user, "user", g.user, "user id")
+	fs.StringVar(&g.user, "user", g.user, "user id (default: the subject of --token)")
 	fs.StringVar(&g.token, "token", g.token, "token of the user (or env MQIM_TOKEN)")
 	fs.StringVar(&g.secret, "secret", g.secret, "server secret, to mint a token for --user (development)")
 	fs.StringVar(&g.secretFile, "secret-file", g.secretFile, "file holding the server secret (mqimd's <data-dir>/jwt-secret)")
 	fs.BoolVar(&g.json, "json", g.json, "one JSON object per line")
-	fs.DurationVar(&g.connectTimeout, "connect-timeout", g.connectTimeout, "how long to try to reach the server")
+	fs.DurationVar(&g.connectTimeout, "connect-timeout", g.connectTimeout, "how long to wait for the server to answer (a refused connection fails at once)")
 }
 
 func defaultGlobals() globals {
@@ -129,12 +137,28 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return e.conversations(ctx, rest)
 	case "group":
 		return e.group(ctx, rest)
-	}
-	if f, ok := extCommands[cmd]; ok { // ext.go
-		return f(e, ctx, rest)
+	case "read":
+		return e.read(ctx, rest)
+	case "typing":
+		return e.typing(ctx, rest)
+	case "download":
+		return e.download(ctx, rest)
+	case "user":
+		return e.user(ctx, rest)
+	case "contact":
+		return e.contact(ctx, rest)
+	case "recall":
+		return e.recall(ctx, rest)
+	case "presence":
+		return e.presence(ctx, rest)
 	}
 	return usageErr(fmt.Errorf("unknown command %q", cmd))
 }
+
+// Message is err as the command prints it after its one "mqim: ". The SDK
+// prefixes each of its errors with "mqim: " (Go's habit for a package's
+// errors), and the prefixes pile up as the commands wrap them.
+func Message(err error) string { return strings.ReplaceAll(err.Error(), "mqim: ", "") }
 
 func usageErr(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
@@ -174,31 +198,15 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// dial connects as the global flags say.
+// dial connects as the global flags say. It fails at once when the server
+// cannot be reached (FailFast): a person is waiting.
 func (e *env) dial(ctx context.Context, cfg sdk.Config) (*sdk.Client, error) {
 	g := e.g
-	if g.user == "" {
-		return nil, usageErr(errors.New("give --user (or set MQIM_USER)"))
+	user, tok, err := e.credentials(authtoken.RoleUser)
+	if err != nil {
+		return nil, err
 	}
-	tok := g.token
-	if tok == "" {
-		secret := g.secret
-		if g.secretFile != "" {
-			b, err := os.ReadFile(g.secretFile)
-			if err != nil {
-				return nil, fmt.Errorf("read secret: %w", err)
-			}
-			secret = strings.TrimSpace(string(b))
-		}
-		if secret == "" {
-			return nil, usageErr(errors.New("give --token (or set MQIM_TOKEN), or --secret/--secret-file to mint one"))
-		}
-		var err error
-		if tok, err = authtoken.Mint([]byte(secret), g.user, "", time.Hour); err != nil {
-			return nil, err
-		}
-	}
-	cfg.Server, cfg.User, cfg.Token = g.server, g.user, tok
+	cfg.Server, cfg.User, cfg.Token, cfg.FailFast = g.server, user, tok, true
 	if _, err := sdk.ParseServer(cfg.Server); err != nil {
 		return nil, usageErr(err)
 	}
@@ -207,13 +215,50 @@ func (e *env) dial(ctx context.Context, cfg sdk.Config) (*sdk.Client, error) {
 	c, err := sdk.Dial(dctx, cfg)
 	switch {
 	case errors.Is(err, sdk.ErrBadCredentials):
-		return nil, fmt.Errorf("the server refused the token of user %q (bad, expired, or minted with another secret): get a new one with 'mqim token' or pass --secret", g.user)
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, fmt.Errorf("the server refused the token of user %q (bad, expired, or minted with another secret): get a new one with 'mqim token' or pass --secret", user)
+	case err != nil && !errors.Is(err, sdk.ErrClientIDInUse) && ctx.Err() == nil:
 		return nil, fmt.Errorf("%w; is mqimd running at %s? (check --server)", err, g.server)
 	case err != nil:
 		return nil, err
 	}
 	return c, nil
+}
+
+// credentials returns the user and its token: --token (the user, when
+// --user is not given, is its subject), or one minted with role from
+// --secret or --secret-file for --user.
+func (e *env) credentials(role string) (user, tok string, err error) {
+	g := e.g
+	if g.token != "" {
+		if g.user != "" {
+			return g.user, g.token, nil
+		}
+		// Unverified: only the server can check the token; this only
+		// saves typing the user it is for.
+		var c jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(g.token, &c); err != nil || c.Subject == "" {
+			return "", "", usageErr(errors.New("give --user (or set MQIM_USER): the token names no user"))
+		}
+		return c.Subject, g.token, nil
+	}
+	if g.user == "" {
+		return "", "", usageErr(errors.New("give --user (or set MQIM_USER) with --secret/--secret-file, or a --token"))
+	}
+	secret := g.secret
+	if g.secretFile != "" {
+		b, err := os.ReadFile(g.secretFile)
+		if err != nil {
+			return "", "", fmt.Errorf("read secret: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return "", "", usageErr(errors.New("give --token (or set MQIM_TOKEN), or --secret/--secret-file to mint one"))
+	}
+	if tok, err = authtoken.Mint([]byte(secret), g.user, role, time.Hour); err != nil {
+		return "", "", err
+	}
+	return g.user, tok, nil
 }
 
 // out prints v as JSON, or line as text.
@@ -239,7 +284,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	cmid := fs.String("cmid", "", "client message id (default: a new ULID); repeat one to resend idempotently")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up if the server has not acknowledged by then")
 	file := fs.String("file", "", "send this file as an attachment (uploaded first; TEXT, if any, is its caption)")
-	httpBase := fs.String("http", os.Getenv("MQIM_HTTP"), "with --file: the server's HTTP API (env MQIM_HTTP; default http://<server host>:8080)")
+	httpBase := httpFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -305,7 +350,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 func hint(err error) string {
 	switch {
 	case errors.Is(err, sdk.ErrUnknownUser):
-		return " (that user has never connected: it exists once it connects or an admin creates it)"
+		return " (that user has never connected: it exists once it connects, or once an admin creates it: mqim user create)"
 	case errors.Is(err, sdk.ErrCmidConflict):
 		return " (that --cmid was used for another message)"
 	case errors.Is(err, sdk.ErrNotMember):
@@ -530,38 +575,7 @@ func (e *env) conversations(ctx context.Context, args []string) error {
 }
 
 // event prints one inbox event.
-func (e *env) event(ev sdk.Event) error {
-	var line string
-	switch ev.Kind {
-	case sdk.KindMessage:
-		seq := strconv.FormatInt(ev.Seq, 10)
-		if ev.Seq == 0 {
-			seq = "group" // from a group topic: no inbox seq [IM-11.3-4]
-		}
-		line = fmt.Sprintf("[%s] %s #%d %s", seq, ev.Conv, ev.ConvSeq, formatMessage(ev.Msg))
-	case sdk.KindRead:
-		line = fmt.Sprintf("[%d] %s %s read up to #%d", ev.Seq, ev.Conv, ev.User, ev.ConvSeq)
-	case sdk.KindError:
-		line = fmt.Sprintf("error %v (cmid %s)", ev.Error, ev.Cmid)
-	case sdk.KindReset:
-		line = fmt.Sprintf("[%d] the server no longer has older events: rebuild from 'mqim conversations' and 'mqim history'", ev.Seq)
-	default:
-		line = fmt.Sprintf("[%d] %s event", ev.Seq, ev.Kind)
-	}
-	return e.out(ev, line)
-}
-
-func formatMessage(m *sdk.Message) string {
-	if m == nil {
-		return ""
-	}
-	ts := time.UnixMilli(m.TS).UTC().Format("2006-01-02 15:04:05")
-	if text, ok := m.Body["text"].(string); ok && m.Type == protocol.TypeText {
-		return fmt.Sprintf("%s %s: %s", ts, m.From, text)
-	}
-	b, _ := json.Marshal(m.Body)
-	return fmt.Sprintf("%s %s: [%s] %s", ts, m.From, m.Type, b)
-}
+func (e *env) event(ev sdk.Event) error { return e.out(ev, eventLine(ev)) }
 
 // splitList splits a comma-separated list, dropping empty items.
 func splitList(s string) []string {

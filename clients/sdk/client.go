@@ -41,6 +41,10 @@ type Config struct {
 	// NoEvents: do not subscribe to the inbox and deliver no events, for
 	// tools that only send and call RPCs. Events returns nil.
 	NoEvents bool
+	// FailFast: Dial fails on the first failed connection attempt (refused,
+	// no such host, a CONNACK refusal) instead of retrying until its ctx
+	// ends; for commands a person waits on. Later reconnects still retry.
+	FailFast bool
 
 	// RequestTimeout bounds one attempt of a send, an RPC, a subscribe or a
 	// connect; a send or RPC is retried after it. Zero: 10s.
@@ -407,8 +411,17 @@ func (c *Client) onConnectError(err error) {
 	}
 	c.log.Debug("mqim: connect failed", "error", err)
 	c.mu.Lock()
-	c.lastErr = err
+	first := c.gen == 0
+	if !c.cfg.FailFast || !first {
+		c.lastErr = err
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner // autopaho's "failed to connect to URL: …"
+	}
+	c.fail(err)
 }
 
 func (c *Client) onServerDisconnect(d *paho.Disconnect) {

@@ -172,6 +172,12 @@ func TestDialErrors(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("unreachable server: %v", err)
 	}
+	// FailFast: the first refused attempt ends Dial, long before ctx.
+	start := time.Now()
+	_, err = sdk.Dial(c, sdk.Config{Server: "mqtt://" + p.Addr(), User: "alice", Token: token(t, "alice"), FailFast: true})
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || time.Since(start) > waitTimeout/2 {
+		t.Fatalf("FailFast on a refusing server: %v after %v", err, time.Since(start))
+	}
 	for _, bad := range []string{"http://x:1", "mqtt://nohost", "ws://:80"} {
 		if _, err := sdk.Dial(c, sdk.Config{Server: bad, User: "alice", Token: "t"}); err == nil {
 			t.Errorf("server %q accepted", bad)

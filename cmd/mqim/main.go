@@ -21,17 +21,17 @@ import (
 const usage = `Usage: mqim [global flags] COMMAND [flags]
 
 Commands:
-` + cli.Usage + `
-  token   print a token for a user (development and tests)
-  bench   load-test a server (mqim bench 1to1 --help)
+` + cli.Usage + `  token          print a token for a user (development and tests)
+  bench          load-test a server (mqim bench 1to1 --help)
 
+` + cli.GlobalUsage + `
 Run "mqim COMMAND --help" for a command's flags.
 `
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "mqim:", strings.TrimPrefix(err.Error(), "mqim: "))
+			fmt.Fprintln(os.Stderr, "mqim:", cli.Message(err))
 		}
 		var ee *cli.ExitError
 		if errors.As(err, &ee) {

@@ -1,23 +1,28 @@
 // Command mqimd runs an mqim node. Flags are documented by --help; each has
-// an MQIM_* environment equivalent (--mqtt-addr ↔ MQIM_MQTT_ADDR).
+// an MQIM_* environment equivalent (--mqtt-addr ↔ MQIM_MQTT_ADDR) and a key
+// of the same name in the --config YAML file.
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mqim/mqim/internal/certs"
+	"github.com/mqim/mqim/internal/flagconfig"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/server"
 	"github.com/mqim/mqim/store"
@@ -32,12 +37,45 @@ const exitDrainInterrupted = 3
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "mqimd:", err)
+		if errors.Is(err, flag.ErrHelp) || errors.Is(err, errVersion) {
+			os.Exit(0)
 		}
+		fmt.Fprintln(os.Stderr, "mqimd:", err)
 		os.Exit(1)
 	}
 }
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); empty:
+// the module version and commit from the build info.
+var version string
+
+// errVersion ends run after --version printed it.
+var errVersion = errors.New("version printed")
+
+// loader reads mqimd's flags from the command line, MQIM_* variables and
+// the --config file.
+var loader = flagconfig.Loader{EnvPrefix: "MQIM_", FileFlag: "config", CommandLineOnly: []string{"version"}}
+
+// sections order --help by concern; a flag in none is listed under Other.
+var sections = []flagconfig.Section{
+	{Title: "General", Names: []string{"config", "version"}},
+	{Title: "Listeners", Names: []string{"mqtt-addr", "ws-addr", "http-addr", "mqtts-addr", "wss-addr", "https-addr"}, Prefixes: []string{"tls-", "proxy-", "metrics-", "admin-"}},
+	{Title: "Store and local state", Names: []string{"store", "data-dir"}},
+	{Title: "Authentication", Names: []string{"jwt-secret"}, Prefixes: []string{"jwt-", "jwks"}},
+	{Title: "Cluster", Names: []string{"node-id", "node-name", "advertise", "server-reference", "route-ttl"}, Prefixes: []string{"nats"}},
+	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout"}},
+	{Title: "Media (attachments)", Prefixes: []string{"media-", "s3-"}},
+	{Title: "Push notifications", Prefixes: []string{"push-", "apns-", "fcm-"}},
+	{Title: "Logging", Prefixes: []string{"log-"}},
+}
+
+const usageHead = `Usage: mqimd [flags]
+
+Runs an mqim node. Every flag can also be set by its MQIM_* environment variable
+(--mqtt-addr is MQIM_MQTT_ADDR) and in a YAML config file (--config FILE) whose
+keys are the flag names (mqtt-addr: ":1883"). A flag on the command line wins
+over the environment, which wins over the file.
+`
 
 type options struct {
 	mqttAddr, wsAddr, httpAddr string
@@ -45,7 +83,9 @@ type options struct {
 	secret                     string
 	nodeID, maxBody            int
 	groupReadFanout            int
-	logLevel                   string
+	logLevel, logFormat        string
+	configFile                 string
+	printVersion               bool
 
 	natsURL, natsListen, natsClusterAddr, natsRoutes string
 	nodeName, advertise, serverReference             string
@@ -60,6 +100,7 @@ type options struct {
 
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
+	mediaS3              media.S3Config
 	recallWindow         time.Duration
 }
 
@@ -99,30 +140,30 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.serverReference, "server-reference", "", "where this node sends MQTT 5 clients when it drains (e.g. the load balancer); empty: another live node's --advertise")
 	fs.StringVar(&o.mediaDir, "media-dir", "", "directory of uploaded attachments; empty: <data-dir>/media")
 	fs.Int64Var(&o.mediaMaxBytes, "media-max-bytes", media.DefaultMaxBytes, "largest attachment upload in bytes (larger: 413)")
+	fs.StringVar(&o.mediaS3.Endpoint, "media-s3-endpoint", "", "keep attachments in an S3-compatible bucket at this URL (http(s)://host[:port]) instead of --media-dir; every node of a cluster then serves every upload")
+	fs.StringVar(&o.mediaS3.Bucket, "media-s3-bucket", "", "S3 bucket of attachments (created if missing); required with --media-s3-endpoint")
+	fs.StringVar(&o.mediaS3.Region, "media-s3-region", media.DefaultS3Region, "S3 region requests are signed for")
+	fs.StringVar(&o.mediaS3.AccessKey, "media-s3-access-key", "", "S3 access key id")
+	fs.StringVar(&o.mediaS3.SecretKey, "media-s3-secret-key", "", "S3 secret key, never logged; prefer the environment (MQIM_MEDIA_S3_SECRET_KEY) or the --config file to a flag, which other users see in the process list")
+	fs.BoolVar(&o.mediaS3.PathStyle, "media-s3-path-style", false, "address the bucket in the URL path (endpoint/bucket/key), as most self-hosted S3 servers need; otherwise virtual-hosted style where the endpoint is known to support it (AWS)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: mqimd [flags]\n\nRuns an mqim node. Every flag can also be set by its MQIM_* environment variable\n(--mqtt-addr is MQIM_MQTT_ADDR); a flag on the command line wins.\n\n")
-		fs.PrintDefaults()
-	}
-	// Environment first, so that flags given on the command line override it.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "MQIM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
+	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
+	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
+	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
+	// Errors come back as one line from run; help goes to stdout.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := loader.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Print(usageHead)
+			loader.PrintUsage(os.Stdout, fs, sections)
+			return nil, err
 		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (see mqimd --help)", err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q (see mqimd --help)", fs.Arg(0))
 	}
 	return o, nil
 }
@@ -132,11 +173,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if o.printVersion {
+		fmt.Println("mqimd", versionString())
+		return errVersion
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
 
 	secret, secretSource, err := loadSecret(o.secret, o.dataDir)
 	if err != nil {
@@ -178,12 +222,19 @@ func run(args []string) error {
 	if mediaDir == "" {
 		mediaDir = filepath.Join(o.dataDir, "media")
 	}
+	mediaDesc := "dir " + mediaDir
+	if o.mediaS3.Endpoint == "" && (o.mediaS3.Bucket != "" || o.mediaS3.AccessKey != "" || o.mediaS3.SecretKey != "") {
+		return errors.New("--media-s3-bucket and the S3 keys need --media-s3-endpoint")
+	}
+	if o.mediaS3.Endpoint != "" {
+		mediaDir, mediaDesc = "", "s3 "+o.mediaS3.Endpoint+" bucket "+o.mediaS3.Bucket
+	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
-		Media:        server.Media{Dir: mediaDir, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
+		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
 		TLSCert:      o.tlsCert, TLSKey: o.tlsKey, TLSClientCA: o.tlsClientCA, TLSClientIdentity: o.tlsClientIdentity, TLSPoll: o.tlsPoll,
 		MQTTSAddr: o.mqttsAddr, WSSAddr: o.wssAddr, HTTPSAddr: o.httpsAddr, ProxyProtocolFrom: splitList(o.proxyFrom),
@@ -199,7 +250,7 @@ func run(args []string) error {
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
 		"mqtts", node.MQTTSAddr(), "https", node.HTTPSAddr(),
-		"jwt_secret", secretSource)
+		"media", mediaDesc, "jwt_secret", secretSource)
 	if node.MQTTSAddr() == "" {
 		log.Warn("no TLS certificate configured (--tls-cert, --tls-key): every listener is plaintext and tokens cross the network in the clear")
 	}
@@ -243,6 +294,53 @@ func run(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLogger makes the node's logger: text or JSON lines on stderr.
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// versionString is the version set at build time, else the module version
+// and the commit the binary was built from (go build stamps both).
+func versionString() string {
+	v := version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return cmp.Or(v, "unknown")
+	}
+	if v == "" {
+		v = info.Main.Version
+	}
+	var rev, at, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	out := v
+	if rev != "" {
+		out += fmt.Sprintf(" (commit %.12s %s%s)", rev, at, dirty)
+	}
+	return out + " " + info.GoVersion
 }
 
 // openStore opens PostgreSQL for a postgres:// URL, else the embedded SQLite

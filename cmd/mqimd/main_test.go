@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -56,13 +57,40 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// TestHelpDocumentsEveryFlag: --help prints every flag, grouped by
+// concern, with its environment variable, on stdout, and exits 0.
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	bin := build(t)
-	out, _ := exec.Command(bin, "--help").CombinedOutput()
-	for _, f := range []string{"--mqtt-addr", "--ws-addr", "--http-addr", "--store", "--data-dir", "--jwt-secret", "--node-id", "--nats", "--nats-listen", "--nats-cluster-addr", "--nats-routes", "--nats-replicas", "--advertise", "--server-reference", "--route-ttl", "MQIM_"} {
-		if !strings.Contains(string(out), strings.TrimPrefix(f, "-")) {
+	cmd := exec.Command(bin, "--help")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	out := string(b)
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("--help: %v, stderr %q", err, stderr.String())
+	}
+	for _, f := range []string{"--mqtt-addr", "--ws-addr", "--http-addr", "--store", "--data-dir", "--jwt-secret", "--node-id", "--nats", "--nats-listen", "--nats-cluster-addr", "--nats-routes", "--nats-replicas", "--advertise", "--server-reference", "--route-ttl", "--config", "--version", "--log-format", "MQIM_MQTT_ADDR"} {
+		if !strings.Contains(out, f) {
 			t.Errorf("--help does not mention %s:\n%s", f, out)
 		}
+	}
+	// Sections in order, each flag under its own.
+	last := -1
+	for _, h := range []string{"\nGeneral:\n", "\nListeners:\n  --http-addr", "\nStore and local state:\n", "\nCluster:\n", "\nLimits:\n", "\nMedia (attachments):\n  --media-", "\nLogging:\n  --log-format"} {
+		i := strings.Index(out, h)
+		if i <= last {
+			t.Errorf("--help: section %q missing or out of order:\n%s", h, out)
+		}
+		last = i
+	}
+	if strings.Contains(out, "\nOther:\n") {
+		t.Errorf("--help has flags in no section:\n%s", out[strings.Index(out, "\nOther:\n"):])
+	}
+	if b, err := exec.Command(bin, "-h").Output(); err != nil || string(b) != out {
+		t.Errorf("-h: %v", err)
+	}
+	if msg := runFail(t, bin, "--no-such-flag"); !strings.Contains(msg, "no-such-flag") || !strings.Contains(msg, "--help") {
+		t.Errorf("unknown flag: %q", msg)
 	}
 }
 
@@ -198,24 +226,7 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	mqttAddr := freeAddr(t)
 	cmd, lines := startLogged(t, bin, "--data-dir", t.TempDir(), "--mqtt-addr", mqttAddr, "--ws-addr", freeAddr(t), "--http-addr", freeAddr(t))
 	defer cmd.Process.Kill()
-	waitLine := func(what string) {
-		t.Helper()
-		timeout := time.After(60 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("mqimd exited before logging %q", what)
-				}
-				if strings.Contains(l, what) {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("mqimd did not log %q", what)
-			}
-		}
-	}
-	waitLine("mqimd serving")
+	waitFor(t, lines, "mqimd serving")
 	silent, err := net.Dial("tcp", mqttAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +235,7 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitLine("draining")
+	waitFor(t, lines, "draining")
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -251,13 +262,18 @@ func startLogged(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan st
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, scanLines(stderr)
+}
+
+// scanLines sends the lines of r on the channel, which closes at EOF.
+func scanLines(r io.Reader) <-chan string {
 	lines := make(chan string, 100)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
 		close(lines)
 	}()
-	return cmd, lines
+	return lines
 }

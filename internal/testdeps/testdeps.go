@@ -9,6 +9,7 @@ package testdeps
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -36,3 +37,28 @@ func Missing(tb testing.TB, why string) {
 	}
 	tb.Skip(why)
 }
+
+// Outcome runs f with a testing.TB that records instead of ending t, and
+// reports whether f failed (Fatalf) or skipped (Skip): for tests of helpers
+// that must fail or skip, such as Missing.
+func Outcome(t *testing.T, f func(tb testing.TB)) (failed, skipped bool) {
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r.failed, r.skipped
+}
+
+// recorder records a failure or a skip; both end the calling goroutine, as
+// testing's do.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *recorder) Helper()               {}
+func (r *recorder) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }
+func (r *recorder) Skip(...any)           { r.skipped = true; runtime.Goexit() }

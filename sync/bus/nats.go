@@ -200,12 +200,22 @@ func redact(u string) string {
 }
 
 // natsLogger sends the embedded server's log to slog; its notices are
-// start-up chatter, so they go to debug.
+// start-up chatter, so they go to debug. Its blank lines (the banner's
+// spacing) are dropped: a log line without a message says nothing.
 type natsLogger struct{ l *slog.Logger }
 
-func (g natsLogger) Noticef(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Warnf(format string, v ...any)   { g.l.Warn(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Fatalf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Errorf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Debugf(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
-func (g natsLogger) Tracef(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
+func (g natsLogger) Noticef(format string, v ...any) { g.log(slog.LevelDebug, format, v) }
+func (g natsLogger) Warnf(format string, v ...any)   { g.log(slog.LevelWarn, format, v) }
+func (g natsLogger) Fatalf(format string, v ...any)  { g.log(slog.LevelError, format, v) }
+func (g natsLogger) Errorf(format string, v ...any)  { g.log(slog.LevelError, format, v) }
+func (g natsLogger) Debugf(format string, v ...any)  { g.log(slog.LevelDebug, format, v) }
+func (g natsLogger) Tracef(format string, v ...any)  { g.log(slog.LevelDebug, format, v) }
+
+func (g natsLogger) log(level slog.Level, format string, v []any) {
+	if !g.l.Enabled(context.Background(), level) {
+		return
+	}
+	if msg := strings.TrimSpace(fmt.Sprintf(format, v...)); msg != "" {
+		g.l.Log(context.Background(), level, msg)
+	}
+}

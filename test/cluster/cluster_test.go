@@ -69,14 +69,16 @@ func (c *cluster) progress(what string, n int) {
 	waitFor(c.t, what, func() bool { return c.acked() >= target })
 }
 
-func startCluster(t *testing.T, nodes int) *cluster {
+// startCluster starts PostgreSQL, nats-server and the nodes, each with the
+// extra mqimd flags.
+func startCluster(t *testing.T, nodes int, extra ...string) *cluster {
 	mqimdBin, natsBin := build(t)
 	c := &cluster{t: t, pg: testpg.StartServer(t)}
 	var natsURL string
 	c.nats, natsURL = natsProc(t, natsBin)
 	c.nats.start()
 	for i := range nodes {
-		n := nodeProc(t, mqimdBin, i+1, c.pg.URL(), "--nats", natsURL)
+		n := nodeProc(t, mqimdBin, i+1, c.pg.URL(), append([]string{"--nats", natsURL}, extra...)...)
 		n.start()
 		c.nodes = append(c.nodes, n)
 	}

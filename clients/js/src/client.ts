@@ -77,7 +77,8 @@ export interface ClientOptions {
   cursor?: CursorStore;
   /**
    * A new device (cursor 0) starts at the server's latest inbox seq instead
-   * of receiving the whole inbox [IM-5.3].
+   * of receiving the whole inbox [IM-5.3]. connect() then resolves once that
+   * start is fixed, so every event committed after it is delivered.
    */
   skipBacklog?: boolean;
   /** Do not subscribe to the inbox: for tools that only send and call RPCs. */
@@ -363,6 +364,9 @@ export class Client {
     const scope = new Scope([callOpts.signal], opts.connectTimeout ?? 30000, `cannot connect to ${c.server.href}`);
     try {
       await c.awaitConn(scope.signal);
+      // A new device that skips the backlog resolves once its start is
+      // fixed: an event committed after connect() is delivered, not skipped.
+      if (opts.skipBacklog && seq === 0 && !opts.noEvents) await race(c.caughtUp, scope.signal);
     } catch (e) {
       let err = e;
       if (e instanceof ClientError && e.code === ClientErrorCode.Timeout && c.lastConnectError) {
@@ -989,6 +993,55 @@ export class Client {
         throw new MqimError(err?.code ?? "", err?.message ?? `HTTP ${resp.status}`, 0, resp.status);
       }
       return out as Upload;
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /**
+   * mediaUrl says where download fetches an attachment URL [IM-12.1-2]: a
+   * path /v1/media/… is resolved against httpUrl (or baseUrl), and so is an
+   * absolute URL of that path on another origin, since every node serves
+   * the same media store [IM-12.2-4] (a page and `mqim send --file` may name
+   * the server by different host names). undefined when url is no media
+   * URL of this server: the token must not go there.
+   */
+  mediaUrl(url: string, baseUrl?: string): string | undefined {
+    const base = baseUrl ?? this.opts.httpUrl;
+    if (!base) return undefined;
+    let u: URL;
+    try {
+      u = new URL(url, base);
+    } catch {
+      return undefined;
+    }
+    if (!/^\/v1\/media\/[0-9a-f]{32}$/.test(u.pathname) || (u.protocol !== "http:" && u.protocol !== "https:")) return undefined;
+    return new URL(u.pathname, base).href;
+  }
+
+  /**
+   * download fetches an attachment of this server with the client's token
+   * [IM-12.2-3] (an <img> cannot send it: show the Blob through
+   * URL.createObjectURL). The URL is resolved by mediaUrl; one of another
+   * server rejects with MqimError bad_request and is not fetched. A refusal
+   * rejects with MqimError (not_found, …) whose status is the HTTP status.
+   */
+  async download(url: string, opts: CallOptions & { baseUrl?: string } = {}): Promise<Blob> {
+    const u = this.mediaUrl(url, opts.baseUrl);
+    if (!u) throw new MqimError(ErrorCode.BadRequest, "not a media URL of this server (or no httpUrl given)");
+    const scope = new Scope([opts.signal, this.stopCtl.signal], opts.timeout);
+    try {
+      const resp = await fetch(u, { headers: { Authorization: `Bearer ${this.opts.token}` }, signal: scope.signal });
+      if (resp.status !== 200) {
+        let err: { code?: string; message?: string } | undefined;
+        try {
+          err = ((await resp.json()) as { error?: { code?: string; message?: string } }).error;
+        } catch {
+          err = undefined;
+        }
+        throw new MqimError(err?.code ?? "", err?.message ?? `HTTP ${resp.status}`, 0, resp.status);
+      }
+      return await resp.blob();
     } finally {
       scope.dispose();
     }

@@ -182,6 +182,18 @@ test("RPC helpers: conversations, read, settings, contacts, presence, delete, ty
   assert.equal(up.sha256, createHash("sha256").update("hello file").digest("hex"));
   const img = await a.c.send({ to: bob, type: "file", body: { url: up.url, name: "hello.txt", mime: up.mime, size: up.size, sha256: up.sha256 } });
   assert.equal(img.seq, 3);
+  // download: bob fetches it with his token, by the absolute URL, by the
+  // path, and by the URL under another host name of the same server; a URL
+  // of another server is not fetched (the token stays here).
+  const other = up.url.replace("127.0.0.1", "localhost");
+  for (const u of [up.url, `/v1/media/${up.id}`, other]) {
+    const blob = await b.c.download(u);
+    assert.equal(await blob.text(), "hello file", u);
+    assert.equal(blob.type, "text/plain");
+  }
+  assert.equal(b.c.mediaUrl("https://elsewhere.example/files/1"), undefined);
+  await assert.rejects(b.c.download("https://elsewhere.example/files/1"), (e: unknown) => e instanceof MqimError && e.code === ErrorCode.BadRequest);
+  await assert.rejects(b.c.download(`/v1/media/${"0".repeat(32)}`), (e: unknown) => e instanceof MqimError && e.code === ErrorCode.NotFound && e.status === 404);
   await assert.rejects(a.c.upload("x", { mime: "application/x-evil" }), (e: unknown) => e instanceof MqimError && e.code === ErrorCode.UnsupportedMedia && e.status === 415);
 });
 

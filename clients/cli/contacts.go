@@ -4,30 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mqim/mqim/clients/sdk"
 	"github.com/mqim/mqim/protocol"
 )
-
-// extCommands are the commands of spec §12–§16.
-var extCommands = map[string]func(e *env, ctx context.Context, args []string) error{
-	"contact":  (*env).contact,
-	"recall":   (*env).recall,
-	"presence": (*env).presence,
-}
-
-func init() {
-	for name := range extCommands {
-		Commands = append(Commands, name)
-	}
-}
 
 func (e *env) contact(ctx context.Context, args []string) error {
 	fs := e.flags("contact", "add|remove|block|unblock USER | list")
@@ -86,35 +68,6 @@ func contactLine(c sdk.Contact) string {
 	return c.User + " " + strings.Join(state, ",")
 }
 
-func (e *env) recall(ctx context.Context, args []string) error {
-	fs := e.flags("recall", "MSGID")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErr(errors.New("recall: give one message id"))
-	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || id <= 0 {
-		return usageErr(fmt.Errorf("recall: %q is not a message id", pos[0]))
-	}
-	c, err := e.dial(ctx, sdk.Config{NoEvents: true})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	m, err := c.Recall(ctx, id)
-	if err != nil {
-		return fmt.Errorf("recall %d: %w%s", id, err, hint(err))
-	}
-	return e.out(struct {
-		ID   string `json:"id"`
-		Conv string `json:"conv"`
-		Seq  int64  `json:"seq"`
-	}{strconv.FormatInt(m.ID, 10), m.Conv, m.Seq}, fmt.Sprintf("recalled id=%d conv=%s seq=%d", m.ID, m.Conv, m.Seq))
-}
-
 func (e *env) presence(ctx context.Context, args []string) error {
 	fs := e.flags("presence", "USER…")
 	pos, err := parse(fs, args)
@@ -155,42 +108,4 @@ func (e *env) presence(ctx context.Context, args []string) error {
 		return fmt.Errorf("presence of %d of %d users is not visible to you", hidden, len(list))
 	}
 	return nil
-}
-
-// attachment uploads path and returns the message to send for it
-// [IM-12.1]: image or video by its media type, else file.
-func (e *env) attachment(ctx context.Context, c *sdk.Client, path, base, caption string) (string, map[string]any, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", nil, fmt.Errorf("send --file: %w", err)
-	}
-	defer f.Close()
-	if base == "" {
-		u, err := sdk.ParseServer(e.g.server)
-		if err != nil {
-			return "", nil, usageErr(err)
-		}
-		base = "http://" + net.JoinHostPort(u.Hostname(), "8080")
-	}
-	name := filepath.Base(path)
-	mt := mime.TypeByExtension(filepath.Ext(name))
-	if i := strings.IndexByte(mt, ';'); i >= 0 {
-		mt = mt[:i] // the charset parameter of text types
-	}
-	up, err := c.Upload(ctx, base, name, mt, f)
-	if err != nil {
-		return "", nil, fmt.Errorf("upload %s to %s: %w", path, base, err)
-	}
-	typ := protocol.TypeFile
-	switch major, _, _ := strings.Cut(up.Mime, "/"); major {
-	case "image":
-		typ = protocol.TypeImage
-	case "video":
-		typ = protocol.TypeVideo
-	}
-	body := map[string]any{"url": up.URL, "mime": up.Mime, "size": up.Size, "sha256": up.SHA256, "name": name}
-	if caption != "" {
-		body["caption"] = caption
-	}
-	return typ, body, nil
 }
