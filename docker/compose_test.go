@@ -334,7 +334,7 @@ func TestCompose(t *testing.T) {
 // TestComposeTLS: the TLS overlay gives every mqimd node of compose.yaml
 // a certificate and key from the mounted docker/certs, and no other service.
 func TestComposeTLS(t *testing.T) {
-	mqimd, _, _, _ := classify(t, readCompose(t))
+	mqimd, _, _, _, _ := classify(t, readCompose(t))
 	c := readComposeFile(t, "compose.tls.yaml")
 	if got := slices.Sorted(maps.Keys(c.Services)); !slices.Equal(got, mqimd) {
 		t.Errorf("compose.tls.yaml services %q, want the mqimd nodes %q", got, mqimd)
