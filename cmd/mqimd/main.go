@@ -120,7 +120,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.httpsAddr, "https-addr", server.DefaultHTTPSAddr, "HTTPS API listen address (with --tls-cert)")
 	fs.StringVar(&o.proxyFrom, "proxy-protocol-from", "", "comma-separated CIDRs of load balancers whose connections may start with a PROXY protocol header (HAProxy send-proxy-v2); a header from elsewhere is refused")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only; empty: on the HTTP listeners")
-	fs.StringVar(&o.metricsToken, "metrics-token", "", "bearer token that /metrics requires; empty: none")
+	fs.StringVar(&o.metricsToken, "metrics-token", "", "bearer token that /metrics requires; empty: none. Prefer the environment (MQIM_METRICS_TOKEN) or the --config file to a flag, which other users see in the process list")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin API (admin and bridge token endpoints) on this address only, over TLS with --tls-cert; empty: on the HTTP listeners")
 	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL (postgres://user:pass@host:port/db) or SQLite file (sqlite:PATH); empty: SQLite in <data-dir>/mqim.db")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state: the embedded store, the embedded NATS server's JetStream, the generated JWT secret")

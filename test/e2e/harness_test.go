@@ -918,10 +918,15 @@ type v5client struct {
 }
 
 func dialV5(d *device, o dialOpts) (client, byte, error) {
-	conn, err := o.connect()
+	raw, err := o.connect()
 	if err != nil {
 		return nil, 0, err
 	}
+	// paho.golang writes a packet as several Writes (net.Buffers), from
+	// more than one goroutine (pinger, acks); only a *net.TCPConn makes
+	// them one syscall. Over TLS and WebSocket the packets would interleave
+	// unless the conn is a sync.Locker, which paho holds per packet.
+	conn := &lockedConn{Conn: raw}
 	vc := &v5client{d: d, conn: conn}
 	vc.c = paho.NewClient(paho.ClientConfig{
 		ClientID:      o.clientID,
@@ -1176,6 +1181,12 @@ type wsNetConn struct {
 	*websocket.Conn
 	wmu gosync.Mutex
 	r   io.Reader
+}
+
+// lockedConn is a net.Conn that paho.golang locks while it writes a packet.
+type lockedConn struct {
+	net.Conn
+	gosync.Mutex
 }
 
 // connect opens the connection a device speaks MQTT over: TCP, TLS, ws or
