@@ -39,7 +39,8 @@ func (s *Service) Disconnected(sess *Session) {
 		defer func() { <-s.seenSem }()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
-		if err := s.cfg.Store.EnsureUser(ctx, sess.User, sess.Client); err != nil {
+		// A deleted user has no last seen to keep [IM-8.3].
+		if err := s.cfg.Store.EnsureUser(ctx, sess.User, sess.Client); err != nil && !errors.Is(err, store.ErrUserDeleted) {
 			s.cfg.Log.Warn("record last seen", "user", sess.User, "client", sess.Client, "error", err)
 		}
 	})

@@ -306,9 +306,8 @@ func TestGroupCommitBatchesAndKeepsOrder(t *testing.T) {
 	if count != 1 || sum != n {
 		t.Fatalf("%v commits of %v sends in all, want 1 of %d", count, sum, n)
 	}
-	if got := len(c.rec.eventsOf("bob")); got != n-1 {
-		t.Fatalf("bob got %d events, want %d", got, n-1)
-	}
+	// Handed on after the answers: wait for them.
+	waitFor(t, fmt.Sprintf("bob's %d events", n-1), func() bool { return len(c.rec.eventsOf("bob")) == n-1 })
 }
 
 // After Shutdown began, commands are answered "unavailable"; what was

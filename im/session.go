@@ -15,6 +15,9 @@ type Session struct {
 	Client string          // the MQTT client id; "" for a request over HTTP
 	Role   string          // the token's role claim (authtoken.Role…)
 	Format protocol.Format // what the session reads [IM-1.2-3]
+	// IssuedAt is the token's iat (unix seconds): revoking the user's
+	// tokens ends the session if it is earlier [IM-3.1-8].
+	IssuedAt int64
 	// Abort ends the session's connection after a panic while serving it;
 	// nil: there is nothing to end.
 	Abort func(error)

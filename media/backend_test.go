@@ -176,3 +176,36 @@ func TestS3ServerGone(t *testing.T) {
 		t.Error("put with the server gone: no error")
 	}
 }
+
+// DeleteOwner deletes one owner's files and no other's, on both backends
+// [IM-8.3-5].
+func TestDeleteOwner(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			put := func(owner string) string {
+				meta := media.Meta{ID: media.NewID(), Owner: owner, Mime: "text/plain", Size: 2, SHA256: strings.Repeat("ab", 32),
+					Created: time.Now().UnixMilli()}
+				if err := b.Put(ctx(t), meta, strings.NewReader("hi")); err != nil {
+					t.Fatal(err)
+				}
+				return meta.ID
+			}
+			a1, a2, bob := put("alice"), put("alice"), put("bob")
+			n, err := b.(media.OwnerEraser).DeleteOwner(ctx(t), "alice")
+			if err != nil || n != 2 {
+				t.Fatalf("DeleteOwner = %d, %v; want 2", n, err)
+			}
+			for _, id := range []string{a1, a2} {
+				if _, _, err := b.Open(ctx(t), id); !errors.Is(err, media.ErrNotFound) {
+					t.Errorf("alice's %s after DeleteOwner: %v; want ErrNotFound", id, err)
+				}
+			}
+			obj, _, err := b.Open(ctx(t), bob)
+			if err != nil {
+				t.Fatalf("bob's file after alice's deletion: %v", err)
+			}
+			obj.Close()
+		})
+	}
+}

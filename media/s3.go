@@ -173,14 +173,7 @@ func (s *S3) Open(ctx context.Context, id string) (Object, Meta, error) {
 		}
 		return nil, meta, fmt.Errorf("open media %s in %s: %w", id, s.desc, err)
 	}
-	get := func(k string) string {
-		for mk, v := range info.UserMetadata {
-			if strings.EqualFold(mk, k) {
-				return v
-			}
-		}
-		return ""
-	}
+	get := func(k string) string { return userMeta(info.UserMetadata, k) }
 	name, err := url.PathUnescape(get(metaName))
 	created, cerr := strconv.ParseInt(get(metaCreated), 10, 64)
 	meta = Meta{ID: id, Owner: get(metaOwner), Mime: info.ContentType, Size: info.Size, SHA256: get(metaSHA256), Name: name, Created: created}
@@ -189,4 +182,15 @@ func (s *S3) Open(ctx context.Context, id string) (Object, Meta, error) {
 		return nil, Meta{}, fmt.Errorf("open media %s in %s: the object lacks mqim's metadata", id, s.desc)
 	}
 	return obj, meta, nil
+}
+
+// userMeta is the user metadata value of key k (the server may change its
+// case).
+func userMeta(m map[string]string, k string) string {
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v
+		}
+	}
+	return ""
 }

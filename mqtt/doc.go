@@ -7,8 +7,9 @@
 // enforcement with DISCONNECT 0x95, the outbound transcoding of events to
 // each device's format, and the redaction of mochi's logs.
 //
-// Still outside it, to move here: the auth/ACL hook (hooks/auth) and the
-// presence hook (hooks/presence). Concurrency: the hooks run on mochi's
+// The presence hook (presence.go) reports connects and disconnects to the
+// routing table. Still outside it, to move here: the auth/ACL hook
+// (hooks/auth). Concurrency: the hooks run on mochi's
 // per-connection goroutines; work they hand off runs on goroutines of the
 // core (im.Service.Spawn), which Shutdown waits for.
 package mqtt

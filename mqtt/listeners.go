@@ -167,6 +167,17 @@ func (ws *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
+// SetWriteDeadline goes to the WebSocket connection, which sets its own
+// deadline on the socket before every frame it writes: set on the socket
+// directly, mochi's write deadline would be cleared [IM-5.2-8].
+func (ws *wsConn) SetWriteDeadline(t time.Time) error { return ws.c.SetWriteDeadline(t) }
+
+// SetDeadline sets both, as SetWriteDeadline explains.
+func (ws *wsConn) SetDeadline(t time.Time) error {
+	_ = ws.c.SetWriteDeadline(t)
+	return ws.Conn.SetDeadline(t)
+}
+
 func (ws *wsConn) Write(p []byte) (int, error) {
 	if err := ws.c.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"log/slog"
+	gosync "sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -17,8 +18,9 @@ const EventContentType = "application/x-mqim-event+msgpack"
 // outbound is the hook that writes inbox events in each device's format
 // [IM-1.2-3]. Events travel inside the node as MessagePack, marked by
 // EventContentType; devices that read JSON get them transcoded here, once
-// per delivery (JSON is the debugging path). RPC responses are already in
-// the requester's format and pass unchanged.
+// per event and format when the publish carries Encodings (the hook runs
+// once per subscriber). RPC responses are already in the requester's
+// format and pass unchanged.
 // PresenceContentType marks retained presence publishes, which the
 // outbound hook transcodes per device like events.
 const PresenceContentType = "application/x-mqim-presence+msgpack"
@@ -56,8 +58,13 @@ func (o *outbound) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.P
 	if dev == nil || dev.Format == protocol.MsgPack {
 		return pk
 	}
-	var ev protocol.Event
-	payload, err := protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, &ev)
+	var payload []byte
+	var err error
+	if enc, ok := pk.Shared.(*Encodings); ok {
+		payload, err = enc.in(dev.Format)
+	} else {
+		payload, err = protocol.Transcode(pk.Payload, protocol.MsgPack, dev.Format, &protocol.Event{})
+	}
 	if err != nil {
 		o.log.Error("transcode event", "client", cl.ID, "error", err)
 		return pk
@@ -83,4 +90,28 @@ func (o *outbound) transcode(cl *mochi.Client, pk packets.Packet, v any) packets
 	pk.Payload = payload
 	pk.Properties.ContentType = dev.Format.ContentType()
 	return pk
+}
+
+// Encodings caches an event's encodings for the formats devices read. The
+// node hangs one on each event it publishes (packets.Packet.Shared, kept by
+// every subscriber's copy), so that the first JSON device transcodes and
+// the others reuse it.
+type Encodings struct {
+	msgpack []byte
+	once    gosync.Once
+	json    []byte
+	err     error
+}
+
+// NewEncodings returns the cache for an event encoded as MessagePack.
+func NewEncodings(msgpack []byte) *Encodings { return &Encodings{msgpack: msgpack} }
+
+func (e *Encodings) in(f protocol.Format) ([]byte, error) {
+	if f == protocol.MsgPack {
+		return e.msgpack, nil
+	}
+	e.once.Do(func() {
+		e.json, e.err = protocol.Transcode(e.msgpack, protocol.MsgPack, protocol.JSON, &protocol.Event{})
+	})
+	return e.json, e.err
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
 )
 
@@ -24,7 +25,8 @@ const (
 	DefaultGroupReadFanout = 500       // [IM-11.3-1]
 	DefaultReplicas        = 1
 	DefaultRouteTTL        = 30 * time.Second
-	DefaultRecallWindow    = 2 * time.Minute // [IM-14.1]
+	DefaultRecallWindow    = 2 * time.Minute  // [IM-14.1]
+	DefaultWriteTimeout    = 30 * time.Second // [IM-5.2-8]
 )
 
 // Config configures a node. Zero values mean the defaults noted (the
@@ -34,13 +36,20 @@ type Config struct {
 	MQTTAddr string // TCP listen address; zero: ":1883"
 	WSAddr   string // WebSocket listen address (path /mqtt); zero: ":8083"
 	HTTPAddr string // HTTP API address; zero: ":8080"
-	Secret   []byte // HS256 secret of device and admin tokens; required
-	NodeID   int    // 0..1023, part of message ids
-	Store    store.Store
+	Secret   []byte // HS256 secret of device and admin tokens; required unless Tokens is set
+	// Tokens verifies device and admin tokens (RS256/ES256/EdDSA keys,
+	// JWKS, issuer, audience, skew) [IM-3.1-2]; zero: HS256 with Secret.
+	Tokens *authtoken.Verifier
+	NodeID int // 0..1023, part of message ids
+	Store  store.Store
 
 	MaxBody        int // encoded message body limit; zero: 16 KiB
 	MaxPacket      int // MQTT packet limit; zero: 256 KiB
 	ReceiveMaximum int // QoS 1 publishes in flight per MQTT 5 connection; zero: 256
+	// WriteTimeout bounds every socket write to a device: a device whose
+	// socket takes nothing for this long is disconnected [IM-5.2-8]; zero:
+	// 30 s.
+	WriteTimeout time.Duration
 	// GroupReadFanout is the member count above which a group fans out on
 	// read [IM-11.3-1]; zero: 500.
 	GroupReadFanout int
@@ -81,7 +90,7 @@ type Config struct {
 	MetricsAddr, MetricsToken string
 	// AdminAddr moves the admin API (the endpoints for admin and bridge
 	// tokens) to a listener of its own, over TLS when TLS is configured;
-	// zero: on the HTTP listeners [IM-8.1].
+	// zero: on the HTTP listeners [IM-8.4].
 	AdminAddr string
 
 	Media        Media         // attachments [IM-12.2]
@@ -115,5 +124,8 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.RecallWindow <= 0 {
 		cfg.RecallWindow = DefaultRecallWindow
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"strings"
 
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/web"
 )
 
@@ -33,31 +34,21 @@ func (n *Node) routes(wsPort func() int) http.Handler {
 }
 
 // adminRoutes are the endpoints for admin and bridge tokens: the admin API,
-// which --admin-addr may move to a listener of its own [IM-8.1].
+// which --admin-addr may move to a listener of its own [IM-8.4].
 func (n *Node) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/users", n.createUser)
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
 	mux.HandleFunc("GET /v1/nodes", n.nodes)
 	mux.HandleFunc("POST /v1/notifications", n.notify)
+	for _, p := range httpapi.Patterns { // account control, audit log
+		mux.Handle(p, n.adminAPI)
+	}
 }
 
 // admin checks for an admin token, answering the request if there is none.
 func (n *Node) admin(w http.ResponseWriter, r *http.Request) bool {
-	_, ok := n.token(w, r, authtoken.RoleAdmin)
+	_, ok := n.auth.Authorize(w, r, authtoken.RoleAdmin)
 	return ok
-}
-
-// errNoBearer: the request has no Authorization: Bearer header.
-var errNoBearer = errors.New("no bearer token")
-
-// bearer verifies the request's bearer token: the one parser of every
-// endpoint's credentials.
-func bearer(secret []byte, r *http.Request) (*authtoken.Claims, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return nil, errNoBearer
-	}
-	return authtoken.Verify(secret, tok, "")
 }
 
 // presence answers a user's online state from the routing table [IM-8.1-3].
@@ -117,7 +108,8 @@ func (n *Node) nodes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
-	if !n.admin(w, r) {
+	claims, ok := n.auth.Authorize(w, r, authtoken.RoleAdmin)
+	if !ok {
 		return
 	}
 	var body struct {
@@ -135,6 +127,13 @@ func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !existed {
 		err = n.cfg.Store.EnsureUser(r.Context(), body.ID, "")
 	}
+	if errors.Is(err, store.ErrUserDeleted) {
+		httpError(w, http.StatusGone, protocol.CodeUnknownUser, "the user was deleted; its id is not used again")
+		return
+	}
+	if err == nil && !existed {
+		err = n.accounts.Record(r.Context(), actor(claims, r), store.AuditUserCreated, body.ID, "")
+	}
 	if err != nil {
 		n.log.Warn("create user failed", "user", body.ID, "error", err)
 		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry")
@@ -150,7 +149,5 @@ func (n *Node) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]*protocol.Error{"error": {Code: code, Message: msg}})
+	httpapi.Error(w, status, code, msg)
 }

@@ -24,7 +24,7 @@ import (
 
 // The node's listeners, by name: the plain ones always, the TLS ones with a
 // certificate [IM-1.1-5], metrics and admin when given addresses of their
-// own [IM-8.1].
+// own [IM-8.4].
 const (
 	lnMQTT    = "mqtt"
 	lnWS      = "ws"

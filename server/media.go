@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/protocol"
 )
@@ -27,7 +28,7 @@ type Media struct {
 // context): an endpoint that does not answer is a start-up error.
 const mediaConnectTimeout = 15 * time.Second
 
-func newMedia(cfg Config) (*media.Handler, error) {
+func newMedia(cfg Config, auth *httpapi.Auth) (*media.Handler, error) {
 	b := cfg.Media.Backend
 	if b == nil && cfg.Media.S3.Endpoint != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), mediaConnectTimeout)
@@ -48,16 +49,15 @@ func newMedia(cfg Config) (*media.Handler, error) {
 	if b == nil {
 		return nil, nil
 	}
-	secret := cfg.Secret
 	return media.NewHandler(media.Config{
 		Backend: b, MaxBytes: cfg.Media.MaxBytes, Allowed: cfg.Media.Allowed, Log: cfg.Log, Registerer: cfg.Registry,
-		Auth: func(r *http.Request) (string, error) { return userOf(secret, r) },
+		Auth: func(r *http.Request) (string, error) { return userOf(auth, r) },
 	}), nil
 }
 
 // userOf returns the user of a request's bearer token.
-func userOf(secret []byte, r *http.Request) (string, error) {
-	c, err := bearer(secret, r)
+func userOf(auth *httpapi.Auth, r *http.Request) (string, error) {
+	c, err := auth.Bearer(r)
 	if err != nil {
 		return "", err
 	}

@@ -22,18 +22,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqim/mqim/account"
+	"github.com/mqim/mqim/delivery"
+	"github.com/mqim/mqim/delivery/cluster"
+	"github.com/mqim/mqim/delivery/local"
+	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/hooks/auth"
-	"github.com/mqim/mqim/hooks/presence"
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
-	"github.com/mqim/mqim/store"
-	"github.com/mqim/mqim/sync/bus"
-	"github.com/mqim/mqim/sync/fanout"
-	"github.com/mqim/mqim/sync/routes"
+	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // Per-connection buffers, the bulk of an idle connection's heap
@@ -52,13 +54,16 @@ type Node struct {
 	mqtt     *mqtt.Server
 	inline   *mqtt.Client
 	core     *im.Service
-	fanout   *fanout.Fanout
-	bus      *bus.Bus      // nil without NATS
+	deliver  *delivery.Dispatcher
+	fanout   *local.Fanout
+	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *imqtt.Sessions
 	members  *auth.Members
-	media    *media.Handler // nil: attachments disabled
-	signals  signals        // signal.go
+	media    *media.Handler   // nil: attachments disabled
+	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
+	accounts *account.Service // account control [IM-8.3]
+	adminAPI *httpapi.Admin
 	ids      *snowflake.Generator
 	http     map[string]*http.Server // by listener name (listeners.go)
 	draining atomic.Bool
@@ -77,8 +82,15 @@ type Node struct {
 
 // New builds a node; it starts nothing.
 func New(cfg Config) (*Node, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errors.New("server: a JWT secret is required")
+	if cfg.Tokens == nil {
+		if len(cfg.Secret) == 0 {
+			return nil, errors.New("server: a JWT secret or a token verifier is required")
+		}
+		v, err := authtoken.NewVerifier(authtoken.VerifierConfig{Secret: cfg.Secret})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.Tokens = v
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("server: a store is required")
@@ -97,7 +109,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	// Before anything that starts goroutines: a bad media configuration
 	// leaves nothing running.
-	mediaHandler, err := newMedia(cfg)
+	httpAuth := &httpapi.Auth{Tokens: cfg.Tokens, Users: cfg.Store}
+	mediaHandler, err := newMedia(cfg, httpAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -121,19 +134,20 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler,
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth,
 		certs: crt, certID: certID, proxy: proxy}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
+		ClientWriteTimeout:      cfg.WriteTimeout, // [IM-5.2-8]
 		Capabilities:            caps,
 		InlineClient:            true,
 		Logger:                  slog.New(imqtt.Redact(cfg.Log.Handler())),
 		SysTopicResendInterval:  60,
 	})
 	n.inline = n.mqtt.NewClient(nil, mqtt.LocalListener, "mqim-node", true)
-	n.fanout = fanout.New(n, fanout.Config{Log: cfg.Log, Registerer: cfg.Registry})
-	consumers := []im.Consumer{n.fanout} // of committed events
-	var hooks []mqtt.Hook                // OnPacketRead runs in this order: the limit first
+	n.fanout = local.New(n, local.Config{Log: cfg.Log, Registerer: cfg.Registry})
+	sinks := []delivery.Sink{n.fanout}
+	var hooks []mqtt.Hook // OnPacketRead runs in this order: the limit first
 	hooks = append(hooks, imqtt.NewPacketLimit(uint32(cfg.MaxPacket), n.mqtt))
 	if cfg.NATS != nil {
 		if cfg.NodeName == "" {
@@ -141,14 +155,12 @@ func New(cfg Config) (*Node, error) {
 			n.cfg.NodeName = cfg.NodeName
 		}
 		if !cfg.Standalone {
-			if n.bus, err = bus.New(cfg.NATS, bus.Config{
-				Local: n.fanout, Encode: fanout.EncodeEvent, Replicas: cfg.Replicas,
-				Groups: n, EncodeGroup: fanout.EncodeGroupEvent,
-				Log: cfg.Log, Registerer: cfg.Registry,
+			if n.bus, err = cluster.New(cfg.NATS, cluster.Config{
+				Local: n.fanout, Replicas: cfg.Replicas, Log: cfg.Log, Registerer: cfg.Registry,
 			}); err != nil {
 				return nil, err
 			}
-			consumers = append(consumers, n.bus)
+			sinks = append(sinks, n.bus)
 		}
 		if n.table, err = routes.New(cfg.NATS, routes.Config{
 			Node: cfg.NodeName, Advertise: cfg.Advertise, Replicas: cfg.Replicas, TTL: cfg.RouteTTL, Log: cfg.Log,
@@ -157,13 +169,16 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		// Before auth: auth's OnDisconnect forgets the device.
-		hooks = append(hooks, presence.New(n.devices, n.table))
+		hooks = append(hooks, imqtt.NewPresence(n.devices, n.table))
 	}
+	// One delivery port for the core: inbox events, group broadcasts,
+	// membership changes and signals, to this node and the others.
+	n.deliver = delivery.NewDispatcher(sinks...)
 	n.core = im.New(im.Config{
 		Store:           cfg.Store,
-		Consumers:       consumers,
-		Groups:          n,
-		Signal:          n,
+		Consumers:       []im.Consumer{n.deliver}, // of committed events
+		Groups:          n.deliver,
+		Signal:          n.deliver,
 		Online:          n.userOnline,
 		IDs:             ids,
 		MaxBody:         cfg.MaxBody,
@@ -172,14 +187,16 @@ func New(cfg Config) (*Node, error) {
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
+	authHook := auth.New(n.mqtt, auth.Config{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID})
 	hooks = append(hooks,
-		auth.New(n.mqtt, auth.Config{Secret: cfg.Secret, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
-			PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID}),
+		authHook,
 		imqtt.NewPipeline(imqtt.PipelineConfig{
 			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
 			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
 		}),
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
+		imqtt.NewBackpressure(cfg.Registry),
 	)
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
@@ -189,6 +206,9 @@ func New(cfg Config) (*Node, error) {
 		if err := n.mqtt.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("server: add hook %s: %w", h.ID(), err)
 		}
+	}
+	if err := n.newAccounts(authHook); err != nil {
+		return nil, err
 	}
 	n.http = n.httpServers()
 	return n, nil
@@ -205,13 +225,15 @@ func (n *Node) Start() error {
 	}
 	n.fanout.Start()
 	if n.bus != nil {
-		n.bus.Start()
+		if err := n.bus.Start(); err != nil {
+			return err
+		}
 	}
 	if n.table != nil {
 		n.table.Start()
 	}
-	if err := n.subscribeSignals(); err != nil {
-		return fmt.Errorf("subscribe to signals: %w", err)
+	if err := n.accounts.Start(); err != nil {
+		return err
 	}
 	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -244,7 +266,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := n.core.Shutdown(ctx)
-		n.stopSignals() // before fanout stops: signal.go
+		n.accounts.Stop()
 		var berr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the
@@ -315,6 +337,10 @@ func (n *Node) closeMQTT() {
 	}
 	closed := make(chan struct{})
 	go func() { n.mqtt.Close(); close(closed) }()
+	// Each DISCONNECT is written on a goroutine of its own: a device that
+	// stopped reading blocks only its own write, until closeGrace stops it.
+	var writes gosync.WaitGroup
+	defer writes.Wait()
 	ending := map[*mqtt.Client]time.Time{} // half-closed, waiting for the device to close
 	for {
 		for _, cl := range n.mqtt.Clients.GetAll() {
@@ -325,7 +351,11 @@ func (n *Node) closeMQTT() {
 			switch {
 			case !ok:
 				ending[cl] = time.Now()
-				n.disconnect(cl, ref)
+				writes.Add(1)
+				go func() {
+					defer writes.Done()
+					n.disconnect(cl, ref)
+				}()
 			case time.Since(since) > closeGrace:
 				cl.Stop(packets.ErrServerShuttingDown)
 			}
@@ -375,7 +405,7 @@ func (n *Node) takenOver(user, client string) {
 
 // PublishInbox publishes an encoded event to a user's devices on this node.
 func (n *Node) PublishInbox(user string, payload []byte) {
-	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType})
+	n.inject(protocol.InboxTopic(user), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
 }
 
 // InboxSubscribed reports whether a device on this node subscribes to the
@@ -387,37 +417,16 @@ func (n *Node) InboxSubscribed(user string) bool {
 // PublishGroup publishes an encoded group event on a group topic to the
 // member devices on this node [IM-11.3].
 func (n *Node) PublishGroup(conv string, payload []byte) {
-	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType})
+	n.inject(protocol.GroupTopic(conv), payload, packets.Properties{ContentType: imqtt.EventContentType}, imqtt.NewEncodings(payload))
 }
 
-// Broadcast hands a committed message of a read-fan-out group to delivery
-// on its group topic, here and (over the bus) on the other nodes.
-func (n *Node) Broadcast(msg *store.Message) {
-	n.fanout.DeliverGroup(msg)
-	if n.bus != nil {
-		n.bus.DeliverGroup(msg)
-	}
-}
-
-// DeliverGroupEncoded takes another node's group event for the group topic.
-func (n *Node) DeliverGroupEncoded(conv string, payload []byte) {
-	n.fanout.DeliverGroupEncoded(conv, payload)
-}
-
-// MembersChanged runs after a membership change is committed: on every
-// node, the cached answers of the group topic ACL are dropped, and the
-// removed users' devices are unsubscribed from the group topic [IM-11.4-4].
-// mochi checks the ACL again on every delivery, so nothing published after
-// this returns reaches them even if a subscription raced with it.
-func (n *Node) MembersChanged(conv string, added, removed []string) {
-	n.ForgetMembers(conv, added, removed)
-	if n.bus != nil {
-		n.bus.MembersChanged(conv, added, removed)
-	}
-}
-
-// ForgetMembers applies a membership change on this node: cached ACL
-// answers are dropped and removed users' devices unsubscribed.
+// ForgetMembers applies a committed membership change on this node (the
+// local delivery sink calls it, for changes committed here and on other
+// nodes): the cached answers of the group topic ACL are dropped, and the
+// removed users' devices are unsubscribed from the group topic
+// [IM-11.4-4]. mochi checks the ACL again on every delivery, so nothing
+// published after this returns reaches them even if a subscription raced
+// with it.
 func (n *Node) ForgetMembers(conv string, added, removed []string) {
 	n.members.Forget(conv, append(slices.Clone(added), removed...)...)
 	if len(removed) == 0 {
@@ -437,16 +446,19 @@ func (n *Node) ForgetMembers(conv string, added, removed []string) {
 
 // Respond publishes an RPC response.
 func (n *Node) Respond(topic string, correlation []byte, f protocol.Format, payload []byte) {
-	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation})
+	n.inject(topic, payload, packets.Properties{ContentType: f.ContentType(), CorrelationData: correlation}, nil)
 }
 
-func (n *Node) inject(topic string, payload []byte, props packets.Properties) {
+// inject publishes through mochi's inline client; shared travels with every
+// subscriber's copy (the outbound hook's per-format encodings).
+func (n *Node) inject(topic string, payload []byte, props packets.Properties, shared any) {
 	err := n.mqtt.InjectPacket(n.inline, packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
 		TopicName:   topic,
 		Payload:     payload,
 		Properties:  props,
 		PacketID:    1, // never used: inline publishes are not acknowledged
+		Shared:      shared,
 	})
 	if err != nil {
 		n.log.Warn("publish failed", "topic", topic, "error", err)

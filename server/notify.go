@@ -5,15 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/store"
 )
 
 // notifyRequest is the body of POST /v1/notifications [IM-8.1-6].
@@ -31,7 +31,7 @@ type notifyRequest struct {
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
 // [IM-8.1-6]. It goes through the send pipeline's committer (submit).
 func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
-	claims, ok := n.token(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
+	claims, ok := n.auth.Authorize(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
 	if !ok {
 		return
 	}
@@ -95,6 +95,14 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notified(w, req.Cmid, &res)
+	if !res.Duplicate {
+		// Ids only: never the body [IM-8.3-6].
+		target, detail := req.To, fmt.Sprintf("id=%d cmid=%s type=%s from=%s", res.Msg.ID, req.Cmid, req.Type, from)
+		if req.Group != "" {
+			target = req.Group
+		}
+		_ = n.accounts.Record(ctx, actor(claims, r), store.AuditNotificationSent, target, detail)
+	}
 }
 
 // notified answers a stored notification [IM-8.1-6].
@@ -108,27 +116,6 @@ func notified(w http.ResponseWriter, cmid string, res *im.SendOutcome) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"id": strconv.FormatInt(res.Msg.ID, 10), "conv": res.Msg.Conv, "seq": res.Msg.Seq, "cmid": cmid, "duplicate": res.Duplicate,
 	})
-}
-
-// token checks for a token with one of roles, answering the request if
-// there is none.
-func (n *Node) token(w http.ResponseWriter, r *http.Request, roles ...string) (*authtoken.Claims, bool) {
-	claims, err := bearer(n.cfg.Secret, r)
-	switch {
-	case errors.Is(err, errNoBearer):
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send a token with role "+strings.Join(roles, " or ")+" as Authorization: Bearer <token>")
-		return nil, false
-	case err != nil:
-		httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "invalid token")
-		return nil, false
-	}
-	for _, role := range roles {
-		if claims.Role == role {
-			return claims, true
-		}
-	}
-	httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a token with role "+strings.Join(roles, " or ")+" is required")
-	return nil, false
 }
 
 func randomCmid() string {

@@ -85,3 +85,17 @@ func (a *presenceACL) allowed(viewer, user string) bool {
 	a.mu.Unlock()
 	return e.allowed
 }
+
+// userOnline reports whether a device of user is connected [IM-15.2-2]: to
+// any node by the routing table, or, on a node without NATS, to this one.
+func (n *Node) userOnline(user string) bool {
+	if n.table != nil {
+		return n.table.UserOnline(user)
+	}
+	for _, cl := range n.mqtt.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() && string(cl.Properties.Username) == user {
+			return true
+		}
+	}
+	return false
+}

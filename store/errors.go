@@ -77,6 +77,7 @@ var protocolCodes = []struct {
 	msg  string
 }{
 	{ErrUnknownUser, protocol.CodeUnknownUser, "a user does not exist"},
+	{ErrUserDeleted, protocol.CodeUnknownUser, "the user was deleted"},
 	{ErrBlocked, protocol.CodeBlocked, "the recipient does not accept your messages"},
 	{ErrCmidConflict, protocol.CodeCmidConflict, "this cmid was already used for a different message"},
 	{ErrNoGroup, protocol.CodeUnknownGroup, "the group does not exist"},

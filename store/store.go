@@ -159,11 +159,13 @@ type Store interface {
 	ContactStore  // contacts.go
 	ExtStore      // edits.go
 	SettingsStore // settings.go
+	AccountStore  // account.go
 
 	// EnsureUser creates the user if missing and records the device (if not
-	// empty) as seen now. It is idempotent.
+	// empty) as seen now. It is idempotent. A deleted user is not created
+	// again: ErrUserDeleted.
 	EnsureUser(ctx context.Context, user, device string) error
-	// UserExists reports whether the user exists.
+	// UserExists reports whether the user exists (a deleted user does not).
 	UserExists(ctx context.Context, user string) (bool, error)
 
 	// Append stores a batch of messages in one transaction (group commit) and

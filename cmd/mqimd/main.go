@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/internal/flagconfig"
 	"github.com/mqim/mqim/media"
@@ -28,7 +29,6 @@ import (
 	"github.com/mqim/mqim/store"
 	"github.com/mqim/mqim/store/pgstore"
 	"github.com/mqim/mqim/store/sqlitestore"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 // exitDrainInterrupted is the exit status when a second SIGINT or SIGTERM
@@ -102,6 +102,9 @@ type options struct {
 	mediaMaxBytes        int64
 	mediaS3              media.S3Config
 	recallWindow         time.Duration
+
+	tokens       tokenOptions // tokens.go
+	writeTimeout time.Duration
 }
 
 func parse(args []string) (*options, error) {
@@ -148,6 +151,8 @@ func parse(args []string) (*options, error) {
 	fs.BoolVar(&o.mediaS3.PathStyle, "media-s3-path-style", false, "address the bucket in the URL path (endpoint/bucket/key), as most self-hosted S3 servers need; otherwise virtual-hosted style where the endpoint is known to support it (AWS)")
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
+	o.tokens.register(fs) // tokens.go
+	fs.DurationVar(&o.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "a device whose socket accepts nothing for this long is disconnected (it reconnects and syncs)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
@@ -190,6 +195,12 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	reg := newRegistry() // before the node: the JWKS fetcher's metric
+	tokens, tokensDesc, err := o.tokens.verifier(ctx, secret, log, reg)
+	if err != nil {
+		return err
+	}
+
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	st, storeDesc, err := openStore(openCtx, o.storeURL, o.dataDir)
 	cancel()
@@ -203,7 +214,7 @@ func run(args []string) error {
 		nodeName = fmt.Sprintf("node-%d", o.nodeID)
 	}
 	natsCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	nc, err := bus.ConnectNATS(natsCtx, bus.NATSConfig{
+	nc, err := cluster.ConnectNATS(natsCtx, cluster.NATSConfig{
 		URL:         o.natsURL,
 		StoreDir:    filepath.Join(o.dataDir, "nats"),
 		Listen:      o.natsListen,
@@ -231,7 +242,7 @@ func run(args []string) error {
 	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
-		Secret: secret, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
+		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
 		NATS: nc.Conn, NodeName: nodeName, Advertise: o.advertise, ServerReference: o.serverReference,
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
@@ -239,6 +250,7 @@ func run(args []string) error {
 		TLSCert:      o.tlsCert, TLSKey: o.tlsKey, TLSClientCA: o.tlsClientCA, TLSClientIdentity: o.tlsClientIdentity, TLSPoll: o.tlsPoll,
 		MQTTSAddr: o.mqttsAddr, WSSAddr: o.wssAddr, HTTPSAddr: o.httpsAddr, ProxyProtocolFrom: splitList(o.proxyFrom),
 		MetricsAddr: o.metricsAddr, MetricsToken: o.metricsToken, AdminAddr: o.adminAddr,
+		WriteTimeout: o.writeTimeout,
 	})
 	if err != nil {
 		return err
@@ -250,7 +262,7 @@ func run(args []string) error {
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
 		"mqtts", node.MQTTSAddr(), "https", node.HTTPSAddr(),
-		"media", mediaDesc, "jwt_secret", secretSource)
+		"media", mediaDesc, "jwt_secret", secretSource, "tokens", tokensDesc)
 	if node.MQTTSAddr() == "" {
 		log.Warn("no TLS certificate configured (--tls-cert, --tls-key): every listener is plaintext and tokens cross the network in the clear")
 	}

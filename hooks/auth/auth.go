@@ -7,6 +7,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,20 +15,24 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/mqim/mqim/account"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/store"
 )
 
-// UserEnsurer creates users on first connect.
-type UserEnsurer interface {
+// Users is what CONNECT reads and writes in the store: the account state
+// (disabled, deleted, revocations) and the user, created on first connect.
+type Users interface {
+	Account(ctx context.Context, user, client string) (store.Account, error)
 	EnsureUser(ctx context.Context, user, device string) error
 }
 
 // Config configures the hook. Zero values are not valid unless noted.
 type Config struct {
-	Secret  []byte
-	Users   UserEnsurer
+	Tokens  *authtoken.Verifier
+	Users   Users
 	Devices *imqtt.Sessions
 	Members *Members      // group membership for the group topic ACL; nil: no group topics
 	Log     *slog.Logger  // zero: slog.Default()
@@ -93,7 +98,20 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	defer cancel()
-	if err := h.cfg.Users.EnsureUser(ctx, user, cl.ID); err != nil {
+	acc, err := h.cfg.Users.Account(ctx, user, cl.ID)
+	if err == nil {
+		if code, why := refusal(acc, claims, cl.ID); why != "" {
+			h.cfg.Log.Info("connect refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "reason", why)
+			_ = h.server.SendConnack(cl, code, false, nil)
+			return code
+		}
+		err = h.cfg.Users.EnsureUser(ctx, user, cl.ID)
+	}
+	if errors.Is(err, store.ErrUserDeleted) { // deleted between the two calls
+		_ = h.server.SendConnack(cl, packets.ErrBanned, false, nil)
+		return packets.ErrBanned
+	}
+	if err != nil {
 		h.cfg.Log.Warn("connect refused: store unavailable", "client", cl.ID, "user", user, "error", err)
 		_ = h.server.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
 		return packets.ErrServerUnavailable
@@ -102,8 +120,55 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
 	// the publish ACL, so one could spoof another topic's traffic.
 	cl.Properties.Will = mqtt.Will{}
-	h.cfg.Devices.Set(cl, imqtt.NewSession(cl, user, claims.Role, outputFormat(cl, claims)))
+	sess := imqtt.NewSession(cl, user, claims.Role, outputFormat(cl, claims))
+	sess.IssuedAt = claims.IssuedAt.Unix()
+	h.cfg.Devices.Set(cl, sess)
 	return nil
+}
+
+// refusal is the CONNACK code refusing a valid token for the account's
+// state, with the reason for the log; why "" accepts [IM-3.1-4],
+// [IM-3.1-8]. mochi maps 0x87 and 0x8A to the 3.1.1 return code 5.
+func refusal(acc store.Account, claims *authtoken.Claims, client string) (code packets.Code, why string) {
+	switch {
+	case acc.Deleted:
+		return packets.ErrBanned, "user deleted"
+	case acc.Disabled:
+		return packets.ErrBanned, "user disabled"
+	case claims.Client != "" && claims.Client != client:
+		return packets.ErrNotAuthorized, "token bound to another client id"
+	case acc.DeviceRevoked:
+		return packets.ErrNotAuthorized, "device revoked"
+	case claims.IssuedAt.Unix() < acc.NotBefore:
+		return packets.ErrNotAuthorized, "token revoked (issued before the user's not-before)"
+	}
+	return packets.Code{}, ""
+}
+
+// End disconnects the live sessions on this node that m selects:
+// DISCONNECT 0x87 for a revocation, 0x98 for an administrative action
+// (3.1.1: the connection is closed) [IM-6.2-2]. It implements
+// account.Sessions.
+func (h *Hook) End(m account.Match, why account.Reason) int {
+	code := packets.ErrAdministrativeAction
+	if why == account.Revoked {
+		code = packets.ErrNotAuthorized
+	}
+	n := 0
+	for _, cl := range h.server.Clients.GetAll() {
+		if cl.Net.Inline || cl.Closed() || string(cl.Properties.Username) != m.User || m.Client != "" && cl.ID != m.Client {
+			continue
+		}
+		if m.IssuedBefore > 0 {
+			if dev := h.cfg.Devices.Get(cl); dev == nil || dev.IssuedAt >= m.IssuedBefore {
+				continue
+			}
+		}
+		h.cfg.Log.Info("session ended by an account action", "client", cl.ID, "user", m.User, "code", code.Code)
+		_ = h.server.DisconnectClient(cl, code)
+		n++
+	}
+	return n
 }
 
 // takeOver disconnects the connection cl takes over (same client id, same
@@ -148,7 +213,7 @@ func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, er
 	if claims, ok := h.certClaims(cl); ok {
 		return claims, nil // [IM-3.4-1]
 	}
-	return authtoken.Verify(h.cfg.Secret, string(pk.Connect.Password), user)
+	return h.cfg.Tokens.Verify(string(pk.Connect.Password), user)
 }
 
 // outputFormat picks the device's payload format [IM-1.2-3].

@@ -4,6 +4,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
@@ -77,10 +80,12 @@ func (h *Hook) adoptCertUser(cl *mqtt.Client) {
 
 // certClaims authenticates a connection by its client certificate: it
 // succeeds when the certificate names the username. A device so
-// authenticated has the claims of a plain user token.
+// authenticated has the claims of a plain user token issued now: account
+// checks (disabled, deleted) apply as to a token; a "not before"
+// revocation ends its session but does not refuse the next connect.
 func (h *Hook) certClaims(cl *mqtt.Client) (*authtoken.Claims, bool) {
 	if !slices.Contains(h.certNames(cl), string(cl.Properties.Username)) {
 		return nil, false
 	}
-	return &authtoken.Claims{}, true
+	return &authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{IssuedAt: jwt.NewNumericDate(time.Now())}}, true
 }

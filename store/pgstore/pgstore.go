@@ -175,15 +175,21 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // EnsureUser creates user if missing and records device as seen now.
 func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, user)
+	var deleted bool
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM deleted_users WHERE id = $1)`, user).QueryRow(func(r pgx.Row) error { return r.Scan(&deleted) })
+	// A deleted id is never created again [IM-3.1-5].
+	b.Queue(`INSERT INTO users (id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE id = $1) ON CONFLICT DO NOTHING`, user)
 	if device != "" {
-		b.Queue(`INSERT INTO devices (user_id, device_id) VALUES ($1, $2)
+		b.Queue(`INSERT INTO devices (user_id, device_id) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE id = $1)
 			ON CONFLICT (user_id, device_id) DO UPDATE SET last_seen = now()`, user, device)
 	}
 	// A batch runs in one implicit transaction, so the device row sees
 	// the user row.
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("ensure user %q: %w", user, err)
+	}
+	if deleted {
+		return fmt.Errorf("ensure user: %w", store.UserDeletedError(user))
 	}
 	return nil
 }

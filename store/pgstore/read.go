@@ -168,6 +168,7 @@ func (s *Store) Conversations(ctx context.Context, user string, limit int) ([]st
 	_, err := pgx.ForEachRow(rows, append([]any{&c.Conv, &c.Kind, &c.LastSeq, &c.ReadSeq, &c.Peer, &c.PeerReadSeq, &c.Name},
 		m.Dest()...), func() error {
 		c.Unread = max(0, c.LastSeq-c.ReadSeq)
+		store.KeepDeletedPeer(&c, user)
 		c.Last = m.Message(c.Conv, c.LastSeq)
 		list = append(list, c)
 		return nil

@@ -199,6 +199,7 @@ func (s *Store) conversations(ctx context.Context, user string, limit int) ([]st
 			return nil, err
 		}
 		c.Unread = max(0, c.LastSeq-c.ReadSeq)
+		store.KeepDeletedPeer(&c, user)
 		c.Last = m.Message(c.Conv, c.LastSeq)
 		list = append(list, c)
 	}

@@ -232,15 +232,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // EnsureUser creates user if missing and records device as seen now.
 func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 	err := s.write(ctx, func(t *txn) error {
+		deleted, err := t.exists(qUserDeleted, []string{user})
+		if err != nil {
+			return err
+		}
+		if deleted[user] {
+			return store.UserDeletedError(user)
+		}
 		if err := t.exec(qEnsureUser, user); err != nil || device == "" {
 			return err
 		}
 		return t.exec(qTouchDevice, user, device, time.Now().UnixMilli())
 	})
-	if err != nil {
-		return fmt.Errorf("ensure user %q: %w", user, err)
-	}
-	return nil
+	return store.WrapUserError("ensure user", user, err)
 }
 
 // UserExists reports whether user exists.

@@ -139,7 +139,7 @@ func TestACLConnect(t *testing.T) {
 		}
 		now := time.Now()
 		claims := func(sub string, exp, nbf time.Time) authtoken.Claims {
-			c := authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}
+			c := authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub, IssuedAt: jwt.NewNumericDate(now)}}
 			if !exp.IsZero() {
 				c.ExpiresAt = jwt.NewNumericDate(exp)
 			}
@@ -155,6 +155,8 @@ func TestACLConnect(t *testing.T) {
 			{"empty token", "alice", ""},
 			{"expired token", "alice", signToken(t, secret, claims("alice", now.Add(-time.Minute), time.Time{}))},
 			{"token without exp", "alice", signToken(t, secret, claims("alice", time.Time{}, time.Time{}))},
+			{"token without iat", "alice", signToken(t, secret, authtoken.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice",
+				ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})},
 			{"token not yet valid", "alice", signToken(t, secret, claims("alice", now.Add(time.Hour), now.Add(time.Hour)))},
 			{"token for another user", "alice", token(t, "bob")},
 			{"token signed with another secret", "alice", signToken(t, []byte("other-secret"), claims("alice", now.Add(time.Hour), time.Time{}))},

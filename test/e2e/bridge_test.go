@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -203,17 +201,7 @@ func TestBridgeNotifyGroup(t *testing.T) {
 // returns the status and decoded answer [IM-8.1-6].
 func postNotification(t *testing.T, n *testNode, tok string, body any) (int, map[string]any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", "http://"+n.HTTPAddr()+"/v1/notifications", bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var res map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&res)
-	return resp.StatusCode, res
+	return httpDo(t, n, tok, "POST", "/v1/notifications", body)
 }
 
 // TestBridgeNotifyGroupHTTP: the same over HTTP [IM-8.1-6], to a group

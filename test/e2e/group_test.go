@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/server"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 // gtext builds a text send to a group [IM-11.5-1].
@@ -432,7 +432,7 @@ func TestGroupRoles(t *testing.T) {
 // to one node).
 func TestGroupAcrossNodes(t *testing.T) {
 	forEachVersion(t, func(t *testing.T, dl dialer) {
-		nc, err := bus.ConnectNATS(context.Background(), bus.NATSConfig{StoreDir: t.TempDir()})
+		nc, err := cluster.ConnectNATS(context.Background(), cluster.NATSConfig{StoreDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -181,7 +181,7 @@ func signToken(t testing.TB, key []byte, c authtoken.Claims) string {
 // tokenFmt is a valid token for user with the fmt claim [IM-3.1-3].
 func tokenFmt(t testing.TB, user, format string) string {
 	return signToken(t, secret, authtoken.Claims{Format: format, RegisteredClaims: jwt.RegisteredClaims{
-		Subject: user, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+		Subject: user, IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
 }
 
 // ---------------------------------------------------------------------------

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/server"
-	"github.com/mqim/mqim/sync/bus"
 )
 
 func presenceOf(t *testing.T, d *device, users ...string) []protocol.Presence {
@@ -108,19 +105,7 @@ func TestPresence(t *testing.T) {
 // PostgreSQL only: nodes share a database only there (a SQLite file belongs
 // to one node).
 func TestPresenceAndTypingAcrossNodes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close) // after the nodes' cleanups, which run first
-	db := testnode.NewDB(t, testnode.Postgres)
-	onNATS := func(name string, id int) func(*server.Config) {
-		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
-	}
-	n1 := startNodeOn(t, db, onNATS("n1", 1))
-	n2 := startNodeOn(t, db, onNATS("n2", 2))
+	n1, n2 := twoNodes(t)
 	dl := dialer{5}
 	alice := dl.dial(t, n1, "alice")
 	bob := dl.dial(t, n2, "bob")
@@ -177,13 +162,7 @@ func (d *device) waitPresence(from int, what string, pred func(protocol.Presence
 // [IM-15.3-2].
 func TestLivePresence(t *testing.T) {
 	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		nc, err := bus.ConnectNATS(ctx, bus.NATSConfig{StoreDir: t.TempDir(), ServerName: "e2e"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
+		nc := embeddedNATS(t)
 		n := startNode(t, be, func(c *server.Config) { c.NATS, c.NodeName = nc.Conn, "n1" })
 		bob := dl.dial(t, n, "bob")
 		alice := dl.dial(t, n, "alice")

@@ -412,7 +412,7 @@ func TestProxyProtocol(t *testing.T) {
 
 // TestSeparateListeners: /metrics on its own listener behind a token, the
 // admin API on its own listener (over TLS when configured) and neither on
-// the HTTP listener; by default both are on the HTTP listener [IM-8.1].
+// the HTTP listener; by default both are on the HTTP listener [IM-8.4].
 func TestSeparateListeners(t *testing.T) {
 	forEachStore(t, func(t *testing.T, be backend) {
 		get := func(c *http.Client, method, url, auth string) int {

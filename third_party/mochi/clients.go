@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,6 +158,18 @@ type ClientState struct {
 	outboundQty     int32                // number of messages currently in the outbound queue
 	Keepalive       uint16               // the number of seconds the connection can wait
 	ServerKeepalive bool                 // keepalive was set by the server
+
+	// mqim patch: packetIDMu serialises packet id allocation. v2.7.9 took
+	// the client's lock, which WritePacket holds for the whole socket
+	// write, so a client that stopped reading blocked every publisher to it.
+	packetIDMu sync.Mutex
+	// mqim patch: a writer goroutine runs only while packets are queued
+	// (enqueue starts it, it ends when the queue is empty): an idle
+	// connection has none. writeMu guards writing and writerStopped.
+	writeMu       sync.Mutex
+	writing       bool           // a writer runs (or WriteLoop does)
+	writerStopped bool           // the connection ended: no writer starts
+	writers       sync.WaitGroup // the running writer, for stopWriter
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -190,30 +203,100 @@ func newClient(c net.Conn, o *ops) *Client {
 	return cl
 }
 
-// WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// WriteLoop ranges over pending outbound messages and writes them to the
+// client connection, until the client closes. mqim patch: the server no
+// longer runs it (see enqueue); it stays for upstream's tests, and no
+// on-demand writer starts beside it.
 func (cl *Client) WriteLoop() {
+	cl.State.writeMu.Lock()
+	cl.State.writing = true
+	cl.State.writeMu.Unlock()
 	for {
 		select {
 		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
-			// mqim patch: WritePacket leaves a packet in outbuf while the
-			// queue is not empty, for the write of the next queued packet to
-			// flush. When that write failed before reaching the socket (too
-			// large for the client, say), the buffered packet (a SUBACK, a
-			// PUBACK) stayed there until some later write.
-			if len(cl.State.outbound) == 0 {
-				cl.Lock()
-				if len(cl.State.outbound) == 0 && cl.Net.outbuf != nil {
-					_ = cl.flushOutbuf()
-				}
-				cl.Unlock()
-			}
+			cl.writeQueued(pk)
 		case <-cl.State.open.Done():
 			return
+		}
+	}
+}
+
+// enqueue puts pk in the client's bounded outbound queue without blocking
+// and makes sure a writer runs (mqim patch). It reports false when the
+// queue is full: the caller drops the packet.
+func (cl *Client) enqueue(pk *packets.Packet) bool {
+	select {
+	case cl.State.outbound <- pk:
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+	default:
+		return false
+	}
+	cl.State.writeMu.Lock()
+	defer cl.State.writeMu.Unlock()
+	if cl.State.writing || cl.State.writerStopped {
+		return true
+	}
+	cl.State.writing = true
+	cl.State.writers.Add(1)
+	go cl.writeOutbound()
+	return true
+}
+
+// writeOutbound writes the queued packets and ends when the queue is empty
+// (mqim patch). A packet queued after the last check under writeMu starts
+// a new writer (enqueue queues before it takes writeMu).
+func (cl *Client) writeOutbound() {
+	defer cl.State.writers.Done()
+	if cl.ops.recover != nil {
+		defer cl.ops.recover(cl, nil)
+	}
+	for {
+		select {
+		case pk := <-cl.State.outbound:
+			cl.writeQueued(pk)
+			continue
+		default:
+		}
+		cl.State.writeMu.Lock()
+		if len(cl.State.outbound) == 0 || cl.Closed() {
+			cl.State.writing = false
+			cl.State.writeMu.Unlock()
+			return
+		}
+		cl.State.writeMu.Unlock()
+	}
+}
+
+// stopWriter waits for the running writer, and lets no other start (mqim
+// patch). The connection is stopped first, so a blocked write returns.
+func (cl *Client) stopWriter() {
+	cl.State.writeMu.Lock()
+	cl.State.writerStopped = true
+	cl.State.writeMu.Unlock()
+	cl.State.writers.Wait()
+}
+
+// writeQueued writes one packet taken from the outbound queue.
+func (cl *Client) writeQueued(pk *packets.Packet) {
+	if err := cl.WritePacket(*pk); err != nil {
+		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+	}
+	atomic.AddInt32(&cl.State.outboundQty, -1)
+	// mqim patch: WritePacket leaves a packet in outbuf while the
+	// queue is not empty, for the write of the next queued packet to
+	// flush. When that write failed before reaching the socket (too
+	// large for the client, say), the buffered packet (a SUBACK, a
+	// PUBACK) stayed there until some later write.
+	if len(cl.State.outbound) == 0 {
+		cl.Lock()
+		var err error
+		if len(cl.State.outbound) == 0 && cl.Net.outbuf != nil {
+			cl.setWriteDeadline()
+			err = cl.flushOutbuf()
+		}
+		cl.Unlock()
+		if err != nil {
+			cl.writeFailed(err)
 		}
 	}
 }
@@ -277,17 +360,24 @@ func (cl *Client) refreshDeadline(keepalive uint16) {
 		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2)) * time.Second) // [MQTT-3.1.2-22]
 	}
 
-	if cl.Net.Conn != nil {
-		_ = cl.Net.Conn.SetDeadline(expiry) // [MQTT-3.1.2-22]
+	if cl.Net.Conn == nil {
+		return
 	}
+	if cl.ops.options.ClientWriteTimeout > 0 {
+		// mqim patch: writes have their own deadline (WritePacket); a
+		// read must not extend it.
+		_ = cl.Net.Conn.SetReadDeadline(expiry)
+		return
+	}
+	_ = cl.Net.Conn.SetDeadline(expiry) // [MQTT-3.1.2-22]
 }
 
 // NextPacketID returns the next available (unused) packet id for the client.
 // If no unused packet ids are available, an error is returned and the client
 // should be disconnected.
 func (cl *Client) NextPacketID() (i uint32, err error) {
-	cl.Lock()
-	defer cl.Unlock()
+	cl.State.packetIDMu.Lock() // mqim patch: was cl.Lock(), held by socket writes
+	defer cl.State.packetIDMu.Unlock()
 
 	i = atomic.LoadUint32(&cl.State.packetID)
 	started := i
@@ -409,7 +499,9 @@ func (cl *Client) WritesPending() bool {
 	if len(cl.State.outbound) > 0 || cl.State.Inflight.Holding() {
 		return true
 	}
-	cl.Lock()
+	if !cl.TryLock() { // a write is under way
+		return true
+	}
 	defer cl.Unlock()
 	return cl.Net.outbuf != nil && cl.Net.outbuf.Len() > 0
 }
@@ -631,6 +723,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
+		cl.setWriteDeadline() // mqim patch
 		if len(cl.State.outbound) == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
@@ -659,7 +752,10 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		return int64(n), err
 	}()
 	if err != nil {
-		return err
+		// mqim patch: a failed socket write ends the connection (v2.7.9 went
+		// on, after a write that may have been partial). A timeout means
+		// the client stopped reading (ClientWriteTimeout).
+		return cl.writeFailed(err)
 	}
 
 	atomic.AddInt64(&cl.ops.info.BytesSent, n)
@@ -671,6 +767,29 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())
 
 	return err
+}
+
+// ErrClientWriteTimeout is the stop cause of a client whose socket took
+// nothing for Options.ClientWriteTimeout (mqim patch).
+var ErrClientWriteTimeout = errors.New("client stopped reading: write timed out")
+
+// writeFailed ends the connection after a failed socket write (mqim
+// patch): v2.7.9 went on, after a write that may have been partial.
+func (cl *Client) writeFailed(err error) error {
+	var ne net.Error // a WebSocket connection's timeout is no os.ErrDeadlineExceeded
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("%w: %w", ErrClientWriteTimeout, err)
+	}
+	cl.Stop(err)
+	return err
+}
+
+// setWriteDeadline bounds the socket write that follows (mqim patch); the
+// caller holds the client's lock.
+func (cl *Client) setWriteDeadline() {
+	if d := cl.ops.options.ClientWriteTimeout; d > 0 {
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
 }
 
 func (cl *Client) flushOutbuf() (err error) {

@@ -113,6 +113,13 @@ type Options struct {
 	// ClientNetReadBufferSize specifies the size of the client *bufio.Reader read buffer.
 	ClientNetReadBufferSize int `yaml:"client_net_read_buffer_size" json:"client_net_read_buffer_size"`
 
+	// ClientWriteTimeout bounds every socket write to a client (mqim patch).
+	// A client whose socket takes nothing for this long is disconnected
+	// (StopCause wraps ErrClientWriteTimeout); zero keeps v2.7.9's
+	// behaviour, where the only deadline is the keepalive read deadline,
+	// and none at all with keepalive 0.
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout" json:"client_write_timeout"`
+
 	// Logger specifies a custom configured implementation of log/slog to override
 	// the servers default logger configuration. If you wish to change the log level,
 	// of the default logger, you can do so by setting:
@@ -165,6 +172,9 @@ type ops struct {
 	info    *system.Info // pointers to server system info
 	hooks   *Hooks       // pointer to the server hooks
 	log     *slog.Logger // a structured logger for the client
+	// recover is deferred by a client's writer goroutine (mqim patch): the
+	// server's recoverClient; nil in tests that build ops by hand.
+	recover func(cl *Client, errp *error)
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -248,6 +258,7 @@ func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) 
 		info:    s.Info,
 		hooks:   s.hooks,
 		log:     s.Log,
+		recover: s.recoverClient, // mqim patch
 	})
 
 	cl.ID = id
@@ -413,7 +424,10 @@ func (s *Server) attachClient(cl *Client, listener string) (err error) {
 	// readClient, for a panic in the disconnect hooks.
 	defer s.recoverClient(cl, &err)
 
-	go s.writeClient(cl) // mqim patch: was go cl.WriteLoop()
+	// mqim patch: no write goroutine per connection (was go cl.WriteLoop());
+	// a writer runs while packets are queued (Client.enqueue). It is
+	// waited for once the connection is stopped.
+	defer cl.stopWriter()
 	defer cl.Stop(nil)
 
 	// mqim patch: the CONNECT phase runs in a function of its own, so that
@@ -536,12 +550,6 @@ func (s *Server) readClient(cl *Client) (err error) {
 		_ = s.DisconnectClient(cl, code)
 	}
 	return err
-}
-
-// writeClient is the client's write loop, recovered (mqim patch).
-func (s *Server) writeClient(cl *Client) {
-	defer s.recoverClient(cl, nil)
-	cl.WriteLoop()
 }
 
 // ErrConnectionPanic is the error a connection ends with when handling it
@@ -810,10 +818,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 			break
 		}
 		cl.State.Inflight.DecreaseSendQuota()
-		select {
-		case cl.State.outbound <- &next:
-			atomic.AddInt32(&cl.State.outboundQty, 1)
-		default: // the queue is full: write it now rather than lose it
+		if !cl.enqueue(&next) { // the queue is full: write it now rather than lose it
 			_ = cl.WritePacket(next)
 		}
 	}
@@ -1198,10 +1203,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	select {
-	case cl.State.outbound <- &out:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-	default:
+	if !cl.enqueue(&out) {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {

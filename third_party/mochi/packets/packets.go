@@ -138,6 +138,11 @@ type Packet struct {
 	ReasonCode      byte          // reason code for a packet response (acks, etc)
 	ReservedBit     byte          // reserved, do not use (except in testing)
 	Ignore          bool          // if true, do not perform any message forwarding operations
+	// Shared is an opaque value of the publisher's, kept by every copy of
+	// the packet (mqim patch): mqim hangs a per-format encoding cache on
+	// it, so that an event is encoded once per format, not once per
+	// subscriber (OnPacketEncode runs per subscriber).
+	Shared any
 }
 
 // Mods specifies certain values required for certain mqtt v5 compliance within packet encoding/decoding.
@@ -214,6 +219,7 @@ func (pk *Packet) Copy(allowTransfer bool) Packet {
 		Created:        pk.Created,
 		Expiry:         pk.Expiry,
 		Origin:         pk.Origin,
+		Shared:         pk.Shared, // mqim patch
 	}
 
 	if allowTransfer {

@@ -9,7 +9,7 @@
 // reach each, so a draining node can point its MQTT 5 clients at another
 // (DISCONNECT 0x9C with a Server Reference).
 //
-// Delivery does not depend on this table (sync/bus broadcasts), so a stale
+// Delivery does not depend on this table (delivery/cluster broadcasts), so a stale
 // or missing entry costs presence accuracy for at most one TTL, never an
 // event.
 package routes

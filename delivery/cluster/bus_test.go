@@ -1,4 +1,4 @@
-package bus
+package cluster
 
 import (
 	"context"
@@ -9,35 +9,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/delivery"
 )
 
-// recorder is a node's local delivery.
+// recorder is a node's local sink: what arrived, per key, as
+// "kind payload" (members: "members +added -removed").
 type recorder struct {
 	mu     sync.Mutex
 	events map[string][]string
 	n      atomic.Int64
 }
 
-func (r *recorder) DeliverEncoded(user string, payload []byte) {
+func (r *recorder) Take(envs []*delivery.Envelope) {
 	r.mu.Lock()
 	if r.events == nil {
 		r.events = map[string][]string{}
 	}
-	r.events[user] = append(r.events[user], string(payload))
+	for _, e := range envs {
+		p, _ := e.Payload()
+		s := e.Kind.String() + " " + string(p)
+		if e.Kind == delivery.Members {
+			s = fmt.Sprintf("members +%v -%v", e.Added, e.Removed)
+		}
+		r.events[e.Key()] = append(r.events[e.Key()], s)
+	}
 	r.mu.Unlock()
-	r.n.Add(1)
+	r.n.Add(int64(len(envs)))
 }
 
-// count is how many events of user arrived.
-func (r *recorder) count(user string) int {
+// count is how many envelopes of key arrived.
+func (r *recorder) count(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.events[user])
+	return len(r.events[key])
 }
 
-func encodeSeq(ev *store.InboxEvent) ([]byte, error) {
-	return fmt.Appendf(nil, "%s#%d", ev.User, ev.Seq), nil
+// inbox is an inbox envelope for user whose payload names user and seq.
+func inbox(user string, seq int) *delivery.Envelope {
+	return delivery.Received(delivery.Inbox, user, "", fmt.Appendf(nil, "%s#%d", user, seq), nil, nil)
 }
 
 func embedded(t testing.TB) *NATS {
@@ -50,13 +59,15 @@ func embedded(t testing.TB) *NATS {
 	return n
 }
 
-func startBus(t testing.TB, n *NATS, local Local) *Bus {
+func startBus(t testing.TB, n *NATS, local delivery.Sink) *Bus {
 	t.Helper()
-	b, err := New(n.Conn, Config{Local: local, Encode: encodeSeq})
+	b, err := New(n.Conn, Config{Local: local})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Start()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -83,7 +94,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func consuming(t testing.TB, from *Bus, to *recorder) {
 	t.Helper()
 	waitFor(t, "consumer ready", func() bool {
-		from.Deliver([]store.InboxEvent{{User: "probe", Seq: 1}})
+		from.Take([]*delivery.Envelope{inbox("probe", 1)})
 		time.Sleep(20 * time.Millisecond)
 		return to.n.Load() > 0
 	})
@@ -93,27 +104,33 @@ func consuming(t testing.TB, from *Bus, to *recorder) {
 	to.n.Store(0)
 }
 
-func TestBusDeliversToOtherNodesOnly(t *testing.T) {
+// twoNodes starts the buses of two nodes on one NATS, with b consuming.
+func twoNodes(t *testing.T) (a, b *Bus, ra, rb *recorder) {
+	t.Helper()
 	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	b := startBus(t, n, &rb)
-	consuming(t, a, &rb)
+	ra, rb = new(recorder), new(recorder)
+	a, b = startBus(t, n, ra), startBus(t, n, rb)
+	consuming(t, a, rb)
+	return a, b, ra, rb
+}
+
+func TestBusDeliversToOtherNodesOnly(t *testing.T) {
+	a, b, ra, rb := twoNodes(t)
 
 	for i := 1; i <= 50; i++ {
-		a.Deliver([]store.InboxEvent{{User: "bob", Seq: int64(2 * i)}, {User: "alice", Seq: int64(i)}})
+		a.Take([]*delivery.Envelope{inbox("bob", 2*i), inbox("alice", i)})
 	}
 	// Probes from consuming may still arrive: count only the test's users.
 	waitFor(t, "events on node b", func() bool { return rb.count("bob") == 50 && rb.count("alice") == 50 })
 	rb.mu.Lock()
 	for i, p := range rb.events["bob"] {
-		if want := fmt.Sprintf("bob#%d", 2*(i+1)); p != want {
+		if want := fmt.Sprintf("inbox bob#%d", 2*(i+1)); p != want {
 			t.Fatalf("bob event %d = %q, want %q (in publish order)", i, p, want)
 		}
 	}
 	rb.mu.Unlock()
 	// b publishes one event; a gets it, b does not get its own back.
-	b.Deliver([]store.InboxEvent{{User: "carol", Seq: 1}})
+	b.Take([]*delivery.Envelope{inbox("carol", 1)})
 	waitFor(t, "event on node a", func() bool {
 		ra.mu.Lock()
 		defer ra.mu.Unlock()
@@ -132,39 +149,24 @@ func TestBusDeliversToOtherNodesOnly(t *testing.T) {
 // TestBusSplitsLargeBatches sends a commit batch bigger than one NATS
 // message may be.
 func TestBusSplitsLargeBatches(t *testing.T) {
-	n := embedded(t)
-	var ra, rb recorder
-	a, err := New(n.Conn, Config{Local: &ra, Encode: func(ev *store.InboxEvent) ([]byte, error) {
-		return make([]byte, 64<<10), nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Start()
-	defer a.Stop(context.Background())
-	startBus(t, n, &rb)
-	consuming(t, a, &rb)
-	batch := make([]store.InboxEvent, 40) // 2.5 MiB
+	a, _, _, rb := twoNodes(t)
+	batch := make([]*delivery.Envelope, 40) // 2.5 MiB
 	for i := range batch {
-		batch[i] = store.InboxEvent{User: "u", Seq: int64(i + 1)}
+		batch[i] = delivery.Received(delivery.Inbox, "u", "", make([]byte, 64<<10), nil, nil)
 	}
-	a.Deliver(batch)
+	a.Take(batch)
 	waitFor(t, "all events of the batch", func() bool { return rb.count("u") == 40 })
 }
 
 // TestBusRecoversLostStream deletes the stream, as a NATS that lost its
 // storage would: the bus re-creates it and delivery resumes.
 func TestBusRecoversLostStream(t *testing.T) {
-	n := embedded(t)
-	var ra, rb recorder
-	a := startBus(t, n, &ra)
-	b := startBus(t, n, &rb)
-	consuming(t, a, &rb)
+	a, b, _, rb := twoNodes(t)
 	if err := b.js.DeleteStream(context.Background(), streamName); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery after the stream was lost", func() bool {
-		a.Deliver([]store.InboxEvent{{User: "again", Seq: 1}})
+		a.Take([]*delivery.Envelope{inbox("again", 1)})
 		time.Sleep(20 * time.Millisecond)
 		rb.mu.Lock()
 		defer rb.mu.Unlock()
@@ -182,17 +184,17 @@ func BenchmarkBroadcast(b *testing.B) {
 	startBus(b, n, &r2)
 	consuming(b, pub, &r1)
 	consuming(b, pub, &r2)
-	batch := make([]store.InboxEvent, 100)
+	batch := make([]*delivery.Envelope, 100)
 	for i := range batch {
-		batch[i] = store.InboxEvent{User: fmt.Sprintf("user%d", i), Seq: int64(i)}
+		batch[i] = inbox(fmt.Sprintf("user%d", i), i)
 	}
 	b.ResetTimer()
 	sent := 0
 	for range b.N {
 		for len(pub.queue) >= cap(pub.queue)-1 {
-			runtime.Gosched() // Deliver drops when the queue is full
+			runtime.Gosched() // Take drops when the queue is full
 		}
-		pub.Deliver(batch)
+		pub.Take(batch)
 		sent += len(batch)
 	}
 	waitFor(b, "all delivered", func() bool { return r1.n.Load() >= int64(sent) && r2.n.Load() >= int64(sent) })

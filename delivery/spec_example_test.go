@@ -1,4 +1,4 @@
-package fanout
+package delivery
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // a line (before its annotation).
 func specExamples(t *testing.T) [][]byte {
 	t.Helper()
-	f, err := os.ReadFile("../../protocol/spec.md")
+	f, err := os.ReadFile("../protocol/spec.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,11 @@
-// Package bus carries committed inbox events between the nodes of a cluster
-// over NATS JetStream [IM-5.2]. It broadcasts: every node publishes the
-// events it commits to one stream, and every node reads the whole stream and
-// hands each event to its local fan-out, which skips users with no device on
-// that node. docs/CLUSTER.md gives the numbers behind broadcasting rather
-// than targeting nodes through the routing table.
+// Package cluster is the delivery sink for the other nodes of a cluster
+// [IM-5.2]: it carries the dispatcher's envelopes over NATS and hands other
+// nodes' envelopes to this node's local sink. It broadcasts: every node
+// publishes the events it commits to one JetStream stream, and every node
+// reads the whole stream and hands each event to its local sink, which
+// skips users with no device on that node. docs/CLUSTER.md gives the
+// numbers behind broadcasting rather than targeting nodes through the
+// routing table.
 //
 // Broadcast is what makes delivery race-free: an event is published after it
 // is committed and checked against local subscriptions when it arrives, so a
@@ -12,15 +14,17 @@
 // subscribing ([IM-5.2-4]). A routing table read on the sending node could be
 // stale by the time the event is published.
 //
-// Groups [IM-11.3]: the bus also carries the events of read-fan-out groups
-// (for the group topic on every node) and membership changes (so that every
-// node drops its cached membership answers and a removed member's
-// subscriptions at once), in commit order with the inbox events.
+// Every kind of envelope travels in one wire form with one origin header,
+// and one receive path drops this node's own: stored events (inbox, group,
+// membership changes, in commit order) on the stream; typing signals, which
+// are never stored [IM-15.1-2], on a core NATS subject, at most once. The
+// payload is the one the local sink encoded (or encodes here, once, for
+// both).
 //
 // Push stays best effort: if NATS is unreachable, events are dropped
 // (counted) and devices recover them by sync; a node that reconnects resumes
 // the stream where it left off.
-package bus
+package cluster
 
 import (
 	"context"
@@ -37,49 +41,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/mqim/mqim/store"
+	"github.com/mqim/mqim/delivery"
 )
 
 const (
-	streamName   = "MQIM_EVENTS"
-	subject      = "mqim.events"
-	originHeader = "Mqim-Origin"
+	streamName = "MQIM_EVENTS"
+	subject    = "mqim.events"
+	// signalSubject carries signals over core NATS: never stored.
+	signalSubject = "mqim.signals"
+	originHeader  = "Mqim-Origin"
 	// maxMsgBytes keeps one NATS message well under the default 1 MiB
 	// max_payload; a commit batch with more events is split.
 	maxMsgBytes = 512 << 10
 )
 
-// Local delivers one encoded event to the devices of user on this node.
-type Local interface {
-	DeliverEncoded(user string, payload []byte)
-}
-
-// Encoder encodes an inbox event in the form devices receive.
-type Encoder func(*store.InboxEvent) ([]byte, error)
-
-// GroupLocal takes the group traffic of other nodes on this node.
-type GroupLocal interface {
-	// DeliverGroupEncoded publishes an encoded group event on the group
-	// topic of conv to the devices on this node.
-	DeliverGroupEncoded(conv string, payload []byte)
-	// ForgetMembers applies a membership change committed elsewhere.
-	ForgetMembers(conv string, added, removed []string)
-}
-
-// GroupEncoder encodes a read-fan-out group message for its group topic.
-type GroupEncoder func(*store.Message) ([]byte, error)
-
 // Config configures a Bus. Zero values mean the defaults noted.
 type Config struct {
-	Local       Local
-	Encode      Encoder
-	Groups      GroupLocal    // nil: group traffic of other nodes is dropped
-	EncodeGroup GroupEncoder  // required with Groups
-	Replicas    int           // stream replicas; zero: 1
-	MaxAge      time.Duration // how long the stream keeps events; zero: 2 minutes
-	Queue       int           // commit batches waiting to be published; zero: 1024
-	Log         *slog.Logger
-	Registerer  prometheus.Registerer
+	Local      delivery.Sink // takes the other nodes' envelopes; required
+	Replicas   int           // stream replicas; zero: 1
+	MaxAge     time.Duration // how long the stream keeps events; zero: 2 minutes
+	Queue      int           // batches waiting to be published; zero: 1024
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Bus publishes this node's committed events and delivers other nodes'.
@@ -90,8 +73,9 @@ type Bus struct {
 	origin string
 	log    *slog.Logger
 
-	queue  chan item
-	mu     gosync.RWMutex // enqueue holds it shared; Stop exclusively, to close queue
+	queue  chan []*delivery.Envelope
+	sub    *nats.Subscription // other nodes' signals
+	mu     gosync.RWMutex     // enqueue holds it shared; Stop exclusively, to close queue
 	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,10 +87,11 @@ type Bus struct {
 	published, received, dropped, failed prometheus.Counter
 }
 
-// wireEvent is one event in a bus message: the user it is for and its
-// encoding; or, with Group set, a group event (Payload) or a membership
-// change (Added, Removed) of that group.
-type wireEvent struct {
+// wireEnvelope is an envelope in a bus message: the user it is for and its
+// payload; or, with Group set, a group event (Payload) or a membership
+// change (Added, Removed) of that group. Which kind is told by the fields,
+// and Signal by the subject.
+type wireEnvelope struct {
 	User    string   `msgpack:"u"`
 	Payload []byte   `msgpack:"p"`
 	Group   string   `msgpack:"g,omitempty"`
@@ -114,21 +99,10 @@ type wireEvent struct {
 	Removed []string `msgpack:"r,omitempty"`
 }
 
-// item is one unit of the publish queue: a commit batch's inbox events, a
-// group message, or a membership change.
-type item struct {
-	events []store.InboxEvent
-	group  *store.Message
-	change *wireEvent
-}
-
 // New returns a Bus on nc; Start starts it.
 func New(nc *nats.Conn, cfg Config) (*Bus, error) {
-	if cfg.Local == nil || cfg.Encode == nil {
-		return nil, errors.New("bus: Local and Encode are required")
-	}
-	if cfg.Groups != nil && cfg.EncodeGroup == nil {
-		return nil, errors.New("bus: EncodeGroup is required with Groups")
+	if cfg.Local == nil {
+		return nil, errors.New("bus: Local is required")
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -146,14 +120,14 @@ func New(nc *nats.Conn, cfg Config) (*Bus, error) {
 	_, _ = rand.Read(id[:])
 	b := &Bus{
 		cfg: cfg, nc: nc, origin: hex.EncodeToString(id[:]), log: cfg.Log,
-		queue:  make(chan item, cfg.Queue),
+		queue:  make(chan []*delivery.Envelope, cfg.Queue),
 		resync: make(chan struct{}, 1),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqim_bus_published_total", Help: "Inbox events published to other nodes."}),
+			Name: "mqim_bus_published_total", Help: "Events published to other nodes."}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqim_bus_received_total", Help: "Inbox events received from other nodes."}),
+			Name: "mqim_bus_received_total", Help: "Events received from other nodes."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqim_bus_dropped_total", Help: "Inbox events not published (queue full or NATS unavailable); devices recover them by sync."}),
+			Name: "mqim_bus_dropped_total", Help: "Events not published (queue full or NATS unavailable); devices recover them by sync."}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqim_bus_publish_failed_total", Help: "Bus messages NATS did not store (each holds a commit batch's events)."}),
 	}
@@ -180,12 +154,18 @@ func New(nc *nats.Conn, cfg Config) (*Bus, error) {
 // Start creates the stream if needed and starts publishing and consuming.
 // It does not wait for NATS: while NATS is unreachable, the node runs and
 // the bus catches up when it is back.
-func (b *Bus) Start() {
+func (b *Bus) Start() error {
+	sub, err := b.nc.Subscribe(signalSubject, func(m *nats.Msg) { b.receive(true, m.Header.Get(originHeader), m.Data) })
+	if err != nil {
+		return fmt.Errorf("bus: subscribe to signals: %w", err)
+	}
+	b.sub = sub
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(2)
 	b.flushed = make(chan struct{})
 	go b.publishLoop()
 	go b.consumeLoop()
+	return nil
 }
 
 // resyncSoon makes the consumer loop check the stream now.
@@ -203,6 +183,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 	if b.cancel == nil {
 		return nil
 	}
+	_ = b.sub.Unsubscribe()
 	b.mu.Lock()
 	b.closed = true
 	close(b.queue)
@@ -218,58 +199,28 @@ func (b *Bus) Stop(ctx context.Context) error {
 	return err
 }
 
-// Deliver queues a commit batch for the other nodes without blocking.
-func (b *Bus) Deliver(events []store.InboxEvent) {
-	if len(events) == 0 {
+// Take queues envelopes for the other nodes without blocking.
+func (b *Bus) Take(envs []*delivery.Envelope) {
+	if len(envs) == 0 {
 		return
 	}
-	b.enqueue(item{events: events}, len(events))
-}
-
-// DeliverGroup queues a committed read-fan-out group message for the group
-// topic on the other nodes.
-// Without Config.EncodeGroup it does nothing.
-func (b *Bus) DeliverGroup(msg *store.Message) {
-	if b.cfg.EncodeGroup != nil {
-		b.enqueue(item{group: msg}, 1)
-	}
-}
-
-// MembersChanged queues a committed membership change for the other nodes.
-func (b *Bus) MembersChanged(conv string, added, removed []string) {
-	b.enqueue(item{change: &wireEvent{Group: conv, Added: added, Removed: removed}}, 1)
-}
-
-func (b *Bus) enqueue(it item, n int) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed { // stopping: the events stay in the store, devices sync
-		b.dropped.Add(float64(n))
+		b.dropped.Add(float64(len(envs)))
 		return
 	}
 	select {
-	case b.queue <- it:
+	case b.queue <- envs:
 	default:
-		b.dropped.Add(float64(n))
+		b.dropped.Add(float64(len(envs)))
 	}
 }
 
 func (b *Bus) publishLoop() {
 	defer b.wg.Done()
-	for it := range b.queue {
-		switch {
-		case it.group != nil:
-			p, err := b.cfg.EncodeGroup(it.group)
-			if err != nil {
-				b.log.Error("encode group event", "group", it.group.Conv, "seq", it.group.Seq, "error", err)
-				continue
-			}
-			b.sendOne(wireEvent{Group: it.group.Conv, Payload: p})
-		case it.change != nil:
-			b.sendOne(*it.change)
-		default:
-			b.publish(it.events)
-		}
+	for envs := range b.queue {
+		b.publish(envs)
 	}
 	// Wait for outstanding acknowledgements, bounded by Stop's deadline.
 	select {
@@ -279,15 +230,17 @@ func (b *Bus) publishLoop() {
 	}
 }
 
-func (b *Bus) publish(events []store.InboxEvent) {
-	batch := make([]wireEvent, 0, len(events))
+// publish sends envelopes in messages of at most maxMsgBytes, in order;
+// signals go on their own subject.
+func (b *Bus) publish(envs []*delivery.Envelope) {
+	batch := make([]wireEnvelope, 0, len(envs))
 	size := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		n := len(batch)
-		if err := b.send(batch); err != nil {
+		if err := b.send(subject, batch); err != nil {
 			b.dropped.Add(float64(n))
 			b.log.Warn("publish events to the cluster", "events", n, "error", err)
 		} else {
@@ -295,38 +248,42 @@ func (b *Bus) publish(events []store.InboxEvent) {
 		}
 		batch, size = batch[:0], 0
 	}
-	for i := range events {
-		p, err := b.cfg.Encode(&events[i])
+	for _, e := range envs {
+		p, err := e.Payload()
 		if err != nil {
-			b.log.Error("encode inbox event", "user", events[i].User, "seq", events[i].Seq, "error", err)
+			b.log.Error("undeliverable event", "error", err)
+			continue
+		}
+		w := wireEnvelope{User: e.User, Payload: p, Group: e.Conv, Added: e.Added, Removed: e.Removed}
+		if e.Kind == delivery.Signal {
+			if err := b.send(signalSubject, []wireEnvelope{w}); err != nil {
+				b.dropped.Inc()
+				b.log.Warn("publish signal to the cluster", "error", err)
+			} else {
+				b.published.Inc()
+			}
 			continue
 		}
 		if size+len(p) > maxMsgBytes {
 			flush()
 		}
-		batch = append(batch, wireEvent{User: events[i].User, Payload: p})
-		size += len(p) + len(events[i].User) + 8
+		batch = append(batch, w)
+		size += len(p) + len(e.User) + len(e.Conv) + 8
 	}
 	flush()
 }
 
-func (b *Bus) sendOne(ev wireEvent) {
-	if err := b.send([]wireEvent{ev}); err != nil {
-		b.dropped.Inc()
-		b.log.Warn("publish group traffic to the cluster", "group", ev.Group, "error", err)
-		return
-	}
-	b.published.Inc()
-}
-
-func (b *Bus) send(batch []wireEvent) error {
+func (b *Bus) send(subj string, batch []wireEnvelope) error {
 	data, err := msgpack.Marshal(batch)
 	if err != nil {
 		return err
 	}
-	msg := nats.NewMsg(subject)
+	msg := nats.NewMsg(subj)
 	msg.Header.Set(originHeader, b.origin)
 	msg.Data = data
+	if subj == signalSubject {
+		return b.nc.PublishMsg(msg)
+	}
 	_, err = b.js.PublishMsgAsync(msg)
 	return err
 }
@@ -420,28 +377,39 @@ func (b *Bus) consume() (jetstream.ConsumeContext, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Consume(b.receive)
+	return c.Consume(b.receiveStored)
 }
 
-func (b *Bus) receive(msg jetstream.Msg) {
-	if msg.Headers().Get(originHeader) == b.origin {
-		return // delivered locally when committed
+func (b *Bus) receiveStored(msg jetstream.Msg) {
+	b.receive(false, msg.Headers().Get(originHeader), msg.Data())
+}
+
+// receive is the one way in for other nodes' envelopes: this node's own
+// are dropped (delivered locally when committed), the rest handed to the
+// local sink in the order they were published.
+func (b *Bus) receive(signal bool, origin string, data []byte) {
+	if origin == b.origin {
+		return
 	}
-	var batch []wireEvent
-	if err := msgpack.Unmarshal(msg.Data(), &batch); err != nil {
+	var batch []wireEnvelope
+	if err := msgpack.Unmarshal(data, &batch); err != nil {
 		b.log.Error("undecodable cluster event message", "error", err)
 		return
 	}
-	for _, ev := range batch {
+	envs := make([]*delivery.Envelope, 0, len(batch))
+	for _, w := range batch {
+		kind := delivery.Inbox
 		switch {
-		case ev.Group == "":
-			b.cfg.Local.DeliverEncoded(ev.User, ev.Payload)
-		case b.cfg.Groups == nil:
-		case ev.Payload != nil:
-			b.cfg.Groups.DeliverGroupEncoded(ev.Group, ev.Payload)
+		case signal:
+			kind = delivery.Signal
+		case w.Group == "":
+		case w.Payload != nil:
+			kind = delivery.Group
 		default:
-			b.cfg.Groups.ForgetMembers(ev.Group, ev.Added, ev.Removed)
+			kind = delivery.Members
 		}
+		envs = append(envs, delivery.Received(kind, w.User, w.Group, w.Payload, w.Added, w.Removed))
 	}
+	b.cfg.Local.Take(envs)
 	b.received.Add(float64(len(batch)))
 }
