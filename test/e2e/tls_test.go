@@ -464,6 +464,8 @@ func TestSeparateListeners(t *testing.T) {
 			{secure, "POST", "https://" + n.AdminAddr() + "/v1/users", "", http.StatusUnauthorized},
 			{secure, "POST", "https://" + n.AdminAddr() + "/v1/users", admin, http.StatusCreated},
 			{secure, "GET", "https://" + n.AdminAddr() + "/v1/nodes", admin, http.StatusOK},
+			{plain, "GET", "http://" + n.HTTPAddr() + "/v1/admin/audit", admin, http.StatusNotFound},
+			{secure, "GET", "https://" + n.AdminAddr() + "/v1/admin/audit", admin, http.StatusOK},
 			{plain, "GET", "http://" + n.HTTPAddr() + "/healthz", "", http.StatusOK},
 		} {
 			if got := get(c.client, c.method, c.url, c.auth); got != c.want {
