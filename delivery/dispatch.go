@@ -112,7 +112,7 @@ type Sink interface {
 }
 
 // Dispatcher is the port the core delivers through: the methods keep the
-// shapes of hooks/ingest's Deliverer, Groups and Signaler.
+// shapes of the core's Consumer, Groups and Signaler (package im).
 type Dispatcher struct {
 	sinks []Sink
 }

@@ -43,6 +43,9 @@ var methodList = []method{
 	{protocol.MethodDelete, true, (*Service).messageChange},
 	{protocol.MethodSettings, true, (*Service).settings},
 	{protocol.MethodPresence, false, (*Service).presence},
+	{protocol.MethodPushRegister, false, (*Service).pushRPC},
+	{protocol.MethodPushUnregister, false, (*Service).pushRPC},
+	{protocol.MethodPushList, false, (*Service).pushRPC},
 }
 
 // methodTable indexes methodList by name.

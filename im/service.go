@@ -47,6 +47,7 @@ type Config struct {
 	Groups    Groups
 	Signal    Signaler               // nil: typing signals are refused
 	Online    func(user string) bool // whether a device of user is connected to any node
+	Push      Pusher                 // push registrations (push.go); nil: push is off
 	IDs       *snowflake.Generator   // nil: node 0
 
 	MaxBody      int           // encoded body bytes; zero: 16 KiB

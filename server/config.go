@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/push"
 	"github.com/mqim/mqim/store"
 )
 
@@ -95,6 +96,10 @@ type Config struct {
 
 	Media        Media         // attachments [IM-12.2]
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
+
+	// Push is offline push [IM-17]: off without Providers; the node fills
+	// in its store, NATS, name, presence, log and registry.
+	Push push.Config
 }
 
 func (cfg *Config) setDefaults() {

@@ -36,6 +36,7 @@ import (
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
+	"github.com/mqim/mqim/push"
 )
 
 // Per-connection buffers, the bulk of an idle connection's heap
@@ -64,6 +65,7 @@ type Node struct {
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
 	accounts *account.Service // account control [IM-8.3]
 	adminAPI *httpapi.Admin
+	push     *push.Service // nil: push off (push.go)
 	ids      *snowflake.Generator
 	http     map[string]*http.Server // by listener name (listeners.go)
 	draining atomic.Bool
@@ -174,13 +176,18 @@ func New(cfg Config) (*Node, error) {
 	// One delivery port for the core: inbox events, group broadcasts,
 	// membership changes and signals, to this node and the others.
 	n.deliver = delivery.NewDispatcher(sinks...)
+	consumers, pushHook, err := n.newPush([]im.Consumer{n.deliver}) // of committed events
+	if err != nil {
+		return nil, err
+	}
 	n.core = im.New(im.Config{
 		Store:           cfg.Store,
-		Consumers:       []im.Consumer{n.deliver}, // of committed events
+		Consumers:       consumers,
 		Groups:          n.deliver,
 		Signal:          n.deliver,
 		Online:          n.userOnline,
 		IDs:             ids,
+		Push:            n.pusher(),
 		MaxBody:         cfg.MaxBody,
 		RecallWindow:    cfg.RecallWindow,
 		GroupReadFanout: cfg.GroupReadFanout,
@@ -198,6 +205,9 @@ func New(cfg Config) (*Node, error) {
 		imqtt.NewOutbound(n.devices, cfg.Log, uint32(cfg.MaxPacket)),
 		imqtt.NewBackpressure(cfg.Registry),
 	)
+	if pushHook != nil {
+		hooks = append(hooks, pushHook)
+	}
 	cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "mqim_connection_panics_total", Help: "Panics recovered while handling a connection (each closed that connection).",
 		ConstLabels: prometheus.Labels{"where": "mqtt"},
@@ -234,6 +244,14 @@ func (n *Node) Start() error {
 	}
 	if err := n.accounts.Start(); err != nil {
 		return err
+	}
+	if n.push != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := n.push.Start(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	n.core.Start()
 	if err := n.mqtt.Serve(); err != nil {
@@ -275,6 +293,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				berr = n.bus.Stop(ctx)
 			}
 			n.fanout.Stop()
+		}
+		if n.push != nil {
+			n.push.Stop() // after the committer: its last nudges are taken or left in the outbox
 		}
 		n.flushClients(ctx)
 		n.closeMQTT()

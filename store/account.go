@@ -135,6 +135,9 @@ var DeleteUserRows = []string{
 	`DELETE FROM devices WHERE user_id = $1`,
 	`DELETE FROM members WHERE user_id = $1`,
 	`DELETE FROM revoked_devices WHERE user_id = $1`,
+	`DELETE FROM push_devices WHERE user_id = $1`,
+	`DELETE FROM push_outbox WHERE user_id = $1`,
+	`DELETE FROM push_claims WHERE user_id = $1`,
 	`DELETE FROM users WHERE id = $1`,
 }
 

@@ -26,6 +26,9 @@ var (
 	ErrMuted      = errors.New("muted in the group")
 	ErrBadChange  = errors.New("invalid group change")
 	ErrBadMention = errors.New("mentioned user is not a member")
+
+	// ErrPushLimit: the user has the most push registrations allowed [IM-17.1-3].
+	ErrPushLimit = errors.New("too many push registrations")
 )
 
 // Error is a refusal by one of the store's rules: Err is the sentinel that
@@ -88,6 +91,7 @@ var protocolCodes = []struct {
 	{ErrBadChange, protocol.CodeBadRequest, "invalid group change"},
 	{ErrNotFound, protocol.CodeNotFound, "no such message in your conversations"},
 	{ErrNotAllowed, protocol.CodeNotAllowed, "not allowed"},
+	{ErrPushLimit, protocol.CodeBadRequest, "too many push registrations"},
 }
 
 // ProtocolError returns the protocol error a client gets for err, a refusal

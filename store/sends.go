@@ -320,6 +320,9 @@ type SendRows struct {
 	Messages []MessageRow // the new messages, in batch order
 	Inbox    []InboxEvent // their inbox rows, in batch order
 	Reads    []ReadMark   // the senders' read positions, sorted
+	// Push are the push outbox rows of the new messages [IM-17.2]; the
+	// stores write those of users with a registered push device.
+	Push []PushCandidate
 }
 
 // Number numbers the new messages and their inbox rows in batch order,
@@ -358,6 +361,7 @@ func (w *SendWrites) Number(convLast, userLast map[string]int64) (SendRows, erro
 				ConvSeq: m.Seq, Actor: r.From, TS: r.TS, Msg: &shared})
 		}
 		rows.Inbox = append(rows.Inbox, res.Events...)
+		rows.Push = append(rows.Push, pushCandidates(r, g, &m, res.Events)...)
 		p.Results[i] = res
 		// Sending marks the conversation read by the sender up to its
 		// message [IM-7.6-2]; a bridge that is no member has no position.

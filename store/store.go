@@ -160,6 +160,7 @@ type Store interface {
 	ExtStore      // edits.go
 	SettingsStore // settings.go
 	AccountStore  // account.go
+	PushStore     // push.go
 
 	// EnsureUser creates the user if missing and records the device (if not
 	// empty) as seen now. It is idempotent. A deleted user is not created

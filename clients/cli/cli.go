@@ -23,7 +23,7 @@ import (
 
 // Commands are the subcommands this package runs.
 var Commands = []string{"send", "listen", "sync", "history", "conversations", "group", "read", "typing", "download", "user",
-	"contact", "recall", "presence"}
+	"contact", "recall", "presence", "push"}
 
 // Exit codes besides 0 and 1 (any other failure).
 const (
@@ -53,6 +53,8 @@ const Usage = `  send           send a message:          mqim send --to USER TEX
   contact        contacts and blocking:   mqim contact add|remove|block|unblock USER, mqim contact list
   recall         recall a sent message:   mqim recall MSGID
   presence       who is online:           mqim presence USER…
+  push           offline push devices:    mqim push register --client-id ID --platform apns --device-token T --app BUNDLE [--env sandbox]
+                                          mqim push unregister|list --client-id ID
   download       fetch an attachment:     mqim download URL|MEDIA-ID [-o FILE|-]
   user           create users (admin):    mqim user create USER…   (an admin --token, or --secret/--secret-file)
 `
@@ -151,6 +153,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return e.recall(ctx, rest)
 	case "presence":
 		return e.presence(ctx, rest)
+	case "push":
+		return e.push(ctx, rest)
 	}
 	return usageErr(fmt.Errorf("unknown command %q", cmd))
 }

@@ -105,6 +105,7 @@ type options struct {
 
 	tokens       tokenOptions // tokens.go
 	writeTimeout time.Duration
+	push         *pushOptions // push.go
 }
 
 func parse(args []string) (*options, error) {
@@ -156,6 +157,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
+	o.push = pushFlags(fs)
 	// Errors come back as one line from run; help goes to stdout.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -240,6 +242,10 @@ func run(args []string) error {
 	if o.mediaS3.Endpoint != "" {
 		mediaDir, mediaDesc = "", "s3 "+o.mediaS3.Endpoint+" bucket "+o.mediaS3.Bucket
 	}
+	pushCfg, err := o.push.config()
+	if err != nil {
+		return err
+	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
@@ -251,6 +257,7 @@ func run(args []string) error {
 		MQTTSAddr: o.mqttsAddr, WSSAddr: o.wssAddr, HTTPSAddr: o.httpsAddr, ProxyProtocolFrom: splitList(o.proxyFrom),
 		MetricsAddr: o.metricsAddr, MetricsToken: o.metricsToken, AdminAddr: o.adminAddr,
 		WriteTimeout: o.writeTimeout,
+		Push:         pushCfg,
 	})
 	if err != nil {
 		return err

@@ -206,6 +206,7 @@ func writeSends(ctx context.Context, tx pgx.Tx, b *pgx.Batch, plan *store.SendPl
 	b.Queue(`UPDATE members m SET read_seq = greatest(m.read_seq, x.seq)
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(conv_id, user_id, seq)
 		WHERE m.conv_id = x.conv_id AND m.user_id = x.user_id`, rConv, rUser, rSeq)
+	queuePush(b, rows.Push)
 	return tx.SendBatch(ctx, b).Close()
 }
 

@@ -140,6 +140,9 @@ func writeSends(t *txn, w *store.SendWrites) error {
 	if err := t.insertInbox(rows.Inbox); err != nil {
 		return err
 	}
+	if err := t.writePush(rows.Push); err != nil {
+		return err
+	}
 	for _, r := range rows.Reads {
 		if err := t.exec(qSenderRead, r.Seq, r.Conv, r.User); err != nil {
 			return err

@@ -109,6 +109,11 @@ func testDeleteUser(t *testing.T, e *env) {
 	if gmsg[0].Err != nil {
 		t.Fatal(gmsg[0].Err)
 	}
+	e.register(t, "alice", "alice.phone", "tok-alice")
+	e.register(t, "bob", "bob.phone", "tok-bob")
+	if res := e.send(t, e.req("bob", "alice", "b9", "hi alice")); res[0].Err != nil { // a push candidate for alice
+		t.Fatal(res[0].Err)
+	}
 	if err := e.s.RevokeDevice(e.ctx, "alice", "alice.old", true); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +138,8 @@ func testDeleteUser(t *testing.T, e *env) {
 	keep := map[string]bool{"deleted_users.id": true, "messages.sender": true, "inbox.actor": true,
 		"audit_log.actor": true, "audit_log.target": true}
 	for _, col := range []string{"users.id", "devices.user_id", "members.user_id", "contacts.owner_id", "contacts.peer_id",
-		"inbox.user_id", "hidden.user_id", "conv_settings.user_id", "revoked_devices.user_id"} {
+		"inbox.user_id", "hidden.user_id", "conv_settings.user_id", "revoked_devices.user_id",
+		"push_devices.user_id", "push_outbox.user_id", "push_claims.user_id"} {
 		if _, ok := rows[col]; !ok {
 			t.Errorf("UserRows did not walk %s (walked %v)", col, rows)
 		}

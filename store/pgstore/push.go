@@ -1,0 +1,221 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mqim/mqim/store"
+)
+
+// queuePush queues the outbox rows of a batch on b, in its transaction:
+// only for users with a registered push device.
+func queuePush(b *pgx.Batch, cands []store.PushCandidate) {
+	var (
+		user, conv, sender []string
+		seq, inbox, ts     []int64
+		kind               []int16
+	)
+	for _, c := range cands {
+		if c.Kind == store.PushEveryone {
+			b.Queue(`INSERT INTO push_outbox (user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at)
+				SELECT m.user_id, $1, $2, 0, $3, $4, $5 FROM members m
+				WHERE m.conv_id = $1 AND m.user_id <> $4 AND EXISTS (SELECT 1 FROM push_devices d WHERE d.user_id = m.user_id)
+				ON CONFLICT DO NOTHING`, c.Conv, c.ConvSeq, int16(c.Kind), c.Sender, c.TS)
+			continue
+		}
+		user, conv, sender = append(user, c.User), append(conv, c.Conv), append(sender, c.Sender)
+		seq, inbox, ts, kind = append(seq, c.ConvSeq), append(inbox, c.InboxSeq), append(ts, c.TS), append(kind, int16(c.Kind))
+	}
+	if len(user) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO push_outbox (user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at)
+		SELECT x.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::smallint[], $6::text[], $7::bigint[])
+			AS x(user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at)
+		WHERE EXISTS (SELECT 1 FROM push_devices d WHERE d.user_id = x.user_id)
+		ON CONFLICT DO NOTHING`, user, conv, seq, inbox, kind, sender, ts)
+}
+
+// RegisterPush adds or replaces a registration. The user's row is locked,
+// so that two registrations cannot both pass the limit.
+func (s *Store) RegisterPush(ctx context.Context, d store.PushDevice, max int) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING`, d.User); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, d.User); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM push_devices WHERE user_id = $1 AND client_id <> $2`, d.User, d.Client).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return store.Refuse(store.ErrPushLimit, "at most %d push registrations per user", max)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM push_devices WHERE platform = $1 AND token = $2 AND NOT (user_id = $3 AND client_id = $4)`,
+			d.Platform, d.Token, d.User, d.Client); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO push_devices (user_id, client_id, platform, token, app, env, locale, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET platform = $3, token = $4, app = $5, env = $6, locale = $7, created_at = $8`,
+			d.User, d.Client, d.Platform, d.Token, d.App, d.Env, d.Locale, d.Created)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("register push of %q: %w", d.User, err)
+	}
+	return nil
+}
+
+// UnregisterPush removes a registration.
+func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM push_devices WHERE user_id = $1 AND client_id = $2`, user, client)
+	if err != nil {
+		return false, fmt.Errorf("unregister push of %q: %w", user, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// PushDevices lists a user's registrations.
+func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT user_id, client_id, platform, token, app, env, locale, created_at
+		FROM push_devices WHERE user_id = $1 ORDER BY client_id`, user)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushDevice, error) {
+		var d store.PushDevice
+		err := r.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push devices of %q: %w", user, err)
+	}
+	return out, nil
+}
+
+// RemovePushToken removes a token.
+func (s *Store) RemovePushToken(ctx context.Context, platform, token string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM push_devices WHERE platform = $1 AND token = $2`, platform, token); err != nil {
+		return fmt.Errorf("remove push token: %w", err)
+	}
+	return nil
+}
+
+// TakeOverClient removes other users' registrations of client.
+func (s *Store) TakeOverClient(ctx context.Context, client, user string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM push_devices WHERE client_id = $1 AND user_id <> $2`, client, user)
+	if err != nil {
+		return 0, fmt.Errorf("take over push registrations of client %q: %w", client, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// PendingPush returns the oldest outbox rows.
+func (s *Store) PendingPush(ctx context.Context, limit int) ([]store.PushCandidate, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at
+		FROM push_outbox ORDER BY created_at LIMIT $1`, limit)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushCandidate, error) {
+		var (
+			c    store.PushCandidate
+			kind int16
+		)
+		err := r.Scan(&c.User, &c.Conv, &c.ConvSeq, &c.InboxSeq, &kind, &c.Sender, &c.TS)
+		c.Kind = int(kind)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending push: %w", err)
+	}
+	return out, nil
+}
+
+// DequeuePush deletes outbox rows.
+func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	user, conv, seq := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		user[i], conv[i], seq[i] = k.User, k.Conv, k.ConvSeq
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM push_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS k(user_id, conv_id, conv_seq)
+		WHERE o.user_id = k.user_id AND o.conv_id = k.conv_id AND o.conv_seq = k.conv_seq`, user, conv, seq)
+	if err != nil {
+		return fmt.Errorf("dequeue push: %w", err)
+	}
+	return nil
+}
+
+// ClaimPush claims a push for a device. The row is locked while the rule
+// decides, so that two workers cannot both take a claim over.
+func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
+	var c store.Claim
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, client, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			c = store.ClaimNew
+			return nil
+		}
+		var (
+			sent                bool
+			claimedAt, attempts int64
+		)
+		err = tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
+			WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
+			k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
+		if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
+			c = store.ClaimBusy
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c = store.DecideClaim(true, sent, claimedAt, attempts, now, lease); c == store.ClaimTakeOver {
+			_, err = tx.Exec(ctx, `UPDATE push_claims SET claimed_at = $5, attempts = attempts + 1
+				WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`, k.User, k.Conv, k.ConvSeq, client, now)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim push: %w", err)
+	}
+	return c, nil
+}
+
+// FinishPush settles a claim.
+func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
+	q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+	if sent {
+		q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+	}
+	if _, err := s.pool.Exec(ctx, q, k.User, k.Conv, k.ConvSeq, client); err != nil {
+		return fmt.Errorf("finish push: %w", err)
+	}
+	return nil
+}
+
+// PushCounts returns unread counts.
+func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(0, c.last_seq - m.read_seq)), 0)::bigint,
+			coalesce(sum(CASE WHEN c.id = $2 THEN greatest(0, c.last_seq - m.read_seq) ELSE 0 END), 0)::bigint
+		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1`, user, conv).Scan(&total, &convUnread)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
+	}
+	return convUnread, total, nil
+}
+
+// ForgetPush deletes old claims.
+func (s *Store) ForgetPush(ctx context.Context, before int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM push_claims WHERE claimed_at < $1`, before); err != nil {
+		return fmt.Errorf("forget push claims: %w", err)
+	}
+	return nil
+}

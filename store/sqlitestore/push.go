@@ -1,0 +1,256 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/mqim/mqim/store"
+)
+
+const (
+	qPushOutbox = `INSERT INTO push_outbox (user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM push_devices WHERE user_id = ?1)
+		ON CONFLICT DO NOTHING`
+	qPushEveryone = `INSERT INTO push_outbox (user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at)
+		SELECT m.user_id, ?1, ?2, 0, ?3, ?4, ?5 FROM members m
+		WHERE m.conv_id = ?1 AND m.user_id <> ?4 AND EXISTS (SELECT 1 FROM push_devices d WHERE d.user_id = m.user_id)
+		ON CONFLICT DO NOTHING`
+	qPushCount    = `SELECT count(*) FROM push_devices WHERE user_id = ? AND client_id <> ?`
+	qPushDelToken = `DELETE FROM push_devices WHERE platform = ? AND token = ? AND NOT (user_id = ? AND client_id = ?)`
+	qPushPut      = `INSERT INTO push_devices (user_id, client_id, platform, token, app, env, locale, created_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET platform = ?3, token = ?4, app = ?5, env = ?6, locale = ?7, created_at = ?8`
+	qPushUnreg   = `DELETE FROM push_devices WHERE user_id = ? AND client_id = ?`
+	qPushList    = `SELECT user_id, client_id, platform, token, app, env, locale, created_at FROM push_devices WHERE user_id = ? ORDER BY client_id`
+	qPushRemove  = `DELETE FROM push_devices WHERE platform = ? AND token = ?`
+	qPushOthers  = `SELECT EXISTS (SELECT 1 FROM push_devices WHERE client_id = ? AND user_id <> ?)`
+	qPushTakeOve = `DELETE FROM push_devices WHERE client_id = ? AND user_id <> ?`
+	qPushPending = `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at FROM push_outbox ORDER BY created_at LIMIT ?`
+	qPushDequeue = `DELETE FROM push_outbox WHERE user_id = ? AND conv_id = ? AND conv_seq = ?`
+	qPushClaimed = `SELECT sent, claimed_at, attempts FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
+	qPushClaim   = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+		ON CONFLICT DO UPDATE SET claimed_at = ?5, attempts = attempts + 1`
+	qPushSent    = `UPDATE push_claims SET sent = 1 WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
+	qPushRelease = `DELETE FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
+	qPushForget  = `DELETE FROM push_claims WHERE claimed_at < ?`
+	qPushUnread  = `SELECT coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
+			coalesce(sum(CASE WHEN c.id = ?2 THEN max(0, c.last_seq - m.read_seq) ELSE 0 END), 0)
+		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1`
+)
+
+func init() {
+	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
+		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
+	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread)
+}
+
+// writePush writes the outbox rows of a batch, in its transaction: only
+// for users with a registered push device.
+func (t *txn) writePush(cands []store.PushCandidate) error {
+	for _, c := range cands {
+		var err error
+		if c.Kind == store.PushEveryone {
+			err = t.exec(qPushEveryone, c.Conv, c.ConvSeq, c.Kind, c.Sender, c.TS)
+		} else {
+			err = t.exec(qPushOutbox, c.User, c.Conv, c.ConvSeq, c.InboxSeq, c.Kind, c.Sender, c.TS)
+		}
+		if err != nil {
+			return fmt.Errorf("write push outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+// RegisterPush adds or replaces a registration.
+func (s *Store) RegisterPush(ctx context.Context, d store.PushDevice, max int) error {
+	err := s.write(ctx, func(t *txn) error {
+		var n int
+		if err := t.queryRow(qPushCount, d.User, d.Client).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return store.Refuse(store.ErrPushLimit, "at most %d push registrations per user", max)
+		}
+		if err := t.exec(qPushDelToken, d.Platform, d.Token, d.User, d.Client); err != nil {
+			return err
+		}
+		return t.exec(qPushPut, d.User, d.Client, d.Platform, d.Token, d.App, d.Env, d.Locale, d.Created)
+	})
+	if err != nil {
+		return fmt.Errorf("register push of %q: %w", d.User, err)
+	}
+	return nil
+}
+
+// UnregisterPush removes a registration.
+func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, error) {
+	var n int64
+	err := s.write(ctx, func(t *txn) error {
+		r, err := t.stmt(qPushUnreg).ExecContext(t.ctx, user, client)
+		if err == nil {
+			n, err = r.RowsAffected()
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("unregister push of %q: %w", user, err)
+	}
+	return n > 0, nil
+}
+
+// PushDevices lists a user's registrations.
+func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
+	var out []store.PushDevice
+	err := s.read(ctx, func(t *txn) error {
+		out = nil
+		rows, err := t.query(qPushList, user)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d store.PushDevice
+			if err := rows.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push devices of %q: %w", user, err)
+	}
+	return out, nil
+}
+
+// RemovePushToken removes a token.
+func (s *Store) RemovePushToken(ctx context.Context, platform, token string) error {
+	if err := s.write(ctx, func(t *txn) error { return t.exec(qPushRemove, platform, token) }); err != nil {
+		return fmt.Errorf("remove push token: %w", err)
+	}
+	return nil
+}
+
+// TakeOverClient removes other users' registrations of client. It reads
+// first: a CONNECT must not take the single writer when there is nothing
+// to remove, which is nearly always.
+func (s *Store) TakeOverClient(ctx context.Context, client, user string) (int, error) {
+	var found bool
+	if err := s.read(ctx, func(t *txn) error { return t.queryRow(qPushOthers, client, user).Scan(&found) }); err != nil {
+		return 0, fmt.Errorf("push registrations of client %q: %w", client, err)
+	}
+	if !found {
+		return 0, nil
+	}
+	var n int64
+	err := s.write(ctx, func(t *txn) error {
+		r, err := t.stmt(qPushTakeOve).ExecContext(t.ctx, client, user)
+		if err == nil {
+			n, err = r.RowsAffected()
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take over push registrations of client %q: %w", client, err)
+	}
+	return int(n), nil
+}
+
+// PendingPush returns the oldest outbox rows.
+func (s *Store) PendingPush(ctx context.Context, limit int) ([]store.PushCandidate, error) {
+	var out []store.PushCandidate
+	err := s.read(ctx, func(t *txn) error {
+		out = nil
+		rows, err := t.query(qPushPending, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.PushCandidate
+			if err := rows.Scan(&c.User, &c.Conv, &c.ConvSeq, &c.InboxSeq, &c.Kind, &c.Sender, &c.TS); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending push: %w", err)
+	}
+	return out, nil
+}
+
+// DequeuePush deletes outbox rows.
+func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(t *txn) error {
+		for _, k := range keys {
+			if err := t.exec(qPushDequeue, k.User, k.Conv, k.ConvSeq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dequeue push: %w", err)
+	}
+	return nil
+}
+
+// ClaimPush claims a push for a device.
+func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
+	var c store.Claim
+	err := s.write(ctx, func(t *txn) error {
+		var (
+			sent                bool
+			claimedAt, attempts int64
+		)
+		err := t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		c = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
+		if c == store.ClaimNew || c == store.ClaimTakeOver {
+			return t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, client, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim push: %w", err)
+	}
+	return c, nil
+}
+
+// FinishPush settles a claim.
+func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
+	q := qPushRelease
+	if sent {
+		q = qPushSent
+	}
+	if err := s.write(ctx, func(t *txn) error { return t.exec(q, k.User, k.Conv, k.ConvSeq, client) }); err != nil {
+		return fmt.Errorf("finish push: %w", err)
+	}
+	return nil
+}
+
+// PushCounts returns unread counts.
+func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
+	err = s.read(ctx, func(t *txn) error { return t.queryRow(qPushUnread, user, conv).Scan(&total, &convUnread) })
+	if err != nil {
+		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
+	}
+	return convUnread, total, nil
+}
+
+// ForgetPush deletes old claims.
+func (s *Store) ForgetPush(ctx context.Context, before int64) error {
+	if err := s.write(ctx, func(t *txn) error { return t.exec(qPushForget, before) }); err != nil {
+		return fmt.Errorf("forget push claims: %w", err)
+	}
+	return nil
+}
