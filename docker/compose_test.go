@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -90,13 +91,18 @@ func (s service) isMQIMD() bool {
 
 func readCompose(t *testing.T) compose {
 	t.Helper()
-	b, err := os.ReadFile("compose.yaml")
+	return readComposeFile(t, "compose.yaml")
+}
+
+func readComposeFile(t *testing.T, name string) compose {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c compose
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("compose.yaml: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return c
 }
@@ -219,7 +225,11 @@ func TestCompose(t *testing.T) {
 		if r, _ := strconv.Atoi(env["MQIM_NATS_REPLICAS"]); r != 3 || r > len(nats) {
 			t.Errorf("service %s: MQIM_NATS_REPLICAS=%q, want 3 (and no more than the %d NATS servers)", name, env["MQIM_NATS_REPLICAS"], len(nats))
 		}
-		for k, want := range map[string]string{"MQIM_MQTT_ADDR": ":1883", "MQIM_WS_ADDR": ":8083", "MQIM_HTTP_ADDR": ":8080", "MQIM_DATA_DIR": "/data"} {
+		if env["MQIM_PROXY_PROTOCOL_FROM"] == "" {
+			t.Errorf("service %s: no MQIM_PROXY_PROTOCOL_FROM: the PROXY headers HAProxy sends would be refused", name)
+		}
+		for k, want := range map[string]string{"MQIM_MQTT_ADDR": ":1883", "MQIM_WS_ADDR": ":8083", "MQIM_HTTP_ADDR": ":8080", "MQIM_DATA_DIR": "/data",
+			"MQIM_MQTTS_ADDR": ":8883", "MQIM_WSS_ADDR": ":8084", "MQIM_HTTPS_ADDR": ":8443"} {
 			if env[k] != want {
 				t.Errorf("service %s: %s=%q, want %q (haproxy.cfg relies on it)", name, k, env[k], want)
 			}
@@ -317,6 +327,27 @@ func TestCompose(t *testing.T) {
 	for port, be := range readHAProxy(t).backends(t) {
 		if got := slices.Sorted(slices.Values(be.servers)); !slices.Equal(got, mqimd) {
 			t.Errorf("haproxy.cfg :%s backend %s servers %q, compose.yaml mqimd nodes %q", port, be.name, got, mqimd)
+		}
+	}
+}
+
+// TestComposeTLS: the TLS overlay gives every mqimd node of compose.yaml
+// a certificate and key from the mounted docker/certs, and no other service.
+func TestComposeTLS(t *testing.T) {
+	mqimd, _, _, _, _ := classify(t, readCompose(t))
+	c := readComposeFile(t, "compose.tls.yaml")
+	if got := slices.Sorted(maps.Keys(c.Services)); !slices.Equal(got, mqimd) {
+		t.Errorf("compose.tls.yaml services %q, want the mqimd nodes %q", got, mqimd)
+	}
+	for name, s := range c.Services {
+		env := s.env(t, name)
+		for _, k := range []string{"MQIM_TLS_CERT", "MQIM_TLS_KEY"} {
+			if !strings.HasPrefix(env[k], "/certs/") {
+				t.Errorf("compose.tls.yaml %s: %s=%q, want a file in /certs", name, k, env[k])
+			}
+		}
+		if !slices.ContainsFunc(s.Volumes, func(v any) bool { return strings.HasPrefix(fmt.Sprint(v), "./certs:/certs") }) {
+			t.Errorf("compose.tls.yaml %s: docker/certs not mounted on /certs", name)
 		}
 	}
 }

@@ -344,9 +344,10 @@ func readHAProxy(t *testing.T) haproxy {
 
 // lbBackend is what the load balancer does for one published port.
 type lbBackend struct {
-	name    string
-	mode    string   // tcp or http
-	servers []string // host of each server line
+	name      string
+	mode      string   // tcp or http
+	servers   []string // host of each server line
+	sendProxy bool     // every server gets a PROXY protocol v2 header
 }
 
 // backends returns, for each port HAProxy binds, the default backend's
@@ -385,6 +386,13 @@ func (cfg haproxy) backends(t *testing.T) map[string]lbBackend {
 		}
 		be := lbBackend{name: backend, mode: defMode}
 		var check, healthz bool
+		be.sendProxy = true
+		defaultProxy := false
+		for _, l := range lines {
+			if w := strings.Fields(l); w[0] == "default-server" && slices.Contains(w, "send-proxy-v2") {
+				defaultProxy = true
+			}
+		}
 		for _, l := range lines {
 			w := strings.Fields(l)
 			switch {
@@ -392,6 +400,7 @@ func (cfg haproxy) backends(t *testing.T) map[string]lbBackend {
 				be.mode = w[1]
 			case w[0] == "server" && len(w) >= 3:
 				be.servers = append(be.servers, w[2][:strings.LastIndex(w[2], ":")])
+				be.sendProxy = be.sendProxy && (defaultProxy || slices.Contains(w, "send-proxy-v2"))
 				check = check || slices.Contains(w, "check")
 			case w[0] == "default-server":
 				check = check || slices.Contains(w, "check")
@@ -411,11 +420,15 @@ func (cfg haproxy) backends(t *testing.T) map[string]lbBackend {
 
 func TestHAProxy(t *testing.T) {
 	bes := readHAProxy(t).backends(t)
-	for port, mode := range map[string]string{"1883": "tcp", "8083": "tcp", "8080": ""} {
+	// TLS is passed through to mqimd (mTLS needs the client's handshake).
+	for port, mode := range map[string]string{"1883": "tcp", "8083": "tcp", "8080": "", "8883": "tcp", "8084": "tcp", "8443": "tcp"} {
 		be, ok := bes[port]
 		if !ok {
 			t.Errorf("haproxy.cfg: nothing bound on :%s", port)
 			continue
+		}
+		if !be.sendProxy {
+			t.Errorf("haproxy.cfg backend %s: servers without send-proxy-v2: mqimd would see HAProxy's address, not the client's", be.name)
 		}
 		if mode != "" && be.mode != mode {
 			t.Errorf("haproxy.cfg :%s backend %s: mode %s, want %s", port, be.name, be.mode, mode)

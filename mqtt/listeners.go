@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -63,7 +64,8 @@ func NewTCPListener(id string, ln net.Listener, log *slog.Logger) listeners.List
 	return listeners.NewNet(id, &acceptListener{Listener: ln, log: log})
 }
 
-// NewWSListener serves MQTT over WebSocket on ln, path /mqtt.
+// NewWSListener serves MQTT over WebSocket on ln, path /mqtt; over wss
+// when ln is a TLS listener (tls.NewListener).
 func NewWSListener(id string, ln net.Listener) listeners.Listener {
 	return newWSListener(id, ln)
 }
@@ -86,6 +88,8 @@ func (l *wsListener) Protocol() string { return "ws" }
 
 func (l *wsListener) Init(log *slog.Logger) error {
 	l.log = log
+	// Failed wss handshakes are the clients' business.
+	l.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	return nil
 }
 
@@ -125,6 +129,15 @@ type wsConn struct {
 	net.Conn
 	c *websocket.Conn
 	r io.Reader
+}
+
+// ConnectionState is the TLS state of a wss connection (zero over ws): it
+// carries the client certificate the auth hook looks for [IM-3.4-1].
+func (ws *wsConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := ws.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
 }
 
 func (ws *wsConn) Read(p []byte) (int, error) {

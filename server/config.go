@@ -17,6 +17,9 @@ const (
 	DefaultMQTTAddr        = ":1883"
 	DefaultWSAddr          = ":8083"
 	DefaultHTTPAddr        = ":8080"
+	DefaultMQTTSAddr       = ":8883" // with a TLS certificate [IM-1.1-5]
+	DefaultWSSAddr         = ":8084"
+	DefaultHTTPSAddr       = ":8443"
 	DefaultMaxBody         = 16 << 10  // [IM-1.3]
 	DefaultMaxPacket       = 256 << 10 // [IM-1.3]
 	DefaultReceiveMaximum  = 256       // [IM-1.3]
@@ -64,6 +67,33 @@ type Config struct {
 	Log      *slog.Logger         // zero: slog.Default()
 	Registry *prometheus.Registry // zero: a new registry
 
+	// TLS [IM-1.1-5]. With TLSCert and TLSKey (PEM files) the TLS
+	// listeners start beside the plain ones; the files are reloaded when
+	// they change (polled every TLSPoll; zero: 10 s) and on ReloadTLS.
+	TLSCert, TLSKey string
+	MQTTSAddr       string // MQTT over TLS; zero: ":8883"
+	WSSAddr         string // MQTT over wss (path /mqtt); zero: ":8084"
+	HTTPSAddr       string // HTTP API over TLS; zero: ":8443"
+	TLSPoll         time.Duration
+	// TLSClientCA is a PEM file of the CAs of client certificates (mTLS): a
+	// verified certificate that names the user authenticates it without a
+	// token [IM-3.4-1]. TLSClientIdentity says where the certificate names
+	// it: "cn" (zero), "dns" or "email" (a SAN).
+	TLSClientCA, TLSClientIdentity string
+	// ProxyProtocolFrom are the CIDRs (or addresses) whose connections may
+	// start with a PROXY protocol header (a load balancer's), on every
+	// listener [IM-1.1-6]; a header from elsewhere closes the connection.
+	ProxyProtocolFrom []string
+
+	// MetricsAddr moves GET /metrics to a listener of its own; zero: on the
+	// HTTP listeners. MetricsToken, when set, is the bearer token /metrics
+	// requires [IM-8.1-3].
+	MetricsAddr, MetricsToken string
+	// AdminAddr moves the admin API (the endpoints for admin and bridge
+	// tokens) to a listener of its own, over TLS when TLS is configured;
+	// zero: on the HTTP listeners [IM-8.4].
+	AdminAddr string
+
 	Media        Media         // attachments [IM-12.2]
 	RecallWindow time.Duration // how long a sender may recall a message [IM-14.1]; zero: 2 minutes
 
@@ -86,6 +116,9 @@ func (cfg *Config) setDefaults() {
 	def(&cfg.MQTTAddr, DefaultMQTTAddr)
 	def(&cfg.WSAddr, DefaultWSAddr)
 	def(&cfg.HTTPAddr, DefaultHTTPAddr)
+	def(&cfg.MQTTSAddr, DefaultMQTTSAddr)
+	def(&cfg.WSSAddr, DefaultWSSAddr)
+	def(&cfg.HTTPSAddr, DefaultHTTPSAddr)
 	defInt(&cfg.MaxBody, DefaultMaxBody)
 	defInt(&cfg.MaxPacket, DefaultMaxPacket)
 	defInt(&cfg.ReceiveMaximum, DefaultReceiveMaximum)

@@ -3,11 +3,8 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"sort"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/protocol"
@@ -16,35 +13,36 @@ import (
 	"github.com/mqim/mqim/web"
 )
 
-// wsPort is the WebSocket listener's port, 0 before Start.
-func (n *Node) wsPort() int {
-	if n.wsLn == nil {
-		return 0
-	}
-	if a, ok := n.wsLn.Addr().(*net.TCPAddr); ok {
-		return a.Port
-	}
-	return 0
-}
-
-// routes is the HTTP API [IM-8].
-func (n *Node) routes() http.Handler {
+// routes is the HTTP API [IM-8]; the chat page connects to the WebSocket
+// listener on port wsPort. The admin API and /metrics are here unless
+// they have listeners of their own (listeners.go).
+func (n *Node) routes(wsPort func() int) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.healthz) // health.go
 	mux.HandleFunc("GET /livez", livez)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
+	if n.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", n.metricsHandler())
+	}
+	if n.cfg.AdminAddr == "" {
+		n.adminRoutes(mux)
+	}
+	n.mediaRoutes(mux)
+	// The chat page [IM-8.1-7].
+	mux.Handle("GET /web/", web.Handler(web.Config{WSPort: wsPort}))
+	mux.Handle("GET /{$}", http.RedirectHandler("/web/", http.StatusFound))
+	return mux
+}
+
+// adminRoutes are the endpoints for admin and bridge tokens: the admin API,
+// which --admin-addr may move to a listener of its own [IM-8.4].
+func (n *Node) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/users", n.createUser)
 	mux.HandleFunc("GET /v1/users/{id}/presence", n.presence)
 	mux.HandleFunc("GET /v1/nodes", n.nodes)
-	n.mediaRoutes(mux)
 	mux.HandleFunc("POST /v1/notifications", n.notify)
-	for _, p := range httpapi.Patterns { // account control, audit log [IM-8.3]
+	for _, p := range httpapi.Patterns { // account control, audit log
 		mux.Handle(p, n.adminAPI)
 	}
-	// The chat page [IM-8.1-7].
-	mux.Handle("GET /web/", web.Handler(web.Config{WSPort: n.wsPort}))
-	mux.Handle("GET /{$}", http.RedirectHandler("/web/", http.StatusFound))
-	return mux
 }
 
 // admin checks for an admin token, answering the request if there is none.

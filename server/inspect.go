@@ -11,3 +11,14 @@ func (n *Node) Subscribed(clientID, filter string) bool {
 	_, ok = cl.State.Subscriptions.Get(filter)
 	return ok
 }
+
+// ClientRemote is the remote address of a connected client, as the node
+// sees it (behind a load balancer: the one of its PROXY protocol header),
+// and "" when it is not connected.
+func (n *Node) ClientRemote(clientID string) string {
+	cl, ok := n.mqtt.Clients.Get(clientID)
+	if !ok || cl.Closed() {
+		return ""
+	}
+	return cl.Net.Remote
+}

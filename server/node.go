@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -30,6 +30,7 @@ import (
 	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
+	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
@@ -66,13 +67,19 @@ type Node struct {
 	adminAPI *httpapi.Admin
 	push     *push.Service // nil: push off (push.go)
 	ids      *snowflake.Generator
-	http     *http.Server
+	http     map[string]*http.Server // by listener name (listeners.go)
 	draining atomic.Bool
 	health   health // health.go
 
-	mqttLn, wsLn, httpLn net.Listener
-	shutdown             gosync.Once
-	shutdownErr          error
+	certs     *certs.Reloader // nil: no TLS
+	certID    auth.CertIdentity
+	proxy     proxyproto.ConnPolicyFunc // nil: no PROXY protocol
+	listeners map[string]*boundListener // by name, after Start
+	certsStop context.CancelFunc
+	certsDone chan struct{}
+
+	shutdown    gosync.Once
+	shutdownErr error
 }
 
 // New builds a node; it starts nothing.
@@ -109,6 +116,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	crt, certID, proxy, err := tlsSetup(cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
@@ -125,7 +136,8 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth}
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth,
+		certs: crt, certID: certID, proxy: proxy}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
 		ClientWriteTimeout:      cfg.WriteTimeout, // [IM-5.2-8]
@@ -183,7 +195,7 @@ func New(cfg Config) (*Node, error) {
 		Registerer:      cfg.Registry,
 	})
 	authHook := auth.New(n.mqtt, auth.Config{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
-		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed})
+		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID})
 	hooks = append(hooks,
 		authHook,
 		imqtt.NewPipeline(imqtt.PipelineConfig{
@@ -214,31 +226,18 @@ func New(cfg Config) (*Node, error) {
 	if err := n.newAccounts(authHook); err != nil {
 		return nil, err
 	}
-	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.http = n.httpServers()
 	return n, nil
 }
 
-// Start binds the MQTT, WebSocket and HTTP addresses and serves them. A
-// taken port is an error naming the address.
+// Start binds the listeners (listeners.go) and serves them. A taken port is
+// an error naming the address.
 func (n *Node) Start() error {
-	var err error
-	if n.mqttLn, err = listen("MQTT", n.cfg.MQTTAddr); err != nil {
+	if err := n.bind(); err != nil {
 		return err
 	}
-	if n.wsLn, err = listen("WebSocket", n.cfg.WSAddr); err != nil {
-		n.mqttLn.Close()
+	if err := n.serveMQTT(); err != nil {
 		return err
-	}
-	if n.httpLn, err = listen("HTTP", n.cfg.HTTPAddr); err != nil {
-		n.mqttLn.Close()
-		n.wsLn.Close()
-		return err
-	}
-	if err := n.mqtt.AddListener(imqtt.NewTCPListener("tcp", n.mqttLn, n.log)); err != nil {
-		return fmt.Errorf("add MQTT listener: %w", err)
-	}
-	if err := n.mqtt.AddListener(imqtt.NewWSListener("ws", n.wsLn)); err != nil {
-		return fmt.Errorf("add WebSocket listener: %w", err)
 	}
 	n.fanout.Start()
 	if n.bus != nil {
@@ -264,26 +263,15 @@ func (n *Node) Start() error {
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
-	go func() {
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("HTTP server stopped", "error", err)
-		}
-	}()
+	n.serveHTTP()
+	if n.certs != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.certsStop, n.certsDone = cancel, make(chan struct{})
+		go func() { defer close(n.certsDone); n.certs.Run(ctx) }()
+	}
+	n.logListeners()
 	return nil
 }
-
-func listen(what, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen for %s on %s: %w", what, addr, err)
-	}
-	return ln, nil
-}
-
-// MQTTAddr, WSAddr and HTTPAddr are the bound addresses (after Start).
-func (n *Node) MQTTAddr() string { return n.mqttLn.Addr().String() }
-func (n *Node) WSAddr() string   { return n.wsLn.Addr().String() }
-func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 
 // Shutdown drains the node: it stops accepting connections, commits and
 // acknowledges every publish already taken, delivers what was committed,
@@ -296,7 +284,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		// listeners will not close their clients when mqtt.Close closes them
 		// again: closeMQTT does, including connections that were still in
 		// their CONNECT.
-		for _, id := range []string{"tcp", "ws"} {
+		for _, id := range mqttListenerIDs {
 			if l, ok := n.mqtt.Listeners.Get(id); ok {
 				l.Close(func(string) {})
 			}
@@ -320,7 +308,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.table != nil {
 			n.table.Stop(ctx)
 		}
-		herr := n.http.Shutdown(ctx)
+		herr := n.shutdownHTTP(ctx)
+		if n.certsStop != nil {
+			n.certsStop()
+			<-n.certsDone
+		}
 		n.shutdownErr = errors.Join(err, berr, herr)
 	})
 	return n.shutdownErr
@@ -423,7 +415,7 @@ func (n *Node) disconnect(cl *mqtt.Client, ref string) {
 		}
 		_ = cl.WritePacket(pk)
 	}
-	if tc, ok := cl.Net.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+	if closeWrite(cl.Net.Conn) {
 		return
 	}
 	cl.Stop(packets.ErrServerShuttingDown)

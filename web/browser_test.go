@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/clients/cli"
+	"github.com/mqim/mqim/internal/testcerts"
 	"github.com/mqim/mqim/internal/testdeps"
 	"github.com/mqim/mqim/internal/testnode"
 	"github.com/mqim/mqim/protocol/authtoken"
@@ -114,6 +115,19 @@ func TestBrowserChat(t *testing.T) {
 			t.Errorf("screenshot %s: %v", f, err)
 		}
 	}
+}
+
+// TestBrowserChatTLS: two pages chat over HTTPS and wss, with a
+// certificate of a CA made in the test, which the pages are told to accept
+// (testdata/tls.cjs): the page served over HTTPS connects to the wss
+// listener [IM-1.1-5].
+func TestBrowserChatTLS(t *testing.T) {
+	b := browserDeps(t)
+	ca := testcerts.NewCA(t, "web test CA")
+	crt, key := ca.Server(t).Write(t, t.TempDir(), "server")
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { c.TLSCert, c.TLSKey = crt, key })
+	b.run(t, "tls.cjs", "URL=https://"+n.HTTPSAddr()+"/web/", "ALICE_TOKEN="+mint(t, "alice"), "BOB_TOKEN="+mint(t, "bob"))
 }
 
 // TestBrowserReadFanoutGroup: a group above the node's read fan-out

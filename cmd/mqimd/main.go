@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mqim/mqim/delivery/cluster"
+	"github.com/mqim/mqim/internal/certs"
 	"github.com/mqim/mqim/internal/flagconfig"
 	"github.com/mqim/mqim/media"
 	"github.com/mqim/mqim/server"
@@ -91,6 +92,12 @@ type options struct {
 	natsReplicas                                     int
 	routeTTL                                         time.Duration
 
+	tlsCert, tlsKey, tlsClientCA, tlsClientIdentity string
+	mqttsAddr, wssAddr, httpsAddr                   string
+	proxyFrom                                       string
+	tlsPoll                                         time.Duration
+	metricsAddr, metricsToken, adminAddr            string
+
 	mediaDir, mediaTypes string
 	mediaMaxBytes        int64
 	mediaS3              media.S3Config
@@ -107,6 +114,18 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.mqttAddr, "mqtt-addr", server.DefaultMQTTAddr, "MQTT over TCP listen address")
 	fs.StringVar(&o.wsAddr, "ws-addr", server.DefaultWSAddr, "MQTT over WebSocket listen address (path /mqtt)")
 	fs.StringVar(&o.httpAddr, "http-addr", server.DefaultHTTPAddr, "HTTP API listen address (/healthz, /metrics, /v1/users)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with --tls-key the TLS listeners start. Reloaded when it changes and on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM file of the CAs of client certificates: a verified client certificate that names the user logs in without a token (mTLS)")
+	fs.StringVar(&o.tlsClientIdentity, "tls-client-identity", "cn", "where a client certificate names the user id: cn, dns or email (a SAN)")
+	fs.DurationVar(&o.tlsPoll, "tls-poll", certs.DefaultPoll, "how often the TLS files are checked for changes (SIGHUP reloads at once)")
+	fs.StringVar(&o.mqttsAddr, "mqtts-addr", server.DefaultMQTTSAddr, "MQTT over TLS listen address (with --tls-cert)")
+	fs.StringVar(&o.wssAddr, "wss-addr", server.DefaultWSSAddr, "MQTT over secure WebSocket listen address, path /mqtt (with --tls-cert)")
+	fs.StringVar(&o.httpsAddr, "https-addr", server.DefaultHTTPSAddr, "HTTPS API listen address (with --tls-cert)")
+	fs.StringVar(&o.proxyFrom, "proxy-protocol-from", "", "comma-separated CIDRs of load balancers whose connections may start with a PROXY protocol header (HAProxy send-proxy-v2); a header from elsewhere is refused")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only; empty: on the HTTP listeners")
+	fs.StringVar(&o.metricsToken, "metrics-token", "", "bearer token that /metrics requires; empty: none. Prefer the environment (MQIM_METRICS_TOKEN) or the --config file to a flag, which other users see in the process list")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin API (admin and bridge token endpoints) on this address only, over TLS with --tls-cert; empty: on the HTTP listeners")
 	fs.StringVar(&o.storeURL, "store", "", "PostgreSQL URL (postgres://user:pass@host:port/db) or SQLite file (sqlite:PATH); empty: SQLite in <data-dir>/mqim.db")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory for local state: the embedded store, the embedded NATS server's JetStream, the generated JWT secret")
 	fs.StringVar(&o.secret, "jwt-secret", "", "HS256 secret for tokens; empty: read or create <data-dir>/jwt-secret")
@@ -234,6 +253,9 @@ func run(args []string) error {
 		Replicas: o.natsReplicas, Standalone: nc.Private(), RouteTTL: o.routeTTL,
 		Media:        server.Media{Dir: mediaDir, S3: o.mediaS3, MaxBytes: o.mediaMaxBytes, Allowed: splitList(o.mediaTypes)},
 		RecallWindow: o.recallWindow,
+		TLSCert:      o.tlsCert, TLSKey: o.tlsKey, TLSClientCA: o.tlsClientCA, TLSClientIdentity: o.tlsClientIdentity, TLSPoll: o.tlsPoll,
+		MQTTSAddr: o.mqttsAddr, WSSAddr: o.wssAddr, HTTPSAddr: o.httpsAddr, ProxyProtocolFrom: splitList(o.proxyFrom),
+		MetricsAddr: o.metricsAddr, MetricsToken: o.metricsToken, AdminAddr: o.adminAddr,
 		WriteTimeout: o.writeTimeout,
 		Push:         pushCfg,
 	})
@@ -246,10 +268,28 @@ func run(args []string) error {
 	log.Info("mqimd serving",
 		"node", nodeName, "store", storeDesc, "nats", nc.String(),
 		"mqtt", node.MQTTAddr(), "websocket", "ws://"+node.WSAddr()+"/mqtt", "http", node.HTTPAddr(),
+		"mqtts", node.MQTTSAddr(), "https", node.HTTPSAddr(),
 		"media", mediaDesc, "jwt_secret", secretSource, "tokens", tokensDesc)
+	if node.MQTTSAddr() == "" {
+		log.Warn("no TLS certificate configured (--tls-cert, --tls-key): every listener is plaintext and tokens cross the network in the clear")
+	}
 	if secretSource != "flag" {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
+
+	// SIGHUP reloads the TLS files; live connections keep theirs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	hupDone := make(chan struct{})
+	go func() {
+		defer close(hupDone)
+		for range hup {
+			if err := node.ReloadTLS(); err != nil {
+				log.Warn("SIGHUP: TLS not reloaded", "error", err)
+			}
+		}
+	}()
+	defer func() { signal.Stop(hup); close(hup); <-hupDone }()
 
 	<-ctx.Done()
 	// A second signal ends the drain at once, with its own exit status

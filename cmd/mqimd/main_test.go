@@ -76,7 +76,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	// Sections in order, each flag under its own.
 	last := -1
-	for _, h := range []string{"\nGeneral:\n", "\nListeners:\n  --http-addr", "\nStore and local state:\n", "\nCluster:\n", "\nLimits:\n", "\nMedia (attachments):\n  --media-", "\nLogging:\n  --log-format"} {
+	for _, h := range []string{"\nGeneral:\n", "\nListeners:\n  --admin-addr", "\nStore and local state:\n", "\nCluster:\n", "\nLimits:\n", "\nMedia (attachments):\n  --media-", "\nLogging:\n  --log-format"} {
 		i := strings.Index(out, h)
 		if i <= last {
 			t.Errorf("--help: section %q missing or out of order:\n%s", h, out)

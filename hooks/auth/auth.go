@@ -40,6 +40,9 @@ type Config struct {
 	// PresenceAllowed reports whether viewer may read user's live presence
 	// topic [IM-15.3-2]; nil: nobody but user.
 	PresenceAllowed func(viewer, user string) bool
+	// CertIdentity is the name of a verified client certificate that is
+	// the user id (certs.go); zero: CertCN.
+	CertIdentity CertIdentity
 }
 
 // Hook implements mqtt.Hook.
@@ -73,6 +76,7 @@ func (h *Hook) Provides(b byte) bool {
 // OnConnect verifies the credentials and creates the user. It runs before
 // OnConnectAuthenticate and can choose the CONNACK reason code itself.
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	h.adoptCertUser(cl)
 	user := string(cl.Properties.Username)
 	claims, err := h.verify(cl, pk)
 	if err != nil {
@@ -205,6 +209,9 @@ func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, er
 	user := string(cl.Properties.Username)
 	if !protocol.ValidID(user) {
 		return nil, fmt.Errorf("username %q is not a valid user id", user)
+	}
+	if claims, ok := h.certClaims(cl); ok {
+		return claims, nil // [IM-3.4-1]
 	}
 	return h.cfg.Tokens.Verify(string(pk.Connect.Password), user)
 }

@@ -115,6 +115,8 @@ func Start(tb testing.TB, db DB, secret []byte, log *slog.Logger, opts ...func(*
 	}
 	cfg := server.Config{
 		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		// Used only when an opt configures TLS.
+		MQTTSAddr: "127.0.0.1:0", WSSAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
 		Secret: secret, Store: st, Log: log,
 		Media: server.Media{Dir: tb.TempDir(), MaxBytes: 1 << 20},
 	}

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -259,7 +260,10 @@ type dialOpts struct {
 	addr        string // the node address (set by tryDial)
 	willTopic   string // a will message (QoS 1) on this topic
 	willPayload []byte
-	receiveMax  uint16 // MQTT 5 CONNECT Receive Maximum; 0: not sent
+	receiveMax  uint16                   // MQTT 5 CONNECT Receive Maximum; 0: not sent
+	tls         *tls.Config              // connect to the TLS listener (mqtts, or wss with ws) with this config
+	noPassword  bool                     // send no password (client certificate logins)
+	dial        func() (net.Conn, error) // the connection to speak MQTT over; default: dial addr
 }
 
 type dialOpt func(*dialOpts)
@@ -268,7 +272,12 @@ func withClientID(id string) dialOpt  { return func(o *dialOpts) { o.clientID = 
 func withToken(tok string) dialOpt    { return func(o *dialOpts) { o.token = tok } }
 func withFormatProp(f string) dialOpt { return func(o *dialOpts) { o.format = f } }
 func overWebSocket() dialOpt          { return func(o *dialOpts) { o.ws = true } }
-func noSubscribe() dialOpt            { return func(o *dialOpts) { o.noSubscribe = true } }
+func overTLS(c *tls.Config) dialOpt   { return func(o *dialOpts) { o.tls = c } }
+func withoutPassword() dialOpt        { return func(o *dialOpts) { o.noPassword = true } }
+func withConn(dial func() (net.Conn, error)) dialOpt {
+	return func(o *dialOpts) { o.dial = dial }
+}
+func noSubscribe() dialOpt { return func(o *dialOpts) { o.noSubscribe = true } }
 func withReceiveMaximum(n uint16) dialOpt {
 	return func(o *dialOpts) { o.receiveMax = n }
 }
@@ -391,14 +400,23 @@ func (dl dialer) tryDial(t *testing.T, n *testNode, user string, opts ...dialOpt
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.token == "" {
+	if o.token == "" && !o.noPassword {
 		o.token = token(t, user)
 	}
 	if o.addr == "" {
-		o.addr = n.MQTTAddr()
-		if o.ws {
+		switch {
+		case o.ws && o.tls != nil:
+			o.addr = n.WSSAddr()
+		case o.ws:
 			o.addr = n.WSAddr()
+		case o.tls != nil:
+			o.addr = n.MQTTSAddr()
+		default:
+			o.addr = n.MQTTAddr()
 		}
+	}
+	if o.noPassword {
+		o.token = ""
 	}
 	d := &device{t: t, v5: dl.v5(), user: user, id: o.clientID, grew: make(chan struct{}),
 		waiters: make(map[string]chan inbound), serverDisc: make(chan byte, 4)}
@@ -900,16 +918,15 @@ type v5client struct {
 }
 
 func dialV5(d *device, o dialOpts) (client, byte, error) {
-	var conn net.Conn
-	var err error
-	if o.ws {
-		conn, err = dialWS(o.addr)
-	} else {
-		conn, err = net.DialTimeout("tcp", o.addr, 10*time.Second)
-	}
+	raw, err := o.connect()
 	if err != nil {
 		return nil, 0, err
 	}
+	// paho.golang writes a packet as several Writes (net.Buffers), from
+	// more than one goroutine (pinger, acks); only a *net.TCPConn makes
+	// them one syscall. Over TLS and WebSocket the packets would interleave
+	// unless the conn is a sync.Locker, which paho holds per packet.
+	conn := &lockedConn{Conn: raw}
 	vc := &v5client{d: d, conn: conn}
 	vc.c = paho.NewClient(paho.ClientConfig{
 		ClientID:      o.clientID,
@@ -934,7 +951,7 @@ func dialV5(d *device, o dialOpts) (client, byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	cp := &paho.Connect{ClientID: o.clientID, CleanStart: true, KeepAlive: 30,
-		Username: d.user, UsernameFlag: true, Password: []byte(o.token), PasswordFlag: true}
+		Username: d.user, UsernameFlag: d.user != "", Password: []byte(o.token), PasswordFlag: !o.noPassword}
 	if o.format != "" || o.receiveMax > 0 {
 		cp.Properties = &paho.ConnectProperties{}
 	}
@@ -1055,12 +1072,16 @@ func dialV311(d *device, o dialOpts) (client, byte, error) {
 	if o.willTopic != "" {
 		opts.SetBinaryWill(o.willTopic, o.willPayload, 1, false)
 	}
-	if o.ws {
+	switch {
+	case o.ws && o.tls != nil:
+		opts.AddBroker("wss://" + o.addr + "/mqtt")
+		opts.SetTLSConfig(o.tls)
+	case o.ws:
 		opts.AddBroker("ws://" + o.addr + "/mqtt")
-	} else {
+	default:
 		opts.AddBroker("tcp://" + o.addr)
-		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt3.ClientOptions) (net.Conn, error) {
-			conn, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+		opts.SetCustomOpenConnectionFn(func(*url.URL, mqtt3.ClientOptions) (net.Conn, error) {
+			conn, err := o.connect()
 			if err == nil {
 				vc.connMu.Lock()
 				vc.conn = conn
@@ -1162,9 +1183,34 @@ type wsNetConn struct {
 	r   io.Reader
 }
 
-func dialWS(addr string) (net.Conn, error) {
-	dl := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: 10 * time.Second}
-	c, resp, err := dl.Dial("ws://"+addr+"/mqtt", nil)
+// lockedConn is a net.Conn that paho.golang locks while it writes a packet.
+type lockedConn struct {
+	net.Conn
+	gosync.Mutex
+}
+
+// connect opens the connection a device speaks MQTT over: TCP, TLS, ws or
+// wss to o.addr, or o.dial's.
+func (o dialOpts) connect() (net.Conn, error) {
+	switch {
+	case o.dial != nil:
+		return o.dial()
+	case o.ws:
+		return dialWS(o.addr, o.tls)
+	case o.tls != nil:
+		return tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", o.addr, o.tls)
+	}
+	return net.DialTimeout("tcp", o.addr, 10*time.Second)
+}
+
+// dialWS opens MQTT over WebSocket, over wss with tc.
+func dialWS(addr string, tc *tls.Config) (net.Conn, error) {
+	dl := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: 10 * time.Second, TLSClientConfig: tc}
+	scheme := "ws://"
+	if tc != nil {
+		scheme = "wss://"
+	}
+	c, resp, err := dl.Dial(scheme+addr+"/mqtt", nil)
 	if err != nil {
 		return nil, err
 	}
