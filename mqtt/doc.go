@@ -7,9 +7,9 @@
 // enforcement with DISCONNECT 0x95, the outbound transcoding of events to
 // each device's format, and the redaction of mochi's logs.
 //
-// The presence hook (presence.go) reports connects and disconnects to the
-// routing table. Still outside it, to move here: the auth/ACL hook
-// (hooks/auth). Concurrency: the hooks run on mochi's
+// The auth hook (auth.go, certs.go, members.go) authenticates CONNECTs and
+// checks subscriptions; the presence hook (presence.go) reports connects and
+// disconnects to the routing table. Concurrency: the hooks run on mochi's
 // per-connection goroutines; work they hand off runs on goroutines of the
 // core (im.Service.Spawn), which Shutdown waits for.
 package mqtt

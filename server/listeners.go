@@ -16,7 +16,6 @@ import (
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/internal/certs"
 	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
@@ -48,8 +47,8 @@ type boundListener struct {
 
 // tlsSetup checks the TLS and PROXY protocol settings of cfg and loads the
 // certificate: nil without one.
-func tlsSetup(cfg Config) (*certs.Reloader, auth.CertIdentity, proxyproto.ConnPolicyFunc, error) {
-	id, err := auth.ParseCertIdentity(cfg.TLSClientIdentity)
+func tlsSetup(cfg Config) (*certs.Reloader, imqtt.CertIdentity, proxyproto.ConnPolicyFunc, error) {
+	id, err := imqtt.ParseCertIdentity(cfg.TLSClientIdentity)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("server: %w", err)
 	}

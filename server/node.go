@@ -27,7 +27,6 @@ import (
 	"github.com/mqim/mqim/delivery/cluster"
 	"github.com/mqim/mqim/delivery/local"
 	"github.com/mqim/mqim/delivery/routes"
-	"github.com/mqim/mqim/hooks/auth"
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/certs"
@@ -60,7 +59,7 @@ type Node struct {
 	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *imqtt.Sessions
-	members  *auth.Members
+	members  *imqtt.Members
 	media    *media.Handler   // nil: attachments disabled
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
 	accounts *account.Service // account control [IM-8.3]
@@ -72,7 +71,7 @@ type Node struct {
 	health   health // health.go
 
 	certs     *certs.Reloader // nil: no TLS
-	certID    auth.CertIdentity
+	certID    imqtt.CertIdentity
 	proxy     proxyproto.ConnPolicyFunc // nil: no PROXY protocol
 	listeners map[string]*boundListener // by name, after Start
 	certsStop context.CancelFunc
@@ -136,7 +135,7 @@ func New(cfg Config) (*Node, error) {
 	// may send the invalid reason 0x01 (BROKER-NOTES.md).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
-	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &auth.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth,
+	n := &Node{cfg: cfg, log: cfg.Log, devices: &imqtt.Sessions{}, members: &imqtt.Members{Store: cfg.Store}, ids: ids, media: mediaHandler, auth: httpAuth,
 		certs: crt, certID: certID, proxy: proxy}
 	n.mqtt = mqtt.New(&mqtt.Options{
 		ClientNetReadBufferSize: readBuffer,
@@ -194,7 +193,7 @@ func New(cfg Config) (*Node, error) {
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
-	authHook := auth.New(n.mqtt, auth.Config{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
+	authHook := imqtt.NewAuth(n.mqtt, imqtt.AuthConfig{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
 		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID})
 	hooks = append(hooks,
 		authHook,

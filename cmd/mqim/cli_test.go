@@ -358,7 +358,7 @@ func TestCLILinksNoBroker(t *testing.T) {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
 		}
 		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "github.com/mochi-mqtt/") || strings.HasPrefix(dep, "github.com/mqim/mqim/hooks/") ||
+			if strings.HasPrefix(dep, "github.com/mochi-mqtt/") || dep == "github.com/mqim/mqim/mqtt" || strings.HasPrefix(dep, "github.com/mqim/mqim/im") ||
 				strings.HasPrefix(dep, "github.com/mqim/mqim/server") || strings.HasPrefix(dep, "github.com/nats-io/nats-server") {
 				t.Errorf("%s links %s", pkg, dep)
 			}

@@ -1,8 +1,9 @@
-// Package auth is the mochi hook that authenticates devices (MQTT username =
-// user id, password = JWT) and enforces the subscribe ACL [IM-2.2], [IM-3.1].
-// Publish ACL is enforced by the send pipeline (mqtt.Pipeline and the core, im), which alone
-// can answer a refused publish the way the spec requires.
-package auth
+package mqtt
+
+// The auth hook authenticates devices (MQTT username = user id, password =
+// JWT, or a client certificate) and enforces the subscribe ACL [IM-2.2],
+// [IM-3.1]. Publish ACL is enforced by the pipeline (pipeline.go) and the
+// core, which alone can answer a refused publish the way the spec requires.
 
 import (
 	"bytes"
@@ -12,11 +13,10 @@ import (
 	"log/slog"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqim/mqim/account"
-	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
 	"github.com/mqim/mqim/store"
@@ -29,11 +29,11 @@ type Users interface {
 	EnsureUser(ctx context.Context, user, device string) error
 }
 
-// Config configures the hook. Zero values are not valid unless noted.
-type Config struct {
+// AuthConfig configures the auth hook. Zero values are not valid unless noted.
+type AuthConfig struct {
 	Tokens  *authtoken.Verifier
 	Users   Users
-	Devices *imqtt.Sessions
+	Devices *Sessions
 	Members *Members      // group membership for the group topic ACL; nil: no group topics
 	Log     *slog.Logger  // zero: slog.Default()
 	Timeout time.Duration // per store call; zero: 5s
@@ -45,37 +45,37 @@ type Config struct {
 	CertIdentity CertIdentity
 }
 
-// Hook implements mqtt.Hook.
-type Hook struct {
-	mqtt.HookBase
-	cfg    Config
-	server *mqtt.Server
+// Auth is the auth hook; it implements mochi.Hook.
+type Auth struct {
+	mochi.HookBase
+	cfg    AuthConfig
+	server *mochi.Server
 }
 
-var _ mqtt.Hook = (*Hook)(nil)
+var _ mochi.Hook = (*Auth)(nil)
 
-// New returns the hook; server is used to answer refused connects itself.
-func New(server *mqtt.Server, cfg Config) *Hook {
+// NewAuth returns the auth hook; server is used to answer refused connects itself.
+func NewAuth(server *mochi.Server, cfg AuthConfig) *Auth {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Hook{cfg: cfg, server: server}
+	return &Auth{cfg: cfg, server: server}
 }
 
 // ID names the hook.
-func (h *Hook) ID() string { return "mqim-auth" }
+func (h *Auth) ID() string { return "mqim-auth" }
 
 // Provides lists the events handled.
-func (h *Hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect}, []byte{b})
+func (h *Auth) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnDisconnect}, []byte{b})
 }
 
 // OnConnect verifies the credentials and creates the user. It runs before
 // OnConnectAuthenticate and can choose the CONNACK reason code itself.
-func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+func (h *Auth) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	h.adoptCertUser(cl)
 	user := string(cl.Properties.Username)
 	claims, err := h.verify(cl, pk)
@@ -119,8 +119,8 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	h.takeOver(cl)
 	// Wills are ignored in v1 [IM-1.3]: a will is published without passing
 	// the publish ACL, so one could spoof another topic's traffic.
-	cl.Properties.Will = mqtt.Will{}
-	sess := imqtt.NewSession(cl, user, claims.Role, outputFormat(cl, claims))
+	cl.Properties.Will = mochi.Will{}
+	sess := NewSession(cl, user, claims.Role, outputFormat(cl, claims))
 	sess.IssuedAt = claims.IssuedAt.Unix()
 	h.cfg.Devices.Set(cl, sess)
 	return nil
@@ -149,7 +149,7 @@ func refusal(acc store.Account, claims *authtoken.Claims, client string) (code p
 // DISCONNECT 0x87 for a revocation, 0x98 for an administrative action
 // (3.1.1: the connection is closed) [IM-6.2-2]. It implements
 // account.Sessions.
-func (h *Hook) End(m account.Match, why account.Reason) int {
+func (h *Auth) End(m account.Match, why account.Reason) int {
 	code := packets.ErrAdministrativeAction
 	if why == account.Revoked {
 		code = packets.ErrNotAuthorized
@@ -178,7 +178,7 @@ func (h *Hook) End(m account.Match, why account.Reason) int {
 // in the client list (they share the client id), leaving the new device
 // without deliveries. Sessions that do not expire are left to mochi, which
 // hands them over.
-func (h *Hook) takeOver(cl *mqtt.Client) {
+func (h *Auth) takeOver(cl *mochi.Client) {
 	old, ok := h.server.Clients.Get(cl.ID)
 	if !ok {
 		return
@@ -200,12 +200,12 @@ func (h *Hook) takeOver(cl *mqtt.Client) {
 
 // OnConnectAuthenticate re-checks the token: cheap, and keeps the hook
 // correct on its own should OnConnect ever be bypassed.
-func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+func (h *Auth) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	_, err := h.verify(cl, pk)
 	return err == nil
 }
 
-func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, error) {
+func (h *Auth) verify(cl *mochi.Client, pk packets.Packet) (*authtoken.Claims, error) {
 	user := string(cl.Properties.Username)
 	if !protocol.ValidID(user) {
 		return nil, fmt.Errorf("username %q is not a valid user id", user)
@@ -217,7 +217,7 @@ func (h *Hook) verify(cl *mqtt.Client, pk packets.Packet) (*authtoken.Claims, er
 }
 
 // outputFormat picks the device's payload format [IM-1.2-3].
-func outputFormat(cl *mqtt.Client, claims *authtoken.Claims) protocol.Format {
+func outputFormat(cl *mochi.Client, claims *authtoken.Claims) protocol.Format {
 	for _, p := range cl.Properties.Props.User {
 		if p.Key == "format" {
 			if f, ok := protocol.ParseFormat(p.Val); ok {
@@ -239,7 +239,7 @@ func outputFormat(cl *mqtt.Client, claims *authtoken.Claims) protocol.Format {
 // topics [IM-2.2-2], and of the topics of its user's groups [IM-2.2-4].
 // mochi also calls it for each delivery, which is what stops a removed
 // member's deliveries at once even before its subscription is dropped.
-func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+func (h *Auth) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if write {
 		return true
 	}
@@ -255,6 +255,6 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnDisconnect forgets the device, unless a newer connection with the same
 // client id has taken it over (then cl is a different pointer anyway).
-func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+func (h *Auth) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	h.cfg.Devices.Delete(cl)
 }

@@ -1,4 +1,4 @@
-package auth
+package mqtt
 
 import (
 	"crypto/tls"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/protocol/authtoken"
@@ -45,7 +45,7 @@ type tlsState interface {
 // certNames returns the valid user ids the connection's client certificate
 // names, if the listener verified it against the client CA. A certificate
 // that does not verify never gets here: the handshake fails.
-func (h *Hook) certNames(cl *mqtt.Client) []string {
+func (h *Auth) certNames(cl *mochi.Client) []string {
 	c, ok := cl.Net.Conn.(tlsState)
 	if !ok {
 		return nil
@@ -69,7 +69,7 @@ func (h *Hook) certNames(cl *mqtt.Client) []string {
 
 // adoptCertUser makes the certificate's user the username of a CONNECT
 // without one, when the certificate names exactly one user.
-func (h *Hook) adoptCertUser(cl *mqtt.Client) {
+func (h *Auth) adoptCertUser(cl *mochi.Client) {
 	if len(cl.Properties.Username) > 0 {
 		return
 	}
@@ -83,7 +83,7 @@ func (h *Hook) adoptCertUser(cl *mqtt.Client) {
 // authenticated has the claims of a plain user token issued now: account
 // checks (disabled, deleted) apply as to a token; a "not before"
 // revocation ends its session but does not refuse the next connect.
-func (h *Hook) certClaims(cl *mqtt.Client) (*authtoken.Claims, bool) {
+func (h *Auth) certClaims(cl *mochi.Client) (*authtoken.Claims, bool) {
 	if !slices.Contains(h.certNames(cl), string(cl.Properties.Username)) {
 		return nil, false
 	}
