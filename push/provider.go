@@ -6,7 +6,7 @@
 //
 // Its surface is small on purpose: Service.Deliver (the committer's
 // consumer of committed events: a nudge), Service.Acked (the PUBACK of an
-// inbox delivery, from pushmqtt), Service.Register/Unregister/List (the
+// inbox delivery, from mqtt.DeliveryAcks), Service.Register/Unregister/List (the
 // RPCs) and Service.Connected (a CONNECT taking a client id over).
 package push
 

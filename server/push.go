@@ -6,8 +6,8 @@ import (
 
 	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/im"
+	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/push"
-	"github.com/mqim/mqim/push/pushmqtt"
 )
 
 // newPush builds offline push [IM-17] when providers are configured: it
@@ -15,7 +15,7 @@ import (
 // routing table (who is online where). It returns the consumers of
 // committed events with push last (nudged after delivery) and the mochi
 // glue.
-func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, *pushmqtt.Hook, error) {
+func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, *imqtt.DeliveryAcks, error) {
 	cfg := n.cfg.Push
 	if len(cfg.Providers) == 0 {
 		return consumers, nil, nil
@@ -30,7 +30,7 @@ func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, *pushmqtt.Hook, 
 		return nil, nil, err
 	}
 	n.push = p
-	return append(consumers, p), pushmqtt.New(n.devices, p), nil
+	return append(consumers, p), imqtt.NewDeliveryAcks(n.devices, p), nil
 }
 
 // pushPresence answers push's question from the routing table.

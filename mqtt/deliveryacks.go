@@ -1,47 +1,49 @@
-// Package pushmqtt is the glue between mochi and push: the PUBACK of an
-// inbox or group-topic delivery tells push that a device of the user got
-// the message live, and a CONNECT lets push drop another user's
+package mqtt
+
+// The delivery-acks hook is the glue between mochi and offline push: the
+// PUBACK of an inbox or group-topic delivery tells push that a device of the
+// user got the message live, and a CONNECT lets push drop another user's
 // registrations of the client id.
-package pushmqtt
 
 import (
 	"bytes"
 	"strings"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
-// Sink is what push takes from the broker.
-type Sink interface {
+// AckSink is what push takes from the broker.
+type AckSink interface {
 	Acked(user, conv string, seq int64)
 	Connected(user, client string)
 }
 
-// Hook reports acknowledged deliveries and connects to a Sink.
-type Hook struct {
-	mqtt.HookBase
-	devices *imqtt.Sessions
-	sink    Sink
+// DeliveryAcks reports acknowledged deliveries and connects to an AckSink.
+type DeliveryAcks struct {
+	mochi.HookBase
+	devices *Sessions
+	sink    AckSink
 }
 
-// New returns the hook.
-func New(devices *imqtt.Sessions, sink Sink) *Hook { return &Hook{devices: devices, sink: sink} }
+// NewDeliveryAcks returns the hook.
+func NewDeliveryAcks(devices *Sessions, sink AckSink) *DeliveryAcks {
+	return &DeliveryAcks{devices: devices, sink: sink}
+}
 
 // ID names the hook.
-func (h *Hook) ID() string { return "mqim-push" }
+func (h *DeliveryAcks) ID() string { return "mqim-delivery-acks" }
 
 // Provides says which events the hook handles.
-func (h *Hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPacketRead, mqtt.OnSessionEstablished}, []byte{b})
+func (h *DeliveryAcks) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnPacketRead, mochi.OnSessionEstablished}, []byte{b})
 }
 
 // OnSessionEstablished tells push about the CONNECT.
-func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+func (h *DeliveryAcks) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	if d := h.devices.Get(cl); d != nil && cl.ID != "" {
 		h.sink.Connected(d.User, cl.ID)
 	}
@@ -51,7 +53,7 @@ func (h *Hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // OnQosComplete gets the PUBACK only, not what it acknowledges): for the
 // delivery of a message on its inbox or a group topic, push learns
 // (conv, seq).
-func (h *Hook) OnPacketRead(cl *mqtt.Client, ack packets.Packet) (packets.Packet, error) {
+func (h *DeliveryAcks) OnPacketRead(cl *mochi.Client, ack packets.Packet) (packets.Packet, error) {
 	if ack.FixedHeader.Type == packets.Puback && ack.ReasonCode < packets.ErrUnspecifiedError.Code && !cl.Net.Inline {
 		if pk, ok := cl.State.Inflight.Get(ack.PacketID); ok && pk.FixedHeader.Type == packets.Publish {
 			h.acked(cl, pk)
@@ -60,7 +62,7 @@ func (h *Hook) OnPacketRead(cl *mqtt.Client, ack packets.Packet) (packets.Packet
 	return ack, nil
 }
 
-func (h *Hook) acked(cl *mqtt.Client, pk packets.Packet) {
+func (h *DeliveryAcks) acked(cl *mochi.Client, pk packets.Packet) {
 	if !strings.HasSuffix(pk.TopicName, "/inbox") && !strings.HasPrefix(pk.TopicName, protocol.GroupTopic("")) {
 		return
 	}
