@@ -80,12 +80,20 @@ func New(pub Publisher, cfg Config) *Fanout {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqim_fanout_dropped_total", Help: "Events dropped because a shard queue was full (devices recover by sync)."}),
 	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(f.delivered, f.dropped)
-	}
 	f.shards = make([]chan *delivery.Envelope, cfg.Shards)
 	for i := range f.shards {
 		f.shards[i] = make(chan *delivery.Envelope, cfg.ShardQueue)
+	}
+	if cfg.Registerer != nil {
+		queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mqim_fanout_queued", Help: "Events waiting in the local delivery shards' queues."}, func() float64 {
+			n := 0
+			for _, ch := range f.shards {
+				n += len(ch)
+			}
+			return float64(n)
+		})
+		cfg.Registerer.MustRegister(f.delivered, f.dropped, queued)
 	}
 	return f
 }
