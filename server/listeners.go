@@ -106,9 +106,7 @@ func (n *Node) bind() error {
 	for _, s := range specs {
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
-			for _, b := range n.listeners {
-				b.ln.Close()
-			}
+			n.closeListeners()
 			return fmt.Errorf("cannot listen for %s on %s: %w", s.what, s.addr, err)
 		}
 		if n.proxy != nil {
@@ -120,6 +118,13 @@ func (n *Node) bind() error {
 		n.listeners[s.name] = &boundListener{name: s.name, ln: ln, tls: s.tls != nil}
 	}
 	return nil
+}
+
+// closeListeners closes what bind bound (a Start that failed).
+func (n *Node) closeListeners() {
+	for _, b := range n.listeners {
+		b.ln.Close()
+	}
 }
 
 // proxyHeaderTimeout bounds the wait for a PROXY protocol header: HAProxy

@@ -231,25 +231,41 @@ func New(cfg Config) (*Node, error) {
 
 // Start binds the listeners (listeners.go) and serves them. A taken port is
 // an error naming the address.
-func (n *Node) Start() error {
+func (n *Node) Start() (err error) {
+	// What has started is undone, in reverse, when a later step fails, so
+	// that a failed Start leaves no listener bound and no goroutine running.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	stopCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 10*time.Second) }
 	if err := n.bind(); err != nil {
 		return err
 	}
+	undo = append(undo, n.closeListeners)
 	if err := n.serveMQTT(); err != nil {
 		return err
 	}
 	n.fanout.Start()
+	undo = append(undo, n.fanout.Stop)
 	if n.bus != nil {
 		if err := n.bus.Start(); err != nil {
 			return err
 		}
+		undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); _ = n.bus.Stop(ctx) })
 	}
 	if n.table != nil {
 		n.table.Start()
+		undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); n.table.Stop(ctx) })
 	}
 	if err := n.accounts.Start(); err != nil {
 		return err
 	}
+	undo = append(undo, n.accounts.Stop)
 	if n.push != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := n.push.Start(ctx)
@@ -257,8 +273,10 @@ func (n *Node) Start() error {
 		if err != nil {
 			return err
 		}
+		undo = append(undo, n.push.Stop)
 	}
 	n.core.Start()
+	undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); _ = n.core.Shutdown(ctx) })
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
