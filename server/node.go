@@ -242,7 +242,9 @@ func (n *Node) Start() (err error) {
 			}
 		}
 	}()
-	stopCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 10*time.Second) }
+	stopCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 10*time.Second)
+	}
 	if err := n.bind(); err != nil {
 		return err
 	}
