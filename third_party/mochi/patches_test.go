@@ -406,3 +406,19 @@ func TestClientWritesPending(t *testing.T) {
 	cl.State.outbound <- &packets.Packet{}
 	require.True(t, cl.WritesPending())
 }
+
+// Patch: server.go, Server.closing (upstream #508, #541): a connection
+// accepted while the server closes is refused and closed, and never adds
+// to ClientsWg after Close began waiting on it.
+func TestConnectionDuringCloseRefused(t *testing.T) {
+	s := New(nil)
+	require.NoError(t, s.Serve())
+	require.NoError(t, s.Close())
+	r, w := net.Pipe()
+	defer w.Close()
+	_ = r.SetDeadline(time.Now().Add(2 * time.Second)) // unpatched, it would wait for a CONNECT
+	err := s.EstablishConnection("tcp", r)
+	require.ErrorIs(t, err, packets.ErrServerShuttingDown)
+	_, err = w.Write([]byte{1})
+	require.Error(t, err, "the connection should be closed")
+}

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,6 +155,14 @@ type Server struct {
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
 
 	connectionPanics atomic.Int64 // mqim patch: see recoverClient
+
+	// mqim patch: closing, set by Close under closingMu, refuses
+	// connections accepted while the server closes, and orders every
+	// ClientsWg.Add before Close's Wait (upstream #508, #541: Add with a
+	// zero counter concurrent with Wait is a WaitGroup misuse and a data
+	// race).
+	closingMu sync.Mutex
+	closing   bool
 }
 
 // loop contains interval tickers for the system events loop.
@@ -418,8 +427,17 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) (err error) {
-	defer s.Listeners.ClientsWg.Done()
+	s.closingMu.Lock()
+	if s.closing { // mqim patch, see Server.closing
+		s.closingMu.Unlock()
+		if cl.Net.Conn != nil {
+			_ = cl.Net.Conn.Close()
+		}
+		return packets.ErrServerShuttingDown
+	}
 	s.Listeners.ClientsWg.Add(1)
+	s.closingMu.Unlock()
+	defer s.Listeners.ClientsWg.Done()
 	// mqim patch: the last resort of the recovery in connectClient and
 	// readClient, for a panic in the disconnect hooks.
 	defer s.recoverClient(cl, &err)
@@ -1602,6 +1620,9 @@ func (s *Server) publishSysTopics() {
 
 // Close attempts to gracefully shut down the server, all listeners, clients, and stores.
 func (s *Server) Close() error {
+	s.closingMu.Lock() // mqim patch, see Server.closing
+	s.closing = true
+	s.closingMu.Unlock()
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)
