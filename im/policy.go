@@ -1,17 +1,39 @@
 package im
 
 import (
+	"context"
+
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
 // policy is the pipeline's policy stage, between validation and the
-// committer, for every send whatever carried it: empty today. Rate limits,
-// the sensitive-word filter and the before-send webhook (issue 12, part B)
-// go here. They must let a retry of an already stored (sender, cmid)
-// through unchanged [IM-4.5] — the store answers it with what was stored —
-// and a masking filter changes req.Body after the Digest was taken, which
-// stays that of what the client sent.
-func (s *Service) policy(sess *Session, req *store.SendRequest) *protocol.Error {
-	return nil
+// committer, for every send whatever carried it. Rate limits, the
+// sensitive-word filter and the before-send webhook (issue 12, part B) are
+// its checks, run in that order; each returns a refusal or nil, and may
+// change req.Body (a masking filter, a webhook's replacement) after the
+// Digest was taken, which stays that of what the client sent.
+//
+// A retry of an already stored (sender, cmid) is never refused by a
+// policy [IM-4.5]: whatever a check says now, a send that is stored goes on
+// to the committer, which answers it with what was stored (or a conflict).
+func (s *Service) policy(ctx context.Context, sess *Session, req *store.SendRequest) *protocol.Error {
+	var refused *protocol.Error
+	for _, check := range s.checks {
+		if refused = check(ctx, sess, req); refused != nil {
+			break
+		}
+	}
+	if refused == nil {
+		return nil
+	}
+	if req.Cmid != "" {
+		if ok, err := s.cfg.Store.Stored(ctx, req.From, req.Cmid); err == nil && ok {
+			return nil
+		}
+	}
+	return refused
 }
+
+// A check is one stage of the policy.
+type check func(ctx context.Context, sess *Session, req *store.SendRequest) *protocol.Error

@@ -47,7 +47,9 @@ func (s *Service) Notify(sess *Session, f protocol.Format, payload []byte, done 
 func (s *Service) send(sess *Session, f protocol.Format, payload []byte, system bool, done func(SendOutcome)) {
 	req, err := s.decodeSend(sess.User, f, payload, system)
 	if err == nil {
-		err = s.policy(sess, &req)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		err = s.policy(ctx, sess, &req)
+		cancel()
 	}
 	if err != nil {
 		s.m.sends.WithLabelValues(err.Code).Inc()
@@ -63,7 +65,7 @@ func (s *Service) send(sess *Session, f protocol.Format, payload []byte, system 
 // the outcome. If ctx ends first the send may still be committed; a retry
 // with the same cmid finds it.
 func (s *Service) Submit(ctx context.Context, sess *Session, req store.SendRequest) SendOutcome {
-	if err := s.policy(sess, &req); err != nil {
+	if err := s.policy(ctx, sess, &req); err != nil {
 		return SendOutcome{Cmid: req.Cmid, Err: err}
 	}
 	ch := make(chan SendOutcome, 1)

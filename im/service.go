@@ -83,6 +83,8 @@ type Service struct {
 	wmu     sync.Mutex
 	waiting bool
 
+	checks []check // the policy stage (policy.go), in order
+
 	m metrics
 }
 

@@ -168,6 +168,10 @@ type Store interface {
 	EnsureUser(ctx context.Context, user, device string) error
 	// UserExists reports whether the user exists (a deleted user does not).
 	UserExists(ctx context.Context, user string) (bool, error)
+	// Stored reports whether a message of from with cmid is stored: the
+	// policy stage lets such a send through to Append, which answers it as
+	// a retry or a conflict [IM-4.5], whatever the policy says now.
+	Stored(ctx context.Context, from, cmid string) (bool, error)
 
 	// Append stores a batch of messages in one transaction (group commit) and
 	// returns one result per request, in order. A retry of a stored (From,

@@ -195,6 +195,15 @@ func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 }
 
 // UserExists reports whether user exists.
+func (s *Store) Stored(ctx context.Context, from, cmid string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE sender = $1 AND cmid = $2)`, from, cmid).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("stored %q: %w", from, err)
+	}
+	return ok, nil
+}
+
 func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, user).Scan(&ok)

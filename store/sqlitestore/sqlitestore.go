@@ -248,6 +248,14 @@ func (s *Store) EnsureUser(ctx context.Context, user, device string) error {
 }
 
 // UserExists reports whether user exists.
+func (s *Store) Stored(ctx context.Context, from, cmid string) (bool, error) {
+	var ok bool
+	if err := s.rps[qStored].QueryRowContext(ctx, from, cmid).Scan(&ok); err != nil {
+		return false, fmt.Errorf("stored %q: %w", from, err)
+	}
+	return ok, nil
+}
+
 func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 	var ok bool
 	err := s.rps[qUserExists].QueryRowContext(ctx, user).Scan(&ok)

@@ -18,6 +18,7 @@ const (
 	qEnsureUser  = `INSERT INTO users (id) VALUES (?) ON CONFLICT DO NOTHING`
 	qTouchDevice = `INSERT INTO devices (user_id, device_id, last_seen) VALUES (?, ?, ?)
 		ON CONFLICT (user_id, device_id) DO UPDATE SET last_seen = excluded.last_seen`
+	qStored      = `SELECT EXISTS (SELECT 1 FROM messages WHERE sender = ? AND cmid = ?)`
 	qLookup      = `SELECT digest, id, conv_id, seq, type, body, ts, mentions FROM messages WHERE sender = ? AND cmid = ?`
 	qNewConv     = `INSERT INTO conversations (id, kind) VALUES (?, ?)`
 	qNewMember   = `INSERT INTO members (conv_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
@@ -59,7 +60,7 @@ const (
 var (
 	writeQueries = []string{qUserExists, qConvExists, qEnsureUser, qTouchDevice, qLookup, qNewConv, qNewMember,
 		qAdvanceConv, qAdvanceUser, qInsertMsg, qInsertInbox, qSenderRead, qLastSeq, qReadSeqs, qReadSeq, qSetRead}
-	readQueries = []string{qUserExists, qIsMember, qSyncEvents, qLatest, qHistoryAfter, qHistoryBefore,
+	readQueries = []string{qUserExists, qStored, qIsMember, qSyncEvents, qLatest, qHistoryAfter, qHistoryBefore,
 		qConversations, qReadSeqs}
 )
 

@@ -48,6 +48,7 @@ func Run(t *testing.T, setup func(t *testing.T) (open func() store.Store)) {
 		{"InboxEvents", testInboxEvents},
 		{"RetryIsDuplicate", testRetryIsDuplicate},
 		{"RetryAfterReopen", testRetryAfterReopen},
+		{"Stored", testStored},
 		{"CmidConflict", testCmidConflict},
 		{"DuplicateInBatch", testDuplicateInBatch},
 		{"ConflictBeforeRefusal", testConflictBeforeRefusal},
@@ -423,6 +424,28 @@ func testRetryIsDuplicate(t *testing.T, e *env) {
 	h := e.history(t, "bob", first.Msg.Conv, store.HistoryQuery{})
 	if len(h.Messages) != 1 {
 		t.Errorf("history after retry has %d messages; want 1", len(h.Messages))
+	}
+}
+
+func testStored(t *testing.T, e *env) {
+	e.users(t, "alice", "bob")
+	stored := func(from, cmid string) bool {
+		t.Helper()
+		ok, err := e.s.Stored(e.ctx, from, cmid)
+		if err != nil {
+			t.Fatalf("Stored(%s, %s): %v", from, cmid, err)
+		}
+		return ok
+	}
+	if stored("alice", "c1") {
+		t.Fatal("Stored before the send = true")
+	}
+	e.send(t, e.req("alice", "bob", "c1", "hello"))
+	if !stored("alice", "c1") {
+		t.Error("Stored(alice, c1) after the send = false")
+	}
+	if stored("bob", "c1") || stored("alice", "c2") {
+		t.Error("Stored is true for another sender or cmid")
 	}
 }
 
