@@ -27,6 +27,7 @@ func (s *Service) groupChange(c call) {
 		c.reply(nil, err)
 		return
 	}
+	ch.Operator = c.sess.Operator
 	s.ordered(c.sess, c.reply, func(ctx context.Context) (any, committed, error) {
 		ch.ID = s.cfg.IDs.Next()
 		ch.TS = time.Now().UnixMilli()

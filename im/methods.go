@@ -101,9 +101,18 @@ func (s *Service) Call(sess *Session, name string, f protocol.Format, payload []
 		reply(nil, protocol.Errorf(protocol.CodeBadRequest, "id must be at most 64 bytes")) // [IM-1.3]
 	case !known:
 		reply(nil, protocol.Errorf(protocol.CodeUnknownMethod, "unknown method %q", name)) // [IM-7.1-7]
+	case sess.Operator && !operatorMethods[name]:
+		reply(nil, protocol.Errorf(protocol.CodeNotAuthorized, "the operator may not call %q", name))
 	default:
 		m.serve(s, call{sess: sess, method: name, f: f, payload: payload, reply: reply})
 	}
+}
+
+// operatorMethods are what an operator session may call [IM-8.3-9].
+var operatorMethods = map[string]bool{
+	protocol.MethodGroupAdd: true, protocol.MethodGroupRemove: true, protocol.MethodGroupRole: true,
+	protocol.MethodGroupTransfer: true, protocol.MethodGroupMute: true, protocol.MethodGroupUpdate: true,
+	protocol.MethodGroupInfo: true,
 }
 
 // decode decodes c's request into v, answering c if it cannot.

@@ -175,7 +175,11 @@ func (s *Service) groupInfoRPC(c call) {
 	if !c.decode(&req) {
 		return
 	}
-	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.groupInfo(ctx, c.sess.User, req) })
+	user := c.sess.User
+	if c.sess.Operator {
+		user = "" // any group, as no member [IM-8.3-9]
+	}
+	s.async(c.sess, c.reply, func(ctx context.Context) (any, error) { return s.groupInfo(ctx, user, req) })
 }
 
 func (s *Service) groupInfo(ctx context.Context, user string, req protocol.GroupRequest) (*protocol.GroupInfo, error) {

@@ -18,6 +18,10 @@ type Session struct {
 	// IssuedAt is the token's iat (unix seconds): revoking the user's
 	// tokens ends the session if it is earlier [IM-3.1-8].
 	IssuedAt int64
+	// Operator says the session is the server's operator acting on groups
+	// (the admin API [IM-8.3-9]): only the group methods, as neither a
+	// member nor the owner. Only the admin API sets it.
+	Operator bool
 	// Abort ends the session's connection after a panic while serving it;
 	// nil: there is nothing to end.
 	Abort func(error)

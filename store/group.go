@@ -63,6 +63,11 @@ type GroupChange struct {
 	// read; zero means DefaultReadFanout. A group that switched to read
 	// fan-out stays there.
 	Threshold int
+	// Operator says Actor is the server's operator (the admin API,
+	// [IM-8.3-9]), not a member: it ranks above the owner and may do what
+	// the owner may, but create, leave, or remove or demote the owner
+	// (ownership is transferred instead).
+	Operator bool
 }
 
 // GroupResult is a committed change.

@@ -64,9 +64,17 @@ type GroupChangePlan struct {
 	Result GroupResult
 }
 
+// roleOperator is the rank of an operator's change (GroupChange.Operator);
+// never stored.
+const roleOperator = "operator"
+
+func isMember(all map[string]Member, u string) bool { _, ok := all[u]; return ok }
+
 // rank orders roles; 0 is no role.
 func rank(role string) int {
 	switch role {
+	case roleOperator:
+		return 4
 	case RoleOwner:
 		return 3
 	case RoleAdmin:
@@ -99,6 +107,9 @@ func PlanGroupChange(ch GroupChange, g *GroupState, known map[string]bool) (*Gro
 		added []string
 		body  = map[string]any{"op": ch.Op}
 	)
+	if ch.Op == OpCreate && ch.Operator {
+		return nil, bad("the operator does not create groups")
+	}
 	if ch.Op == OpCreate {
 		users = slices.DeleteFunc(users, func(u string) bool { return u == ch.Actor })
 		for _, u := range append([]string{ch.Actor}, users...) {
@@ -123,6 +134,15 @@ func PlanGroupChange(ch GroupChange, g *GroupState, known map[string]bool) (*Gro
 		}
 		all = g.Members
 		actor, ok := all[ch.Actor]
+		if ch.Operator {
+			if ch.Op == OpLeave {
+				return nil, bad("the operator is not a member and cannot leave")
+			}
+			actor, ok = Member{User: ch.Actor, Role: roleOperator}, !isMember(all, ch.Actor)
+			if !ok {
+				return nil, bad("%q is a member of %q: act as the member, not as the operator", ch.Actor, ch.Group)
+			}
+		}
 		if !ok {
 			return nil, NotMemberError(ch.Actor, ch.Group)
 		}
@@ -155,7 +175,7 @@ func PlanGroupChange(ch GroupChange, g *GroupState, known map[string]bool) (*Gro
 	res.Msg = Message{ID: ch.ID, Conv: ch.Group, Seq: seq, From: ch.Actor, Cmid: EventCmid(ch.ID),
 		Type: TypeGroup, Body: enc, TS: ch.TS}
 	p.Msg, p.Digest = res.Msg, sum[:]
-	p.SenderRead = !slices.Contains(p.Removed, ch.Actor)
+	p.SenderRead = !ch.Operator && !slices.Contains(p.Removed, ch.Actor)
 
 	// Who gets an inbox row [IM-11.3-3]: while the group fanned out on
 	// write (this event included, when it switches the model), every
@@ -203,13 +223,16 @@ func planOp(p *GroupChangePlan, ch GroupChange, users []string, all map[string]M
 			return "", bad("%q is not a member", u)
 		case rank(m.Role) >= rank(actor.Role):
 			return "", forbidden(ch.Op + " " + article(m.Role)) // remove or mute: role and transfer are the owner's
+		case m.Role == RoleOwner && (ch.Op == OpRemove || ch.Op == OpRole || ch.Op == OpTransfer):
+			// Only the operator outranks the owner; a group keeps one.
+			return "", bad("the owner cannot be removed or demoted: transfer ownership first")
 		}
 		return u, nil
 	}
 	needAdmin := map[string]bool{OpAdd: true, OpRemove: true, OpMute: true, OpUpdate: true}
 	needOwner := map[string]bool{OpRole: true, OpTransfer: true}
 	switch {
-	case needAdmin[ch.Op] && !admin, needOwner[ch.Op] && actor.Role != RoleOwner:
+	case needAdmin[ch.Op] && !admin, needOwner[ch.Op] && rank(actor.Role) < rank(RoleOwner):
 		return nil, forbidden(map[string]string{OpAdd: "add members", OpRemove: "remove members", OpMute: "mute members",
 			OpUpdate: "update the group", OpRole: "change roles", OpTransfer: "transfer ownership"}[ch.Op])
 	}
@@ -257,7 +280,18 @@ func planOp(p *GroupChangePlan, ch GroupChange, users []string, all map[string]M
 		if err != nil {
 			return nil, err
 		}
-		p.Roles = []Member{{User: u, Role: RoleOwner}, {User: ch.Actor, Role: RoleAdmin}}
+		owner := ch.Actor
+		if ch.Operator {
+			for _, m := range all {
+				if m.Role == RoleOwner {
+					owner = m.User
+				}
+			}
+		}
+		p.Roles = []Member{{User: u, Role: RoleOwner}}
+		if owner != ch.Actor || !ch.Operator {
+			p.Roles = append(p.Roles, Member{User: owner, Role: RoleAdmin})
+		}
 		body["users"] = []string{u}
 	case OpMute:
 		u, err := target()
@@ -281,6 +315,8 @@ func planOp(p *GroupChangePlan, ch GroupChange, users []string, all map[string]M
 // article names a role for people: "the owner", "an admin", "a member".
 func article(role string) string {
 	switch role {
+	case roleOperator:
+		return "the operator"
 	case RoleOwner:
 		return "the owner"
 	case RoleAdmin:

@@ -148,3 +148,49 @@ func TestChangeUsers(t *testing.T) {
 		}
 	}
 }
+
+// The operator (the admin API) outranks the owner but is not a member: it
+// may remove an admin, demote one, mute the owner and hand ownership on,
+// never remove or demote the owner, create, leave, or act while a member.
+func TestPlanGroupChangeOperator(t *testing.T) {
+	known := map[string]bool{"alice": true, "bob": true, "carol": true, "dave": true, "erin": true}
+	op := func(o string, users ...string) GroupChange {
+		return GroupChange{Group: "g:1", Actor: "ops", Operator: true, Op: o, Users: users, Role: RoleMember, ID: 9, TS: 1}
+	}
+	for _, c := range []struct {
+		name string
+		ch   GroupChange
+		want error
+	}{
+		{"remove the owner", op(OpRemove, "alice"), ErrBadChange},
+		{"demote the owner", op(OpRole, "alice"), ErrBadChange},
+		{"transfer to the owner", op(OpTransfer, "alice"), ErrBadChange},
+		{"leave", op(OpLeave), ErrBadChange},
+		{"create", op(OpCreate, "bob"), ErrBadChange},
+		{"as a member", GroupChange{Group: "g:1", Actor: "carol", Operator: true, Op: OpRemove, Users: []string{"dave"}}, ErrBadChange},
+	} {
+		g := team(FanoutWrite)
+		if c.ch.Op == OpCreate {
+			g = nil
+		}
+		if p, err := PlanGroupChange(c.ch, g, known); !errors.Is(err, c.want) || p != nil {
+			t.Errorf("%s: %v (plan %v), want %v", c.name, err, p, c.want)
+		}
+	}
+	p, err := PlanGroupChange(op(OpRemove, "bob"), team(FanoutWrite), known)
+	if err != nil || !slices.Equal(p.Removed, []string{"bob"}) || p.SenderRead || p.Msg.From != "ops" ||
+		!slices.Equal(p.Recipients, []string{"alice", "bob", "carol", "dave"}) {
+		t.Fatalf("remove an admin: %v, %+v", err, p)
+	}
+	if p, err = PlanGroupChange(op(OpMute, "alice"), team(FanoutWrite), known); err != nil || p.Mute == nil || p.Mute.User != "alice" {
+		t.Fatalf("mute the owner: %v, %+v", err, p)
+	}
+	p, err = PlanGroupChange(op(OpTransfer, "carol"), team(FanoutWrite), known)
+	want := []Member{{User: "carol", Role: RoleOwner}, {User: "alice", Role: RoleAdmin}}
+	if err != nil || !slices.Equal(p.Roles, want) {
+		t.Fatalf("transfer: %v, roles %+v, want %+v", err, p.Roles, want)
+	}
+	if p, err = PlanGroupChange(op(OpAdd, "erin"), team(FanoutWrite), known); err != nil || len(p.New) != 1 || p.New[0].User != "erin" {
+		t.Fatalf("add: %v, %+v", err, p)
+	}
+}

@@ -215,7 +215,8 @@ type Store interface {
 	// MarkRead in a group adds the read event to the reader's inbox only.
 	AppendGroup(ctx context.Context, batch []SendRequest) ([]SendResult, error)
 	// Group describes a group to one of its members, with at most
-	// memberLimit members listed; ErrNoGroup or ErrNotMember.
+	// memberLimit members listed; ErrNoGroup or ErrNotMember. An empty
+	// user is the operator [IM-8.3-9], to whom every group is described.
 	Group(ctx context.Context, user, group string, memberLimit int) (GroupInfo, error)
 	// IsMember reports whether user is a member of conv.
 	IsMember(ctx context.Context, conv, user string) (bool, error)

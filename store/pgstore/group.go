@@ -220,7 +220,7 @@ func (s *Store) Group(ctx context.Context, user, group string, memberLimit int) 
 	case err != nil:
 	case !found:
 		err = store.NoGroupError(group)
-	case !member:
+	case !member && user != "":
 		err = store.NotMemberError(user, group)
 	default:
 		return info, nil

@@ -216,7 +216,7 @@ func (s *Store) Group(ctx context.Context, user, group string, memberLimit int) 
 		if err := t.queryRow(qIsMember, group, user).Scan(&member); err != nil {
 			return err
 		}
-		if !member {
+		if !member && user != "" {
 			return store.NotMemberError(user, group)
 		}
 		rows, err := t.query(qMemberPage, group, memberLimit)

@@ -30,6 +30,7 @@ var groupTests = []struct {
 	{"GroupCmidRace", testGroupCmidRace},
 	{"GroupMembersInByteOrder", testGroupMembersInByteOrder},
 	{"GroupReadFanoutMentions", testGroupReadFanoutMentions},
+	{"GroupOperator", testGroupOperator},
 }
 
 func (e *env) change(t *testing.T, c store.GroupChange) store.GroupResult {
@@ -726,5 +727,34 @@ func testGroupReadFanoutMentions(t *testing.T, e *env) {
 		if ev.Kind != store.KindMessage {
 			t.Fatalf("write-fan-out event %+v", ev)
 		}
+	}
+}
+
+// The operator (the admin API) changes a group it is not a member of: the
+// event names it as the actor, it gets no inbox row and no membership, and
+// Group describes the group to it (user "").
+func testGroupOperator(t *testing.T, e *env) {
+	e.users(t, "alice", "bob", "carol")
+	e.change(t, store.GroupChange{Group: g1, Actor: "alice", Op: store.OpCreate, Users: []string{"bob", "carol"}})
+	res := e.change(t, store.GroupChange{Group: g1, Actor: "ops", Operator: true, Op: store.OpRemove, Users: []string{"carol"}})
+	if res.Msg.From != "ops" || !slices.Equal(res.Removed, []string{"carol"}) ||
+		!slices.Equal(eventUsers(res.Events), []string{"alice", "bob", "carol"}) {
+		t.Fatalf("remove by the operator: %+v", res)
+	}
+	e.change(t, store.GroupChange{Group: g1, Actor: "ops", Operator: true, Op: store.OpTransfer, Users: []string{"bob"}})
+	e.changeErr(t, store.GroupChange{Group: g1, Actor: "ops", Operator: true, Op: store.OpRemove, Users: []string{"bob"}}, store.ErrBadChange)
+	info, err := e.s.Group(e.ctx, "", g1, 10)
+	if err != nil {
+		t.Fatalf("Group as the operator: %v", err)
+	}
+	roles := map[string]string{}
+	for _, m := range info.Members {
+		roles[m.User] = m.Role
+	}
+	if len(roles) != 2 || roles["bob"] != store.RoleOwner || roles["alice"] != store.RoleAdmin || info.LastSeq != 3 {
+		t.Fatalf("after the operator's changes: %+v", info)
+	}
+	if _, err := e.s.Group(e.ctx, "ops", g1, 10); !errors.Is(err, store.ErrNotMember) {
+		t.Fatalf("Group by the operator's own id: %v; it is no member", err)
 	}
 }
