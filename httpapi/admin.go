@@ -21,6 +21,7 @@ type AdminConfig struct {
 	Auth     *Auth              // required
 	Accounts *account.Service   // required
 	Store    store.AccountStore // required: account state, audit log
+	Core     Core               // the groups endpoints [IM-8.3-9]; nil: they answer 503
 	Log      *slog.Logger       // zero: slog.Default()
 }
 
@@ -46,6 +47,8 @@ func NewAdmin(cfg AdminConfig) *Admin {
 	a.handle("PUT /v1/admin/users/{id}/revoked-devices/{client}", a.revokeDevice)
 	a.handle("DELETE /v1/admin/users/{id}/revoked-devices/{client}", a.restoreDevice)
 	a.handle("GET /v1/admin/audit", a.audit)
+	a.handle("GET /v1/admin/groups/{gid}", a.groupInfo)
+	a.handle("POST /v1/admin/groups/{gid}/{op}", a.changeGroup)
 	return a
 }
 

@@ -23,7 +23,7 @@ func (n *Node) newAccounts(sessions *imqtt.Auth) error {
 	if n.accounts, err = account.New(cfg); err != nil {
 		return err
 	}
-	n.adminAPI = httpapi.NewAdmin(httpapi.AdminConfig{Auth: n.auth, Accounts: n.accounts, Store: n.cfg.Store, Log: n.log})
+	n.adminAPI = httpapi.NewAdmin(httpapi.AdminConfig{Auth: n.auth, Accounts: n.accounts, Store: n.cfg.Store, Core: n.core, Log: n.log})
 	return nil
 }
 
