@@ -101,7 +101,9 @@ func NewWords(cfg WordsConfig) (*Words, error) {
 	return w, nil
 }
 
-func (w *Words) files() []string { return append(append([]string(nil), w.cfg.Reject...), w.cfg.Mask...) }
+func (w *Words) files() []string {
+	return append(append([]string(nil), w.cfg.Reject...), w.cfg.Mask...)
+}
 
 // stat identifies the files' versions without reading them.
 func (w *Words) stat() (stamp, error) {

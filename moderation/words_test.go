@@ -49,8 +49,8 @@ func newWords(t *testing.T, reject, mask []string) *Words {
 func TestWordsMatchAfterNormalisation(t *testing.T) {
 	w := newWords(t, []string{"法轮功", "Spam", "ｶﾀｶﾅ", "# a comment, not a word", ""}, nil)
 	for text, want := range map[string]bool{
-		"我们来谈谈法轮功的事":     true,  // inside a Chinese sentence
-		"法轮 功":           false, // a space splits the word
+		"我们来谈谈法轮功的事":      true,  // inside a Chinese sentence
+		"法轮 功":            false, // a space splits the word
 		"buy SPAM now":    true,
 		"ｓｐａｍ":            true, // full-width Latin
 		"ＳＰＡＭ":            true,
@@ -74,12 +74,12 @@ func TestWordsMask(t *testing.T) {
 	w := newWords(t, nil, []string{"坏蛋", "abc", "bcd", "ﬁx", "é", "他妈的"})
 	for text, want := range map[string]string{
 		"你是坏蛋吗":        "你是**吗",
-		"ＡＢＣ and abc":   "*** and ***", // full-width: three 3-byte runes, three masks
+		"ＡＢＣ and abc":  "*** and ***", // full-width: three 3-byte runes, three masks
 		"xAbCdx":       "x****x",      // abc and bcd overlap: one range
 		"abcbcd":       "******",
-		"fix it":       "*** it",   // the word's ligature folds to "fix"
-		"ﬁx it":        "** it",    // the text's ligature is one rune
-		"cafe\u0301 é": "caf** *",  // e + combining accent is é: both runes masked
+		"fix it":       "*** it",  // the word's ligature folds to "fix"
+		"ﬁx it":        "** it",   // the text's ligature is one rune
+		"cafe\u0301 é": "caf** *", // e + combining accent is é: both runes masked
 		"他妈的他妈的!":      "******!", // adjacent repeats
 		"clean text":   "clean text",
 		"ａｂ":           "ａｂ",
