@@ -238,7 +238,7 @@ func FuzzWordsCheck(f *testing.F) {
 		if len(out) > len(s)+strings.Count(out, "*") {
 			t.Fatalf("%q → %q", s, out)
 		}
-		if again, _ := w.Check(out); again != out && strings.Contains(s, "\xff") == false {
+		if again, _ := w.Check(out); again != out && !strings.Contains(s, "\xff") {
 			t.Fatalf("masking %q twice differs: %q, %q", s, out, again)
 		}
 	})
