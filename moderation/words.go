@@ -49,6 +49,7 @@ type Words struct {
 
 	mu     gosync.Mutex // serializes loads
 	loaded stamp        // the files as of cur
+	seen   stamp        // the files as of the last check
 	failed stamp        // the files as of the last failed load, logged once
 
 	reloads *prometheus.CounterVec
@@ -212,13 +213,18 @@ func (w *Words) counted(err error) {
 	w.reloads.WithLabelValues("ok").Inc()
 }
 
-// reloadIfChanged reloads when a file's time or size changed. A file that
-// does not load is retried at every check but logged once per version.
+// reloadIfChanged reloads when a file's time or size changed and then
+// stayed so for one check: a list being written in place (truncated, then
+// written) is itself a valid, shorter list, so it is not loaded half
+// written. A file that does not load is retried at every check but logged
+// once per version.
 func (w *Words) reloadIfChanged() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, err := w.stat()
-	if err == nil && s == w.loaded {
+	settled := s == w.seen
+	w.seen = s
+	if err == nil && (s == w.loaded || !settled) {
 		return
 	}
 	if err == nil {

@@ -18,10 +18,15 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// writeList writes a list file whole (renamed into place, as the poller
+// may look at any moment).
 func writeList(t *testing.T, dir, name string, words ...string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(strings.Join(words, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p+".new", []byte(strings.Join(words, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -242,4 +247,32 @@ func FuzzWordsCheck(f *testing.F) {
 			t.Fatalf("masking %q twice differs: %q, %q", s, out, again)
 		}
 	})
+}
+
+// A changed file is loaded once it stayed the same for one check, so
+// that a list written in place is not loaded half written.
+func TestWordsReloadWaitsForTheFileToSettle(t *testing.T) {
+	dir := t.TempDir()
+	file := writeList(t, dir, "r.txt", "old")
+	w, err := NewWords(WordsConfig{Reject: []string{file}, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(s string) bool { _, r := w.Check(s); return r }
+	w.reloadIfChanged() // first look: as loaded
+	if err := os.WriteFile(file, nil, 0o600); err != nil { // truncated, not yet written
+		t.Fatal(err)
+	}
+	w.reloadIfChanged()
+	if !refused("old") {
+		t.Fatal("a file seen changed once was loaded")
+	}
+	if err := os.WriteFile(file, []byte("old\nnew\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.reloadIfChanged()
+	w.reloadIfChanged()
+	if !refused("old") || !refused("new") {
+		t.Fatal("the settled file was not loaded")
+	}
 }
