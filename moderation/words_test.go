@@ -259,7 +259,7 @@ func TestWordsReloadWaitsForTheFileToSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := func(s string) bool { _, r := w.Check(s); return r }
-	w.reloadIfChanged() // first look: as loaded
+	w.reloadIfChanged()                                    // first look: as loaded
 	if err := os.WriteFile(file, nil, 0o600); err != nil { // truncated, not yet written
 		t.Fatal(err)
 	}
