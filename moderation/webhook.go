@@ -80,6 +80,9 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqim_moderation_webhook_requests_total",
 			Help: "Before-send webhook calls by result (allow, deny, replace; timeout, error, invalid: no verdict)."}, []string{"result"}),
 	}
+	for _, r := range []string{ActionAllow, ActionDeny, ActionReplace, "timeout", "error", "invalid"} {
+		w.results.WithLabelValues(r) // served from the start, at 0
+	}
 	if cfg.Registerer != nil {
 		if err := errors.Join(cfg.Registerer.Register(w.seconds), cfg.Registerer.Register(w.results)); err != nil {
 			return nil, fmt.Errorf("moderation: register metrics: %w", err)

@@ -91,6 +91,12 @@ func NewWords(cfg WordsConfig) (*Words, error) {
 		count: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mqim_moderation_words",
 			Help: "Words in the loaded lists, by policy (reject, mask)."}, []string{"policy"}),
 	}
+	for _, l := range []string{"ok", "error"} {
+		w.reloads.WithLabelValues(l) // served from the start, at 0
+	}
+	for _, l := range []string{"reject", "mask"} {
+		w.hits.WithLabelValues(l)
+	}
 	if err := w.load(); err != nil {
 		return nil, err
 	}
