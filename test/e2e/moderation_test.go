@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqim/mqim/internal/webhooksig"
 	"github.com/mqim/mqim/moderation"
@@ -167,6 +171,69 @@ func TestModerationWebhook(t *testing.T) {
 		carol.sendOK(text("g1", "dave", "garbage"))
 		if h, g := dave.nextMessage(), dave.nextMessage(); h.Msg.Body["text"] != "hang" || g.Msg.Body["text"] != "garbage" {
 			t.Fatalf("dave got %v, %v", h, g)
+		}
+	})
+}
+
+// TestModerationWebhookKeepsOrder [IM-18.2-5]: a connection's webhook calls
+// run concurrently — the receiver holds the first answers until it has seen
+// every request, which serialized calls would never reach — while its
+// PUBACKs come in arrival order and its messages are committed in it.
+func TestModerationWebhookKeepsOrder(t *testing.T) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		const sends = 20
+		key := []byte("before-send test secret")
+		var mu sync.Mutex
+		seen := 0
+		all := make(chan struct{})
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var req moderation.Request
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			mu.Lock()
+			if seen++; seen == sends {
+				close(all)
+			}
+			mu.Unlock()
+			if req.Body["text"] == "wait" {
+				select {
+				case <-all:
+				case <-r.Context().Done():
+				}
+			}
+			io.WriteString(w, `{"action":"allow"}`)
+		}))
+		defer hook.Close()
+		n := startNode(t, be, func(c *server.Config) {
+			c.Moderation = server.Moderation{WebhookURL: hook.URL, WebhookSecret: key, WebhookTimeout: 20 * time.Second}
+		})
+		bob := dl.dial(t, n, "bob")
+		raw, _ := dialRawOK(t, n, dl, "alice")
+		for i := range sends {
+			body := "go"
+			if i%2 == 0 {
+				body = "wait"
+			}
+			s := text(fmt.Sprintf("o%02d", i), "bob", body)
+			raw.publish(uint16(i+1), protocol.SendTopic("alice"), mustEncode(t, protocol.JSON, &s))
+		}
+		for want := uint16(1); want <= sends; {
+			pk := raw.read()
+			if pk.FixedHeader.Type != packets.Puback {
+				continue
+			}
+			if pk.PacketID != want || pk.ReasonCode != 0 {
+				t.Fatalf("PUBACK for packet %d reason %#x, want packet %d, success", pk.PacketID, pk.ReasonCode, want)
+			}
+			want++
+		}
+		msgs := bob.historyAll(protocol.DirectConv("alice", "bob"))
+		if len(msgs) != sends {
+			t.Fatalf("%d messages stored, want %d", len(msgs), sends)
+		}
+		for i, m := range msgs {
+			if want := fmt.Sprintf("o%02d", i); m.Cmid != want || m.Seq != int64(i+1) {
+				t.Fatalf("seq %d is %s, want %s: not in arrival order", m.Seq, m.Cmid, want)
+			}
 		}
 	})
 }
