@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	gosync "sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqim/mqim/internal/filewatch"
 )
 
 // Defaults of WordsConfig.
@@ -47,10 +48,7 @@ type Words struct {
 	cfg WordsConfig
 	cur atomic.Pointer[lists]
 
-	mu     gosync.Mutex // serializes loads
-	loaded stamp        // the files as of cur
-	seen   stamp        // the files as of the last check
-	failed stamp        // the files as of the last failed load, logged once
+	watch filewatch.Watcher
 
 	reloads *prometheus.CounterVec
 	hits    *prometheus.CounterVec
@@ -61,8 +59,6 @@ type Words struct {
 type lists struct {
 	reject, mask *automaton
 }
-
-type stamp string
 
 // NewWords loads the lists. A missing or unreadable file, a line that is
 // not UTF-8 or longer than MaxWordRunes, or more than MaxWords words in
@@ -97,7 +93,13 @@ func NewWords(cfg WordsConfig) (*Words, error) {
 	for _, l := range []string{"reject", "mask"} {
 		w.hits.WithLabelValues(l)
 	}
-	if err := w.load(); err != nil {
+	// A list truncated and being rewritten is a valid, shorter list: a
+	// change is loaded once it stayed the same for one check.
+	w.watch = filewatch.Watcher{Name: "moderation: word list", Files: w.files(), Load: w.load, Settle: true, Result: filewatch.Counter(w.reloads),
+		Failed: func(err error) {
+			w.cfg.Log.Warn("word lists changed but cannot be loaded; filtering with the previous lists", "error", err)
+		}}
+	if err := w.watch.Init(); err != nil {
 		return nil, err
 	}
 	if cfg.Registerer != nil {
@@ -112,24 +114,7 @@ func (w *Words) files() []string {
 	return append(append([]string(nil), w.cfg.Reject...), w.cfg.Mask...)
 }
 
-// stat identifies the files' versions without reading them.
-func (w *Words) stat() (stamp, error) {
-	var b strings.Builder
-	for _, f := range w.files() {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&b, "%s\x00%d\x00%d\x00", f, fi.ModTime().UnixNano(), fi.Size())
-	}
-	return stamp(b.String()), nil
-}
-
 func (w *Words) load() error {
-	s, err := w.stat()
-	if err != nil {
-		return fmt.Errorf("moderation: word list: %w", err)
-	}
 	total := 0
 	read := func(files []string) (*automaton, int, error) {
 		var words [][]rune
@@ -153,7 +138,6 @@ func (w *Words) load() error {
 		return err
 	}
 	w.cur.Store(&lists{reject: rej, mask: mask})
-	w.loaded = s
 	w.count.WithLabelValues("reject").Set(float64(nrej))
 	w.count.WithLabelValues("mask").Set(float64(nmask))
 	w.cfg.Log.Info("word lists loaded", "reject_words", nrej, "mask_words", nmask, "files", len(w.files()))
@@ -203,62 +187,10 @@ func readList(file string, max int) ([][]rune, error) {
 }
 
 // Reload reads the files again (SIGHUP). On an error the loaded lists stay.
-func (w *Words) Reload() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := w.load()
-	w.counted(err)
-	return err
-}
-
-func (w *Words) counted(err error) {
-	if err != nil {
-		w.reloads.WithLabelValues("error").Inc()
-		return
-	}
-	w.reloads.WithLabelValues("ok").Inc()
-}
-
-// reloadIfChanged reloads when a file's time or size changed and then
-// stayed so for one check: a list being written in place (truncated, then
-// written) is itself a valid, shorter list, so it is not loaded half
-// written. A file that does not load is retried at every check but logged
-// once per version.
-func (w *Words) reloadIfChanged() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, err := w.stat()
-	settled := s == w.seen
-	w.seen = s
-	if err == nil && (s == w.loaded || !settled) {
-		return
-	}
-	if err == nil {
-		if err = w.load(); err == nil {
-			w.counted(nil)
-			return
-		}
-	}
-	if s != w.failed {
-		w.failed = s
-		w.counted(err)
-		w.cfg.Log.Warn("word lists changed but cannot be loaded; filtering with the previous lists", "error", err)
-	}
-}
+func (w *Words) Reload() error { return w.watch.Reload() }
 
 // Run checks the files for changes until ctx ends.
-func (w *Words) Run(ctx context.Context) {
-	t := time.NewTicker(w.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.reloadIfChanged()
-		}
-	}
-}
+func (w *Words) Run(ctx context.Context) { w.watch.Run(ctx, w.cfg.Poll) }
 
 // Check filters text: refused when a word of a reject list occurs in it,
 // else text with the words of the mask lists replaced — every original

@@ -259,19 +259,19 @@ func TestWordsReloadWaitsForTheFileToSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := func(s string) bool { _, r := w.Check(s); return r }
-	w.reloadIfChanged()                                    // first look: as loaded
+	w.watch.Check()                                        // first look: as loaded
 	if err := os.WriteFile(file, nil, 0o600); err != nil { // truncated, not yet written
 		t.Fatal(err)
 	}
-	w.reloadIfChanged()
+	w.watch.Check()
 	if !refused("old") {
 		t.Fatal("a file seen changed once was loaded")
 	}
 	if err := os.WriteFile(file, []byte("old\nnew\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.reloadIfChanged()
-	w.reloadIfChanged()
+	w.watch.Check()
+	w.watch.Check()
 	if !refused("old") || !refused("new") {
 		t.Fatal("the settled file was not loaded")
 	}
