@@ -276,3 +276,32 @@ func TestWordsReloadWaitsForTheFileToSettle(t *testing.T) {
 		t.Fatal("the settled file was not loaded")
 	}
 }
+
+// BenchmarkWordsCheck: a 140-character chat message, mixed Chinese and
+// full-width Latin, against 50,000 Chinese words and a few Latin ones.
+func BenchmarkWordsCheck(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	var words []string
+	for range 50_000 {
+		w := make([]rune, 2+r.Intn(3))
+		for i := range w {
+			w[i] = rune(0x4e00 + r.Intn(3000))
+		}
+		words = append(words, string(w))
+	}
+	words = append(words, "darn", "spam")
+	p := filepath.Join(b.TempDir(), "m.txt")
+	if err := os.WriteFile(p, []byte(strings.Join(words, "\n")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	w, err := NewWords(WordsConfig{Mask: []string{p}, Log: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := strings.Repeat("今天天气很好，我们去公园ＳＰＡＭ吧 Darn it! ", 5)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for range b.N {
+		w.Check(msg)
+	}
+}
