@@ -34,7 +34,7 @@ func (s *Service) messageChange(c call) {
 		return
 	}
 	user := c.sess.User
-	s.ordered(c.sess, c.reply, func(ctx context.Context) (any, committed, error) {
+	run := func(ctx context.Context) (any, committed, error) {
 		// The id of the change's event in a read-fan-out group's timeline.
 		at := store.Stamp{TS: time.Now().UnixMilli(), EventID: s.cfg.IDs.Next()}
 		var (
@@ -59,7 +59,12 @@ func (s *Service) messageChange(c call) {
 			return nil, committed{}, err
 		}
 		return &protocol.MessageResult{Msg: &w}, committed{events: res.Events, broadcast: res.Timeline}, nil
-	})
+	}
+	if c.method == protocol.MethodEdit {
+		s.moderateEdit(c, &req, run) // [IM-18.3]
+		return
+	}
+	s.ordered(c.sess, c.reply, run)
 }
 
 // editBody validates and encodes the new body of a message of type typ as

@@ -46,6 +46,10 @@ func (s *Service) Notify(sess *Session, f protocol.Format, payload []byte, done 
 
 func (s *Service) send(sess *Session, f protocol.Format, payload []byte, system bool, done func(SendOutcome)) {
 	req, err := s.decodeSend(sess.User, f, payload, system)
+	if err == nil && s.cfg.BeforeSend != nil {
+		s.sendAfterHook(sess, &req, done) // a network call: off this goroutine, in order
+		return
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		err = s.policy(ctx, sess, &req)
@@ -65,7 +69,12 @@ func (s *Service) send(sess *Session, f protocol.Format, payload []byte, system 
 // the outcome. If ctx ends first the send may still be committed; a retry
 // with the same cmid finds it.
 func (s *Service) Submit(ctx context.Context, sess *Session, req store.SendRequest) SendOutcome {
-	if err := s.policy(ctx, sess, &req); err != nil {
+	release, err := s.hookSlot(ctx)
+	if err == nil {
+		err = s.policy(ctx, sess, &req)
+		release()
+	}
+	if err != nil {
 		return SendOutcome{Cmid: req.Cmid, Err: err}
 	}
 	ch := make(chan SendOutcome, 1)

@@ -59,6 +59,12 @@ type Config struct {
 	// GroupReadFanout is the member count above which a group fans out on
 	// read [IM-11.3-1]; zero: the store's default.
 	GroupReadFanout int
+	// Moderation [IM-18]: the word filter and the before-send webhook,
+	// policy checks after the rate limits; nil: off. BeforeSendCalls
+	// bounds the webhook calls in flight on the node; zero: 256.
+	Words           WordFilter
+	BeforeSend      BeforeSend
+	BeforeSendCalls int
 	Log             *slog.Logger
 	Registerer      prometheus.Registerer // nil: metrics not registered
 }
@@ -83,7 +89,8 @@ type Service struct {
 	wmu     sync.Mutex
 	waiting bool
 
-	checks []check // the policy stage (policy.go), in order
+	checks  []check       // the policy stage (policy.go), in order
+	hookSem chan struct{} // before-send webhook calls in flight (moderation.go)
 
 	m metrics
 }
@@ -99,6 +106,7 @@ func New(cfg Config) *Service {
 	def(&cfg.MaxBatch, 512)
 	def(&cfg.QueueSize, 8192)
 	def(&cfg.RPCWorkers, 64)
+	def(&cfg.BeforeSendCalls, 256)
 	if cfg.RecallWindow <= 0 {
 		cfg.RecallWindow = 2 * time.Minute
 	}
@@ -111,14 +119,17 @@ func New(cfg Config) *Service {
 	if cfg.IDs == nil {
 		cfg.IDs, _ = snowflake.New(0)
 	}
-	return &Service{
+	s := &Service{
 		cfg:     cfg,
 		queue:   make(chan *op, cfg.QueueSize),
 		rpcSem:  make(chan struct{}, cfg.RPCWorkers),
 		seenSem: make(chan struct{}, lastSeenWriters),
+		hookSem: make(chan struct{}, cfg.BeforeSendCalls),
 		done:    make(chan struct{}),
 		m:       newMetrics(cfg.Registerer),
 	}
+	s.checks = append(s.checks, s.moderationChecks()...)
+	return s
 }
 
 // Start starts the committer.
@@ -253,7 +264,7 @@ func (s *Service) enqueue(o *op) {
 
 // ordered queues run on the committer, answering reply off it.
 func (s *Service) ordered(sess *Session, reply func(any, error), run func(ctx context.Context) (any, committed, error)) {
-	s.enqueue(&op{sess: sess, ordered: &orderedOp{run: run, reply: reply}})
+	s.enqueueInOrder(&op{sess: sess, ordered: &orderedOp{run: run, reply: reply}})
 }
 
 // async runs a read-only request on the RPC goroutines, bounded by

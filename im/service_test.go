@@ -76,6 +76,12 @@ type core struct {
 
 func newCore(t *testing.T, start bool, users ...string) *core {
 	t.Helper()
+	return newCoreWith(t, start, nil, users...)
+}
+
+// newCoreWith is newCore with more configuration, set by with.
+func newCoreWith(t *testing.T, start bool, with func(*Config), users ...string) *core {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, t.TempDir()+"/im.db")
 	if err != nil {
@@ -89,7 +95,11 @@ func newCore(t *testing.T, start bool, users ...string) *core {
 	}
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
-	s := New(Config{Store: st, Consumers: []Consumer{rec}, Groups: rec, Signal: rec, Registerer: reg, GroupReadFanout: 3})
+	cfg := Config{Store: st, Consumers: []Consumer{rec}, Groups: rec, Signal: rec, Registerer: reg, GroupReadFanout: 3}
+	if with != nil {
+		with(&cfg)
+	}
+	s := New(cfg)
 	if start {
 		s.Start()
 	}

@@ -26,8 +26,9 @@ type Session struct {
 	// nil: there is nothing to end.
 	Abort func(error)
 
-	mu     sync.Mutex
-	typing bucket // typing.go
+	mu      sync.Mutex
+	typing  bucket  // typing.go
+	arrival arrival // arrival.go
 }
 
 // bucket is a token bucket; its zero value is full.

@@ -42,6 +42,8 @@ const (
 	CodeUnavailable   = "unavailable"    // store down or node shutting down; retry
 	CodeOverloaded    = "overloaded"     // too many requests in flight; retry later
 	CodeInternal      = "internal"       // a bug; reported, not retried blindly
+	// CodeContentRefused: the moderation refused the content [IM-18].
+	CodeContentRefused = "content_refused"
 )
 
 // MQTT 5 reason codes used on PUBACK.
@@ -66,7 +68,7 @@ func reasonOf(code string) byte {
 		return ReasonPayloadFormat
 	case CodeNotAuthorized, CodeNotMember, CodeForbidden, CodeMuted, CodeBlocked, CodeNotAllowed:
 		return ReasonNotAuthorized
-	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup, CodeNotFound:
+	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup, CodeNotFound, CodeContentRefused:
 		return ReasonImplSpecific
 	case CodeOverloaded:
 		return ReasonQuotaExceeded

@@ -3,20 +3,18 @@ package push
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/mqim/mqim/internal/webhooksig"
 )
 
 // Webhook signature headers [IM-17.5-3].
 const (
-	HeaderTimestamp = "X-Mqim-Timestamp"
-	HeaderSignature = "X-Mqim-Signature"
+	HeaderTimestamp = webhooksig.HeaderTimestamp
+	HeaderSignature = webhooksig.HeaderSignature
 )
 
 // WebhookConfig configures the webhook provider.
@@ -61,13 +59,7 @@ type WebhookPayload struct {
 // Sign returns the signature of body at ts (unix seconds): hex
 // HMAC-SHA256 over "ts.body", prefixed "v1=". Receivers compute the same
 // and refuse an old timestamp.
-func Sign(secret []byte, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
-}
+func Sign(secret []byte, ts int64, body []byte) string { return webhooksig.Sign(secret, ts, body) }
 
 // Send posts n. 2xx is sent; 410 Gone removes the registration; anything
 // else is retried.
@@ -83,10 +75,8 @@ func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	if err != nil {
 		return &SendError{Outcome: Drop, Reason: "request", Err: err}
 	}
-	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(w.cfg.Secret, ts, body))
+	webhooksig.SetHeaders(req.Header, w.cfg.Secret, body, time.Now())
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
 		return transportError(err)

@@ -100,6 +100,10 @@ type Config struct {
 	// Push is offline push [IM-17]: off without Providers; the node fills
 	// in its store, NATS, name, presence, log and registry.
 	Push push.Config
+
+	// Moderation is the word filter and the before-send webhook [IM-18]
+	// (moderation.go); zero: off.
+	Moderation Moderation
 }
 
 func (cfg *Config) setDefaults() {

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mqim/mqim/internal/testnode"
+	"github.com/mqim/mqim/server"
 )
 
 // Every mqim_* metric a node serves is documented in docs/METRICS.md,
@@ -19,7 +21,14 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), []byte("metrics-test"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	words := filepath.Join(t.TempDir(), "words.txt")
+	if err := os.WriteFile(words, []byte("word\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), []byte("metrics-test"), slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { // moderation's metrics are served only when it is on
+			c.Moderation = server.Moderation{RejectLists: []string{words}, WebhookURL: "http://127.0.0.1:9/check", WebhookSecret: []byte("sixteen bytes or more")}
+		})
 	resp, err := http.Get("http://" + n.HTTPAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -76,6 +76,7 @@ type Node struct {
 	listeners map[string]*boundListener // by name, after Start
 	certsStop context.CancelFunc
 	certsDone chan struct{}
+	mod       moderator // word lists and webhook (moderation.go)
 
 	shutdown    gosync.Once
 	shutdownErr error
@@ -179,6 +180,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	words, beforeSend, err := n.newModeration(cfg)
+	if err != nil {
+		return nil, err
+	}
 	n.core = im.New(im.Config{
 		Store:           cfg.Store,
 		Consumers:       consumers,
@@ -190,6 +195,9 @@ func New(cfg Config) (*Node, error) {
 		MaxBody:         cfg.MaxBody,
 		RecallWindow:    cfg.RecallWindow,
 		GroupReadFanout: cfg.GroupReadFanout,
+		Words:           words,
+		BeforeSend:      beforeSend,
+		BeforeSendCalls: cfg.Moderation.WebhookCalls,
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
@@ -279,6 +287,8 @@ func (n *Node) Start() (err error) {
 	}
 	n.core.Start()
 	undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); _ = n.core.Shutdown(ctx) })
+	n.startModeration()
+	undo = append(undo, n.stopModeration)
 	if err := n.mqtt.Serve(); err != nil {
 		return fmt.Errorf("start MQTT server: %w", err)
 	}
@@ -332,6 +342,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.certsStop()
 			<-n.certsDone
 		}
+		n.stopModeration()
 		n.shutdownErr = errors.Join(err, berr, herr)
 	})
 	return n.shutdownErr

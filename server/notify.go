@@ -84,6 +84,10 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusNotFound
 		case protocol.CodeBlocked:
 			status = http.StatusForbidden
+		case protocol.CodeContentRefused:
+			status = http.StatusUnprocessableEntity // [IM-18.1-3]
+		case protocol.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge // a masked or replaced body over the limit
 		case protocol.CodeCmidConflict:
 			status = http.StatusConflict
 		case protocol.CodeBadRequest:

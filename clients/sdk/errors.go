@@ -71,6 +71,9 @@ var (
 	ErrUnavailable   = &Error{Code: protocol.CodeUnavailable}
 	ErrOverloaded    = &Error{Code: protocol.CodeOverloaded}
 	ErrInternal      = &Error{Code: protocol.CodeInternal}
+	// ErrContentRefused: the server's moderation refused the content
+	// [IM-18]; resending it as is fails again.
+	ErrContentRefused = &Error{Code: protocol.CodeContentRefused}
 )
 
 // Connection-level failures.

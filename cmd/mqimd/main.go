@@ -66,6 +66,7 @@ var sections = []flagconfig.Section{
 	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout"}},
 	{Title: "Media (attachments)", Prefixes: []string{"media-", "s3-"}},
 	{Title: "Push notifications", Prefixes: []string{"push-", "apns-", "fcm-"}},
+	{Title: "Moderation", Prefixes: []string{"moderation-"}},
 	{Title: "Logging", Prefixes: []string{"log-"}},
 }
 
@@ -105,7 +106,8 @@ type options struct {
 
 	tokens       tokenOptions // tokens.go
 	writeTimeout time.Duration
-	push         *pushOptions // push.go
+	push         *pushOptions       // push.go
+	moderation   *moderationOptions // moderation.go
 }
 
 func parse(args []string) (*options, error) {
@@ -158,6 +160,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
 	fs.BoolVar(&o.printVersion, "version", false, "print the version and exit")
 	o.push = pushFlags(fs)
+	o.moderation = moderationFlags(fs)
 	// Errors come back as one line from run; help goes to stdout.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -246,6 +249,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	modCfg, err := o.moderation.config()
+	if err != nil {
+		return err
+	}
 	node, err := server.New(server.Config{
 		MQTTAddr: o.mqttAddr, WSAddr: o.wsAddr, HTTPAddr: o.httpAddr,
 		Secret: secret, Tokens: tokens, Registry: reg, NodeID: o.nodeID, Store: st, MaxBody: o.maxBody, GroupReadFanout: o.groupReadFanout, Log: log,
@@ -258,6 +265,7 @@ func run(args []string) error {
 		MetricsAddr: o.metricsAddr, MetricsToken: o.metricsToken, AdminAddr: o.adminAddr,
 		WriteTimeout: o.writeTimeout,
 		Push:         pushCfg,
+		Moderation:   modCfg,
 	})
 	if err != nil {
 		return err
@@ -277,7 +285,8 @@ func run(args []string) error {
 		log.Info("development token: go run ./cmd/mqim token --secret-file " + filepath.Join(o.dataDir, "jwt-secret") + " --user alice")
 	}
 
-	// SIGHUP reloads the TLS files; live connections keep theirs.
+	// SIGHUP reloads the TLS files (live connections keep theirs) and the
+	// word lists.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	hupDone := make(chan struct{})
@@ -286,6 +295,9 @@ func run(args []string) error {
 		for range hup {
 			if err := node.ReloadTLS(); err != nil {
 				log.Warn("SIGHUP: TLS not reloaded", "error", err)
+			}
+			if err := node.ReloadModeration(); err != nil && !errors.Is(err, server.ErrNoWordLists) {
+				log.Warn("SIGHUP: word lists not reloaded; the previous ones stay", "error", err)
 			}
 		}
 	}()

@@ -13,11 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	gosync "sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqim/mqim/internal/filewatch"
 )
 
 // DefaultPoll is how often the files are checked for changes.
@@ -37,17 +38,9 @@ type Reloader struct {
 	cfg Config
 	cur atomic.Pointer[tls.Config]
 
-	mu      gosync.Mutex // serializes loads
-	loaded  stamp        // the files as of the configuration in cur
-	failed  stamp        // the files as of the last failed load, logged once
+	watch   filewatch.Watcher
 	expiry  prometheus.Gauge
 	reloads *prometheus.CounterVec
-}
-
-// stamp identifies a version of the files without reading them.
-type stamp [3]struct {
-	mod  time.Time
-	size int64
 }
 
 func (c *Config) files() []string {
@@ -56,18 +49,6 @@ func (c *Config) files() []string {
 		f = append(f, c.ClientCAFile)
 	}
 	return f
-}
-
-func (c *Config) stat() (stamp, error) {
-	var s stamp
-	for i, f := range c.files() {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return s, err
-		}
-		s[i].mod, s[i].size = fi.ModTime(), fi.Size()
-	}
-	return s, nil
 }
 
 // New loads the files: a missing file, a malformed certificate or key, a
@@ -89,7 +70,11 @@ func New(cfg Config) (*Reloader, error) {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqim_tls_reloads_total",
 			Help: "Reloads of the TLS certificate files, by result (ok, error)."}, []string{"result"}),
 	}
-	if err := r.load(); err != nil {
+	r.watch = filewatch.Watcher{Name: "tls", Files: cfg.files(), Load: r.load, Result: filewatch.Counter(r.reloads),
+		Failed: func(err error) {
+			r.cfg.Log.Warn("TLS files changed but cannot be loaded; serving the previous certificate", "error", err)
+		}}
+	if err := r.watch.Init(); err != nil {
 		return nil, err
 	}
 	if cfg.Registerer != nil {
@@ -102,10 +87,6 @@ func New(cfg Config) (*Reloader, error) {
 
 // load reads the files and, if they are good, makes them current.
 func (r *Reloader) load() error {
-	s, err := r.cfg.stat()
-	if err != nil {
-		return fmt.Errorf("tls: %w", err)
-	}
 	cert, err := tls.LoadX509KeyPair(r.cfg.CertFile, r.cfg.KeyFile)
 	if err != nil {
 		return fmt.Errorf("tls: certificate %s, key %s: %w", r.cfg.CertFile, r.cfg.KeyFile, err)
@@ -128,7 +109,6 @@ func (r *Reloader) load() error {
 		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	r.cur.Store(c)
-	r.loaded = s
 	r.expiry.Set(float64(cert.Leaf.NotAfter.Unix()))
 	r.cfg.Log.Info("TLS certificate loaded", "file", r.cfg.CertFile, "subject", cert.Leaf.Subject.String(),
 		"not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339), "client_ca", r.cfg.ClientCAFile)
@@ -137,59 +117,10 @@ func (r *Reloader) load() error {
 
 // Reload reads the files again (SIGHUP). On an error the current
 // configuration stays.
-func (r *Reloader) Reload() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	err := r.load()
-	r.count(err)
-	return err
-}
-
-func (r *Reloader) count(err error) {
-	if err != nil {
-		r.reloads.WithLabelValues("error").Inc()
-		return
-	}
-	r.reloads.WithLabelValues("ok").Inc()
-}
-
-// reloadIfChanged reloads when a file's time or size changed since the last
-// load. A failed load is retried on every check (a certificate may be
-// written before its key) but logged once per version of the files.
-func (r *Reloader) reloadIfChanged() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, err := r.cfg.stat()
-	if err == nil && s == r.loaded {
-		return
-	}
-	if err == nil {
-		err = r.load()
-	}
-	if err == nil {
-		r.count(nil)
-		return
-	}
-	if s != r.failed {
-		r.failed = s
-		r.count(err)
-		r.cfg.Log.Warn("TLS files changed but cannot be loaded; serving the previous certificate", "error", err)
-	}
-}
+func (r *Reloader) Reload() error { return r.watch.Reload() }
 
 // Run checks the files for changes until ctx ends.
-func (r *Reloader) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.reloadIfChanged()
-		}
-	}
-}
+func (r *Reloader) Run(ctx context.Context) { r.watch.Run(ctx, r.cfg.Poll) }
 
 // ClientCA reports whether client certificates are verified (mTLS).
 func (r *Reloader) ClientCA() bool { return r.cfg.ClientCAFile != "" }
