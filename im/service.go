@@ -59,8 +59,10 @@ type Config struct {
 	// GroupReadFanout is the member count above which a group fans out on
 	// read [IM-11.3-1]; zero: the store's default.
 	GroupReadFanout int
-	Log             *slog.Logger
-	Registerer      prometheus.Registerer // nil: metrics not registered
+	// Limits are the send and RPC rate limits (ratelimit.go); zero: none.
+	Limits     Limits
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics not registered
 }
 
 // Service is the core. Start starts its committer; Shutdown drains it.
@@ -83,7 +85,8 @@ type Service struct {
 	wmu     sync.Mutex
 	waiting bool
 
-	checks []check // the policy stage (policy.go), in order
+	checks []check  // the policy stage (policy.go), in order
+	limits *limiter // ratelimit.go
 
 	m metrics
 }
@@ -111,14 +114,17 @@ func New(cfg Config) *Service {
 	if cfg.IDs == nil {
 		cfg.IDs, _ = snowflake.New(0)
 	}
-	return &Service{
+	s := &Service{
 		cfg:     cfg,
 		queue:   make(chan *op, cfg.QueueSize),
 		rpcSem:  make(chan struct{}, cfg.RPCWorkers),
 		seenSem: make(chan struct{}, lastSeenWriters),
 		done:    make(chan struct{}),
 		m:       newMetrics(cfg.Registerer),
+		limits:  newLimiter(cfg.Limits, cfg.Log, cfg.Registerer),
 	}
+	s.checks = append(s.checks, s.sendLimit) // first: the cheapest
+	return s
 }
 
 // Start starts the committer.
