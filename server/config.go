@@ -100,6 +100,10 @@ type Config struct {
 	// Push is offline push [IM-17]: off without Providers; the node fills
 	// in its store, NATS, name, presence, log and registry.
 	Push push.Config
+
+	// Limits are the rate and connection limits (limits.go); nil:
+	// DefaultLimits.
+	Limits *Limits
 }
 
 func (cfg *Config) setDefaults() {
@@ -132,5 +136,8 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = DefaultLimits()
 	}
 }
