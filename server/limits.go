@@ -12,13 +12,13 @@ import (
 
 // The defaults of Limits [IM-1.3-6], [IM-3.1-9]: a person chatting never
 // meets them (a phone that comes back online may send its outbox of a
-// thousand messages at once); one user, or one address, cannot take more
-// than a small share of a small node (SQLite on two cores commits some
-// 5,000 sends a second, docs/BENCHMARKS.md).
+// thousand messages at once), nor does a chatty bot; one user, or one
+// address, cannot take more than a small share of a small node (SQLite on
+// two cores commits some 5,000 sends a second, docs/BENCHMARKS.md).
 const (
-	DefaultUserSendRate       = 20   // sends a second, per user (all its connections)
+	DefaultUserSendRate       = 50   // sends a second, per user (all its connections)
 	DefaultUserSendBurst      = 2000 // sends at once, per user
-	DefaultConnSendRate       = 10   // sends a second, per connection
+	DefaultConnSendRate       = 30   // sends a second, per connection
 	DefaultConnSendBurst      = 1000
 	DefaultUserRPCRate        = 50 // RPC requests a second, per user
 	DefaultUserRPCBurst       = 1000
