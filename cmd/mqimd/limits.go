@@ -12,6 +12,7 @@ import (
 // limitOptions are the flags of the rate and connection limits
 // [IM-1.3-6], [IM-3.1-9]; every rate 0 turns its limit off.
 type limitOptions struct {
+	on                                                 bool
 	userSends, connSends, userRPCs, connRPCs, connects rateFlags
 	authFree                                           int
 	authMaxDelay                                       time.Duration
@@ -38,6 +39,7 @@ func (r *rateFlags) check() error {
 }
 
 func (l *limitOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&l.on, "limits", true, "false: none of the --limit-* limits (for load tests and benchmarks; never on a public node)")
 	l.userSends.register(fs, "user-send", "sends of one user (all its connections; bridges and admins are not limited)", server.DefaultUserSendRate, server.DefaultUserSendBurst)
 	l.connSends.register(fs, "conn-send", "sends of one connection", server.DefaultConnSendRate, server.DefaultConnSendBurst)
 	l.userRPCs.register(fs, "user-rpc", "RPC requests of one user (every method counts)", server.DefaultUserRPCRate, server.DefaultUserRPCBurst)
@@ -50,6 +52,9 @@ func (l *limitOptions) register(fs *flag.FlagSet) {
 
 // config checks the flags and returns the node's limits.
 func (l *limitOptions) config() (*server.Limits, error) {
+	if !l.on {
+		return &server.Limits{}, nil
+	}
 	for _, r := range []*rateFlags{&l.userSends, &l.connSends, &l.userRPCs, &l.connRPCs, &l.connects} {
 		if err := r.check(); err != nil {
 			return nil, err

@@ -63,7 +63,7 @@ var sections = []flagconfig.Section{
 	{Title: "Store and local state", Names: []string{"store", "data-dir"}},
 	{Title: "Authentication", Names: []string{"jwt-secret"}, Prefixes: []string{"jwt-", "jwks"}},
 	{Title: "Cluster", Names: []string{"node-id", "node-name", "advertise", "server-reference", "route-ttl"}, Prefixes: []string{"nats"}},
-	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout"}, Prefixes: []string{"limit-"}},
+	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout", "limits"}, Prefixes: []string{"limit-"}},
 	{Title: "Media (attachments)", Prefixes: []string{"media-", "s3-"}},
 	{Title: "Push notifications", Prefixes: []string{"push-", "apns-", "fcm-"}},
 	{Title: "Logging", Prefixes: []string{"log-"}},
