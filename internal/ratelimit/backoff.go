@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"fmt"
 	"math"
-	gosync "sync"
 	"time"
 )
 
@@ -42,10 +41,7 @@ func (c BackoffConfig) Validate() error {
 type Backoff struct {
 	cfg  BackoffConfig
 	ceil float64 // the count at which the delay reaches Max
-
-	mu      gosync.Mutex
-	m       map[string]*failures
-	sweepAt int
+	keys *set[*failures]
 }
 
 type failures struct {
@@ -58,32 +54,24 @@ func NewBackoff(cfg BackoffConfig) *Backoff {
 	if cfg.Max <= 0 {
 		return nil
 	}
-	if cfg.Keys <= 0 {
-		cfg.Keys = DefaultKeys
-	}
 	steps := math.Ceil(math.Log2(float64(cfg.Max)/float64(cfg.Base))) + 1
-	return &Backoff{cfg: cfg, ceil: float64(cfg.Free) + steps, m: map[string]*failures{}, sweepAt: min(minSweep, cfg.Keys)}
+	b := &Backoff{cfg: cfg, ceil: float64(cfg.Free) + steps}
+	b.keys = newSet(cfg.Keys, func(f *failures, now time.Time) bool { return b.decayed(f, now) == 0 })
+	return b
 }
 
 // Fail records a failure of key at now and returns how long to delay its
 // answer.
-func (b *Backoff) Fail(key string, now time.Time) time.Duration {
+func (b *Backoff) Fail(key string, now time.Time) (delay time.Duration) {
 	if b == nil {
 		return 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f := b.m[key]
-	if f == nil {
-		if len(b.m) >= b.sweepAt {
-			b.sweep(now)
-		}
-		f = &failures{at: now}
-		b.m[key] = f
-	}
-	f.n = min(b.ceil, b.decayed(f, now)+1)
-	f.at = now
-	return b.delay(f.n)
+	b.keys.with(key, now, func() *failures { return &failures{at: now} }, func(f *failures) {
+		f.n = min(b.ceil, b.decayed(f, now)+1)
+		f.at = now
+		delay = b.delay(f.n)
+	})
+	return delay
 }
 
 // decayed is f's count at now.
@@ -106,17 +94,5 @@ func (b *Backoff) Len() int {
 	if b == nil {
 		return 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.m)
-}
-
-func (b *Backoff) sweep(now time.Time) {
-	for key, f := range b.m {
-		if b.decayed(f, now) == 0 {
-			delete(b.m, key)
-		}
-	}
-	forget(b.m, b.cfg.Keys)
-	b.sweepAt = nextSweep(len(b.m), b.cfg.Keys)
+	return b.keys.Len()
 }

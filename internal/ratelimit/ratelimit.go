@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	gosync "sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -70,25 +69,14 @@ func (b *Bucket) Take(now time.Time) (ok bool, wait time.Duration) {
 	return take(b.lim, now)
 }
 
-// DefaultKeys bounds the keys a Keyed or Backoff keeps when the caller
-// says nothing: about 100 bytes each.
-const DefaultKeys = 1 << 17
-
-// minSweep is the size below which a set is never swept.
-const minSweep = 1024
-
 // Keyed is a token bucket of one Limit per key (a user, an address), safe
-// for concurrent use. A nil *Keyed allows everything. It keeps at most max
-// keys: a bucket that has refilled is forgotten (a new one is the same),
-// and should more than max keys be in use at once, arbitrary ones are
-// forgotten, which gives those keys a full bucket again.
+// for concurrent use. A nil *Keyed allows everything. It keeps a bounded
+// number of keys (set): a bucket that has refilled is forgotten (a new one
+// is the same), and should more keys be in use at once, arbitrary ones
+// are forgotten, which gives those keys a full bucket again.
 type Keyed struct {
 	limit Limit
-	max   int
-
-	mu      gosync.Mutex
-	m       map[string]*rate.Limiter
-	sweepAt int
+	keys  *set[*rate.Limiter]
 }
 
 // NewKeyed returns the buckets of l, at most keys of them (≤ 0:
@@ -97,10 +85,9 @@ func NewKeyed(l Limit, keys int) *Keyed {
 	if !l.On() {
 		return nil
 	}
-	if keys <= 0 {
-		keys = DefaultKeys
-	}
-	return &Keyed{limit: l, max: keys, m: map[string]*rate.Limiter{}, sweepAt: min(minSweep, keys)}
+	burst := float64(l.Burst)
+	full := func(lim *rate.Limiter, now time.Time) bool { return lim.TokensAt(now) >= burst }
+	return &Keyed{limit: l, keys: newSet(keys, full)}
 }
 
 // Take takes a token of key's bucket at now, or says how long until there
@@ -109,17 +96,8 @@ func (k *Keyed) Take(key string, now time.Time) (ok bool, wait time.Duration) {
 	if k == nil {
 		return true, 0
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	lim := k.m[key]
-	if lim == nil {
-		if len(k.m) >= k.sweepAt {
-			k.sweep(now)
-		}
-		lim = k.limit.limiter()
-		k.m[key] = lim
-	}
-	return take(lim, now)
+	k.keys.with(key, now, k.limit.limiter, func(lim *rate.Limiter) { ok, wait = take(lim, now) })
+	return ok, wait
 }
 
 // Len is the number of keys kept.
@@ -127,37 +105,5 @@ func (k *Keyed) Len() int {
 	if k == nil {
 		return 0
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.m)
+	return k.keys.Len()
 }
-
-// sweep forgets full buckets, then arbitrary ones while over the bound,
-// and sets when to sweep next: when the map has doubled (amortised O(1)
-// per key), or at the bound.
-func (k *Keyed) sweep(now time.Time) {
-	burst := float64(k.limit.Burst)
-	for key, lim := range k.m {
-		if lim.TokensAt(now) >= burst {
-			delete(k.m, key)
-		}
-	}
-	forget(k.m, k.max)
-	k.sweepAt = nextSweep(len(k.m), k.max)
-}
-
-// forget deletes arbitrary keys of m (map order) until it holds at most
-// 7/8 of bound, so that the next sweep is bound/8 new keys away.
-func forget[V any](m map[string]V, bound int) {
-	if len(m) < bound {
-		return
-	}
-	for key := range m {
-		if len(m) <= bound-bound/8-1 {
-			break
-		}
-		delete(m, key)
-	}
-}
-
-func nextSweep(n, bound int) int { return min(bound, max(minSweep, 2*n)) }

@@ -62,28 +62,37 @@ func TestKeyedIsPerKey(t *testing.T) {
 	}
 }
 
-// Memory stays bounded: refilled buckets are forgotten, and past the bound
-// arbitrary ones.
-func TestKeyedForgets(t *testing.T) {
+// Memory stays bounded: idle keys (a full bucket, no failure left) are
+// forgotten, and past the bound arbitrary ones.
+func TestKeysAreForgotten(t *testing.T) {
 	const bound = 4096
 	k := NewKeyed(Limit{Rate: 1, Burst: 5}, bound)
-	for i := range 3 * bound {
-		// Each key used once, then idle: full again 1 s later.
-		k.Take(strconv.Itoa(i), t0.Add(time.Duration(i)*time.Second))
-		if n := k.Len(); n > bound {
-			t.Fatalf("%d keys kept, bound %d", n, bound)
+	b := NewBackoff(BackoffConfig{Free: 1, Base: time.Millisecond, Max: time.Second, Decay: time.Second, Keys: bound})
+	for name, c := range map[string]struct {
+		use func(key string, now time.Time)
+		len func() int
+	}{
+		"keyed":   {func(key string, now time.Time) { k.Take(key, now) }, k.Len},
+		"backoff": {func(key string, now time.Time) { b.Fail(key, now) }, b.Len},
+	} {
+		// Each key used once, then idle a second later.
+		for i := range 3 * bound {
+			c.use(strconv.Itoa(i), t0.Add(time.Duration(i)*time.Second))
+			if n := c.len(); n > bound {
+				t.Fatalf("%s: %d keys kept, bound %d", name, n, bound)
+			}
 		}
-	}
-	if n := k.Len(); n > 2*minSweep {
-		t.Errorf("%d idle keys kept", n)
-	}
-	// All busy at once: still bounded.
-	for i := range 3 * bound {
-		for range 5 {
-			k.Take("busy"+strconv.Itoa(i), t0)
+		if n := c.len(); n > 2*minSweep {
+			t.Errorf("%s: %d idle keys kept", name, n)
 		}
-		if n := k.Len(); n > bound {
-			t.Fatalf("%d keys kept, bound %d", n, bound)
+		// All busy at once: still bounded.
+		for i := range 3 * bound {
+			for range 5 {
+				c.use("busy"+strconv.Itoa(i), t0)
+			}
+			if n := c.len(); n > bound {
+				t.Fatalf("%s: %d keys kept, bound %d", name, n, bound)
+			}
 		}
 	}
 }
@@ -114,20 +123,6 @@ func TestBackoffGrowsAndDecays(t *testing.T) {
 	}
 	if NewBackoff(BackoffConfig{}) != nil || (*Backoff)(nil).Fail("k", t0) != 0 {
 		t.Fatal("a zero Max delays")
-	}
-}
-
-func TestBackoffForgets(t *testing.T) {
-	const bound = 2048
-	b := NewBackoff(BackoffConfig{Free: 1, Base: time.Millisecond, Max: time.Second, Decay: time.Second, Keys: bound})
-	for i := range 4 * bound {
-		b.Fail(strconv.Itoa(i), t0.Add(time.Duration(i)*time.Second))
-		if n := b.Len(); n > bound {
-			t.Fatalf("%d keys kept, bound %d", n, bound)
-		}
-	}
-	if n := b.Len(); n > 2*minSweep {
-		t.Errorf("%d decayed keys kept", n)
 	}
 }
 
