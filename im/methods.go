@@ -94,7 +94,10 @@ func (s *Service) Call(sess *Session, name string, f protocol.Format, payload []
 		s.m.rpcs.WithLabelValues(label, code).Inc()
 		respond(resp)
 	}
+	limited := s.rpcLimit(sess) // every request counts, whatever its method
 	switch {
+	case limited != nil:
+		reply(nil, limited) // [IM-1.3-6]
 	case decodeErr != nil:
 		reply(nil, decodeErr) // [IM-7.1-3]
 	case len(env.ID) > 64:

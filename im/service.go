@@ -59,6 +59,8 @@ type Config struct {
 	// GroupReadFanout is the member count above which a group fans out on
 	// read [IM-11.3-1]; zero: the store's default.
 	GroupReadFanout int
+	// Limits are the send and RPC rate limits (ratelimit.go); zero: none.
+	Limits Limits
 	// Moderation [IM-18]: the word filter and the before-send webhook,
 	// policy checks after the rate limits; nil: off. BeforeSendCalls
 	// bounds the webhook calls in flight on the node; zero: 256.
@@ -90,6 +92,7 @@ type Service struct {
 	waiting bool
 
 	checks  []check       // the policy stage (policy.go), in order
+	limits  *limiter      // ratelimit.go
 	hookSem chan struct{} // before-send webhook calls in flight (moderation.go)
 
 	m metrics
@@ -127,7 +130,9 @@ func New(cfg Config) *Service {
 		hookSem: make(chan struct{}, cfg.BeforeSendCalls),
 		done:    make(chan struct{}),
 		m:       newMetrics(cfg.Registerer),
+		limits:  newLimiter(cfg.Limits, cfg.Log, cfg.Registerer),
 	}
+	s.checks = append(s.checks, s.sendLimit) // first: the cheapest
 	s.checks = append(s.checks, s.moderationChecks()...)
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mqim/mqim/internal/ratelimit"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -29,6 +30,9 @@ type Session struct {
 	mu      sync.Mutex
 	typing  bucket  // typing.go
 	arrival arrival // arrival.go
+	// The session's send and RPC rate-limit buckets (ratelimit.go); nil
+	// until first used.
+	sends, rpcs *ratelimit.Bucket
 }
 
 // bucket is a token bucket; its zero value is full.

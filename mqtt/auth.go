@@ -43,6 +43,8 @@ type AuthConfig struct {
 	// CertIdentity is the name of a verified client certificate that is
 	// the user id (certs.go); zero: CertCN.
 	CertIdentity CertIdentity
+	// Limits are the CONNECT limits (connlimits.go); nil: none.
+	Limits *ConnLimits
 }
 
 // Auth is the auth hook; it implements mochi.Hook.
@@ -76,11 +78,16 @@ func (h *Auth) Provides(b byte) bool {
 // OnConnect verifies the credentials and creates the user. It runs before
 // OnConnectAuthenticate and can choose the CONNACK reason code itself.
 func (h *Auth) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	if code, ok := h.cfg.Limits.Admit(cl); !ok { // [IM-3.1-9]
+		_ = h.server.SendConnack(cl, code, false, nil)
+		return code
+	}
 	h.adoptCertUser(cl)
 	user := string(cl.Properties.Username)
 	claims, err := h.verify(cl, pk)
 	if err != nil {
 		h.cfg.Log.Info("connect refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "error", err)
+		h.cfg.Limits.Failed(cl, user) // the answer is held after repeated failures [IM-3.1-9]
 		code := packets.ErrBadUsernameOrPassword
 		if cl.Properties.ProtocolVersion < 5 {
 			// 3.1.1 return code 4 [IM-3.1-4]; mochi would map 0x86 to 5.
@@ -95,6 +102,10 @@ func (h *Auth) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		h.cfg.Log.Info("connect refused: client id belongs to another user", "client", cl.ID, "user", user)
 		_ = h.server.SendConnack(cl, packets.ErrClientIdentifierNotValid, false, nil)
 		return packets.ErrClientIdentifierNotValid
+	}
+	if h.cfg.Limits.Full(cl, user) { // [IM-3.1-9]
+		_ = h.server.SendConnack(cl, packets.ErrQuotaExceeded, false, nil)
+		return packets.ErrQuotaExceeded
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 	defer cancel()

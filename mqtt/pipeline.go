@@ -296,6 +296,9 @@ func (p *Pipeline) fail(c *conn, s *slot, cmid string, err *protocol.Error) {
 		ack.ReasonCode = err.Reason()
 		ack.Properties.ReasonString = err.Code // the code, not the message [IM-4.4-3]
 		ack.Properties.User = []packets.UserProperty{{Key: "code", Val: err.Code}}
+		if err.RetryAfterMs > 0 { // rate_limited [IM-1.3-6]
+			ack.Properties.User = append(ack.Properties.User, packets.UserProperty{Key: "retry_after_ms", Val: strconv.FormatInt(err.RetryAfterMs, 10)})
+		}
 	}
 	s.conn.resolve(s, append(out, ack), p.cfg.Service.Spawn)
 }

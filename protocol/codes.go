@@ -7,6 +7,9 @@ import "fmt"
 type Error struct {
 	Code    string `json:"code" msgpack:"code"`
 	Message string `json:"message,omitempty" msgpack:"message,omitempty"`
+	// RetryAfterMs says, with rate_limited, how many milliseconds from now
+	// a retry can succeed [IM-6.2-1].
+	RetryAfterMs int64 `json:"retry_after_ms,omitempty" msgpack:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -70,7 +73,7 @@ func reasonOf(code string) byte {
 		return ReasonNotAuthorized
 	case CodeUnknownUser, CodeCmidConflict, CodeUnknownMethod, CodeUnknownGroup, CodeNotFound, CodeContentRefused:
 		return ReasonImplSpecific
-	case CodeOverloaded:
+	case CodeOverloaded, CodeRateLimited:
 		return ReasonQuotaExceeded
 	default:
 		return ReasonUnspecified

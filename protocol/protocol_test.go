@@ -131,7 +131,7 @@ func TestDecodeErrorsAreBadPayload(t *testing.T) {
 func TestErrorReasons(t *testing.T) {
 	want := map[string]byte{CodeBadPayload: 0x99, CodeBadRequest: 0x99, CodeUnknownType: 0x99, CodeTooLarge: 0x99,
 		CodeNotAuthorized: 0x87, CodeNotMember: 0x87, CodeUnknownUser: 0x83, CodeCmidConflict: 0x83,
-		CodeUnknownMethod: 0x83, CodeUnavailable: 0x80, CodeOverloaded: 0x97, CodeInternal: 0x80}
+		CodeUnknownMethod: 0x83, CodeUnavailable: 0x80, CodeOverloaded: 0x97, CodeRateLimited: 0x97, CodeInternal: 0x80}
 	for code, r := range want {
 		if got := (&Error{Code: code}).Reason(); got != r {
 			t.Errorf("%s → %#x, want %#x", code, got, r)

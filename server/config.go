@@ -104,6 +104,9 @@ type Config struct {
 	// Moderation is the word filter and the before-send webhook [IM-18]
 	// (moderation.go); zero: off.
 	Moderation Moderation
+	// Limits are the rate and connection limits (limits.go); nil:
+	// DefaultLimits.
+	Limits *Limits
 }
 
 func (cfg *Config) setDefaults() {
@@ -136,5 +139,8 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = DefaultLimits()
 	}
 }

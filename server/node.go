@@ -59,6 +59,7 @@ type Node struct {
 	bus      *cluster.Bus  // nil without NATS
 	table    *routes.Table // nil without NATS
 	devices  *imqtt.Sessions
+	limits   *imqtt.ConnLimits // CONNECT limits (limits.go)
 	members  *imqtt.Members
 	media    *media.Handler   // nil: attachments disabled
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
@@ -98,6 +99,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -198,13 +202,16 @@ func New(cfg Config) (*Node, error) {
 		Words:           words,
 		BeforeSend:      beforeSend,
 		BeforeSendCalls: cfg.Moderation.WebhookCalls,
+		Limits:          cfg.Limits.core(),
 		Log:             cfg.Log,
 		Registerer:      cfg.Registry,
 	})
+	n.limits = n.newConnLimits()
 	authHook := imqtt.NewAuth(n.mqtt, imqtt.AuthConfig{Tokens: cfg.Tokens, Users: cfg.Store, Devices: n.devices, Members: n.members, Log: cfg.Log,
-		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID})
+		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID, Limits: n.limits})
 	hooks = append(hooks,
 		authHook,
+		n.limits,
 		imqtt.NewPipeline(imqtt.PipelineConfig{
 			Service: n.core, Sessions: n.devices, Respond: n, Disconnect: n.mqtt,
 			ReceiveMaximum: cfg.ReceiveMaximum, Log: cfg.Log, Registerer: cfg.Registry,
@@ -309,6 +316,7 @@ func (n *Node) Start() (err error) {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdown.Do(func() {
 		n.draining.Store(true)
+		_ = n.limits.Stop() // connections held for failed authentications are answered now
 		// Stop accepting; clients stay for now. Closed this way, the
 		// listeners will not close their clients when mqtt.Close closes them
 		// again: closeMQTT does, including connections that were still in

@@ -3,6 +3,7 @@ package sdk
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mqim/mqim/protocol"
 )
@@ -14,6 +15,9 @@ type Error struct {
 	Code    string // spec error code, e.g. protocol.CodeUnknownUser
 	Message string // for people; never parse it
 	Reason  byte   // MQTT 5 PUBACK reason code; 0 for RPC response errors
+	// RetryAfter is, for rate_limited, how long to wait before a retry
+	// can succeed [IM-1.3-6]; zero otherwise.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -40,11 +44,11 @@ func (e *Error) Is(target error) bool {
 }
 
 // Retryable reports whether the same request may be repeated later
-// [IM-6.1-1]: unavailable, overloaded and internal (a few times). Unknown
-// codes are not retryable [IM-6.1-2].
+// [IM-6.1-1]: unavailable, overloaded, rate_limited (after RetryAfter) and
+// internal (a few times). Unknown codes are not retryable [IM-6.1-2].
 func (e *Error) Retryable() bool {
 	switch e.Code {
-	case protocol.CodeUnavailable, protocol.CodeOverloaded, protocol.CodeInternal:
+	case protocol.CodeUnavailable, protocol.CodeOverloaded, protocol.CodeRateLimited, protocol.CodeInternal:
 		return true
 	case "":
 		// Only a reason code: 0x80 unspecified and 0x97 quota exceeded are
@@ -70,6 +74,7 @@ var (
 	ErrMuted         = &Error{Code: protocol.CodeMuted}
 	ErrUnavailable   = &Error{Code: protocol.CodeUnavailable}
 	ErrOverloaded    = &Error{Code: protocol.CodeOverloaded}
+	ErrRateLimited   = &Error{Code: protocol.CodeRateLimited}
 	ErrInternal      = &Error{Code: protocol.CodeInternal}
 	// ErrContentRefused: the server's moderation refused the content
 	// [IM-18]; resending it as is fails again.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
@@ -91,7 +92,7 @@ func call[T any](ctx context.Context, c *Client, method string, params any) (T, 
 			if !r.OK {
 				e := &Error{Code: protocol.CodeInternal, Message: "response without error"}
 				if r.Error != nil {
-					e = &Error{Code: r.Error.Code, Message: r.Error.Message}
+					e = &Error{Code: r.Error.Code, Message: r.Error.Message, RetryAfter: time.Duration(r.Error.RetryAfterMs) * time.Millisecond}
 				}
 				if !e.Retryable() || attempt >= maxInternalRetries && e.Code == protocol.CodeInternal {
 					return zero, e
@@ -107,7 +108,11 @@ func call[T any](ctx context.Context, c *Client, method string, params any) (T, 
 		}
 		last = err
 		c.log.Debug("mqim: RPC attempt failed; retrying", "method", method, "error", err)
-		if !sleep(ctx, retryDelay(attempt)) {
+		delay := retryDelay(attempt)
+		if refused != nil {
+			delay = max(delay, refused.RetryAfter) // rate_limited [IM-1.3-6]
+		}
+		if !sleep(ctx, delay) {
 			return zero, c.stopErr(method, ctx.Err(), last)
 		}
 	}

@@ -123,7 +123,12 @@ func (c *Client) send(ctx context.Context, msg protocol.Send, opts []SendOption)
 		}
 		last = err
 		c.log.Debug("mqim: send attempt failed; retrying with the same cmid", "cmid", o.cmid, "error", err)
-		if !sleep(ctx, retryDelay(attempt)) {
+		delay := retryDelay(attempt)
+		var e *Error
+		if errors.As(err, &e) {
+			delay = max(delay, e.RetryAfter) // rate_limited [IM-1.3-6]
+		}
+		if !sleep(ctx, delay) {
 			return Sent{}, c.stopErr("send "+o.cmid+" not acknowledged", ctx.Err(), last)
 		}
 	}
@@ -140,6 +145,9 @@ func pubackError(r *paho.PublishResponse) *Error {
 	if r.Properties != nil {
 		e.Code = r.Properties.User.Get("code")
 		e.Message = r.Properties.ReasonString
+		if ms, err := strconv.ParseInt(r.Properties.User.Get("retry_after_ms"), 10, 64); err == nil && ms > 0 {
+			e.RetryAfter = time.Duration(ms) * time.Millisecond
+		}
 	}
 	return e
 }

@@ -63,7 +63,7 @@ var sections = []flagconfig.Section{
 	{Title: "Store and local state", Names: []string{"store", "data-dir"}},
 	{Title: "Authentication", Names: []string{"jwt-secret"}, Prefixes: []string{"jwt-", "jwks"}},
 	{Title: "Cluster", Names: []string{"node-id", "node-name", "advertise", "server-reference", "route-ttl"}, Prefixes: []string{"nats"}},
-	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout"}},
+	{Title: "Limits", Names: []string{"max-body", "group-read-fanout", "recall-window", "write-timeout", "limits"}, Prefixes: []string{"limit-"}},
 	{Title: "Media (attachments)", Prefixes: []string{"media-", "s3-"}},
 	{Title: "Push notifications", Prefixes: []string{"push-", "apns-", "fcm-"}},
 	{Title: "Moderation", Prefixes: []string{"moderation-"}},
@@ -105,6 +105,7 @@ type options struct {
 	recallWindow         time.Duration
 
 	tokens       tokenOptions // tokens.go
+	limits       limitOptions // limits.go
 	writeTimeout time.Duration
 	push         *pushOptions       // push.go
 	moderation   *moderationOptions // moderation.go
@@ -155,6 +156,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.mediaTypes, "media-types", strings.Join(media.DefaultAllowed, ","), "allowed attachment media types, comma-separated; type/* allows a whole family (others: 415)")
 	fs.DurationVar(&o.recallWindow, "recall-window", server.DefaultRecallWindow, "how long after sending a sender may recall a message")
 	o.tokens.register(fs) // tokens.go
+	o.limits.register(fs) // limits.go
 	fs.DurationVar(&o.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "a device whose socket accepts nothing for this long is disconnected (it reconnects and syncs)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text or json")
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file: keys are the flag names")
@@ -188,6 +190,10 @@ func run(args []string) error {
 		return errVersion
 	}
 	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	limits, err := o.limits.config() // before anything is opened
 	if err != nil {
 		return err
 	}
@@ -266,6 +272,7 @@ func run(args []string) error {
 		WriteTimeout: o.writeTimeout,
 		Push:         pushCfg,
 		Moderation:   modCfg,
+		Limits:       limits,
 	})
 	if err != nil {
 		return err

@@ -425,13 +425,14 @@ func embeddedNATS(t *testing.T) *cluster.NATS {
 }
 
 // twoNodes starts two nodes on one PostgreSQL database and one embedded
-// NATS server: a cluster (a SQLite file belongs to one node).
-func twoNodes(t *testing.T) (n1, n2 *testNode) {
+// NATS server: a cluster (a SQLite file belongs to one node). opts change
+// the configuration of both.
+func twoNodes(t *testing.T, opts ...func(*server.Config)) (n1, n2 *testNode) {
 	t.Helper()
 	nc := embeddedNATS(t)
 	db := testnode.NewDB(t, testnode.Postgres)
-	onNATS := func(name string, id int) func(*server.Config) {
-		return func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }
+	onNATS := func(name string, id int) []func(*server.Config) {
+		return append([]func(*server.Config){func(c *server.Config) { c.NATS, c.NodeName, c.NodeID = nc.Conn, name, id }}, opts...)
 	}
-	return startNodeOn(t, db, onNATS("n1", 1)), startNodeOn(t, db, onNATS("n2", 2))
+	return startNodeOn(t, db, onNATS("n1", 1)...), startNodeOn(t, db, onNATS("n2", 2)...)
 }
