@@ -3,20 +3,13 @@ package push
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
-)
 
-// Webhook signature headers [IM-17.5-3].
-const (
-	HeaderTimestamp = "X-Mqim-Timestamp"
-	HeaderSignature = "X-Mqim-Signature"
+	"github.com/mqim/mqim/protocol"
 )
 
 // WebhookConfig configures the webhook provider.
@@ -40,40 +33,11 @@ func NewWebhook(cfg WebhookConfig) *Webhook {
 	return &Webhook{cfg: cfg}
 }
 
-// WebhookPayload is the document posted.
-type WebhookPayload struct {
-	User       string `json:"user"`
-	Client     string `json:"client"`
-	Token      string `json:"token"`
-	App        string `json:"app,omitempty"`
-	Locale     string `json:"locale,omitempty"`
-	Title      string `json:"title,omitempty"`
-	Body       string `json:"body,omitempty"`
-	CollapseID string `json:"collapse_id"`
-	Conv       string `json:"conv"`
-	Seq        int64  `json:"seq"`
-	Unread     int64  `json:"unread"`
-	Badge      int64  `json:"badge"`
-	Kind       string `json:"kind"`
-	Expires    int64  `json:"expires"` // unix seconds
-}
-
-// Sign returns the signature of body at ts (unix seconds): hex
-// HMAC-SHA256 over "ts.body", prefixed "v1=". Receivers compute the same
-// and refuse an old timestamp.
-func Sign(secret []byte, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
-}
-
 // Send posts n. 2xx is sent; 410 Gone removes the registration; anything
 // else is retried.
 func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	d := n.Device
-	body, err := json.Marshal(WebhookPayload{User: d.User, Client: d.Client, Token: d.Token, App: d.App, Locale: d.Locale,
+	body, err := json.Marshal(protocol.WebhookPush{User: d.User, Client: d.Client, Token: d.Token, App: d.App, Locale: d.Locale,
 		Title: n.Title, Body: n.Body, CollapseID: n.CollapseID, Conv: n.Conv, Seq: n.Seq, Unread: n.Unread, Badge: n.Badge,
 		Kind: n.Kind, Expires: n.Expires.Unix()})
 	if err != nil {
@@ -85,8 +49,8 @@ func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(w.cfg.Secret, ts, body))
+	req.Header.Set(protocol.WebhookHeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(protocol.WebhookHeaderSignature, protocol.SignWebhook(w.cfg.Secret, ts, body))
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
 		return transportError(err)

@@ -122,6 +122,11 @@ type Summary struct {
 	Fanout     string `json:"fanout,omitempty"`       // mqimd: the group's fan-out model, "write" or "read"
 	OutOfOrder int64  `json:"out_of_order,omitempty"` // deliveries of a message older than one the member had seen
 
+	// The push scenario only.
+	Push       string `json:"push,omitempty"`       // "on": recipients with a registration; "off": without
+	Round      int    `json:"round,omitempty"`      // the unpaced runs' round (push on and off alternate); 0: the paced run
+	Recipients int    `json:"recipients,omitempty"` // offline recipients
+
 	// The conns scenario only.
 	Conns        int     `json:"conns,omitempty"`          // idle connections open when memory was read
 	BytesPerConn float64 `json:"bytes_per_conn,omitempty"` // growth of the server's RSS per connection
