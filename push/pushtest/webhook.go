@@ -26,7 +26,7 @@ type Webhook struct {
 
 // NewWebhook starts the receiver; the test's cleanup stops it.
 func NewWebhook(t testing.TB) *Webhook {
-	h := &Webhook{recorder: newRecorder(), Secret: []byte("webhook-secret")}
+	h := &Webhook{recorder: newRecorder(), Secret: []byte("pushtest-webhook-secret")} // mqimd wants at least 16 bytes
 	h.Server = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.Server.Close)
 	return h

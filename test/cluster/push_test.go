@@ -1,0 +1,116 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/mqim/mqim/internal/testpg"
+	"github.com/mqim/mqim/protocol"
+	"github.com/mqim/mqim/push/pushtest"
+)
+
+// TestPushKilledAfterCommit: mqimd (the binary) with MQIM_FAILPOINT=
+// push-after-commit kills itself with SIGKILL once a message is committed
+// and before its push job reaches the work queue; restarted on the same
+// data (without the failpoint) it pushes that message once: the
+// candidate waited in the store's outbox [IM-17.4-1], [IM-17.4-3]. The
+// webhook receiver counts notifications per collapse id. On the embedded
+// store (SQLite, embedded NATS in the data directory) and on PostgreSQL.
+func TestPushKilledAfterCommit(t *testing.T) {
+	for _, st := range []string{"sqlite", "postgres"} {
+		t.Run(st, func(t *testing.T) {
+			bin, _ := build(t)
+			var dbURL string
+			if st == "postgres" {
+				dbURL = testpg.StartServer(t).URL()
+			}
+			hook := pushtest.NewWebhook(t)
+			secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+			if err := os.WriteFile(secretFile, hook.Secret, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n := nodeProc(t, bin, 1, dbURL, "--push-webhook-url", hook.Config().URL, "--push-webhook-secret-file", secretFile)
+			n.env = []string{"MQIM_FAILPOINT=push-after-commit"}
+			n.start()
+			ctx := t.Context()
+
+			bob := newDevice("bob", "bob.phone", 0, nil)
+			c, err := bob.connect(ctx, n.mqtt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reg rpcResponse[protocol.PushDevice]
+			if err := bob.rpc(ctx, c, protocol.MethodPushRegister, protocol.PushRegisterRequest{Platform: "webhook", Token: "bob-token"}, &reg); err != nil || !reg.OK {
+				t.Fatalf("push.register: %v %+v", err, reg.Error)
+			}
+			_ = c.Disconnect(&paho.Disconnect{})
+			waitFor(t, "bob offline", func() bool { return len(n.presence(t, "bob")) == 0 })
+
+			// The commit, then the kill: the PUBACK may or may not have
+			// left; the device sends again with the same cmid either way.
+			alice := newDevice("alice", "alice.d1", 0, nil)
+			if _, err := alice.connect(ctx, n.mqtt); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = alice.send(ctx, "bob", "k1", "before the kill")
+			n.wait()
+			if !n.killedBy(syscall.SIGKILL) {
+				t.Fatal("mqimd did not die by SIGKILL at the failpoint")
+			}
+			if hook.Count("bob-token") != 0 {
+				t.Fatal("pushed before the kill")
+			}
+
+			n.env = nil
+			n.start()
+			if _, err := alice.connect(ctx, n.mqtt); err != nil {
+				t.Fatal(err)
+			}
+			a, err := sendUntilAcked(ctx, alice, "bob", "k1", "before the kill")
+			if err != nil || a.conv != "d:alice:bob" || a.seq != 1 {
+				t.Fatalf("k1 after the restart: %+v %v (want the message stored before the kill, seq 1)", a, err)
+			}
+			carol := newDevice("carol", "carol.d1", 0, nil)
+			if _, err := carol.connect(ctx, n.mqtt); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sendUntilAcked(ctx, carol, "bob", "c1", "after the restart"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "both pushes", func() bool { return hook.Count("bob-token") >= 2 })
+			perCollapse := map[string]int{}
+			for _, a := range hook.Accepted() {
+				perCollapse[a.CollapseID]++
+			}
+			if len(perCollapse) != 2 || perCollapse["d:alice:bob"] != 1 || perCollapse["d:bob:carol"] != 1 {
+				t.Fatalf("notifications per collapse id %v, want one each for d:alice:bob and d:bob:carol", perCollapse)
+			}
+			if sent := n.metric(`mqim_push_sent_total{provider="webhook"}`); sent != 2 {
+				t.Fatalf("mqim_push_sent_total %v", sent)
+			}
+			if errs := hook.Errors(); len(errs) != 0 {
+				t.Fatalf("webhook receiver saw %v", errs)
+			}
+		})
+	}
+}
+
+// sendUntilAcked sends (to, cmid) until the server acknowledges it.
+func sendUntilAcked(ctx context.Context, d *device, to, cmid, text string) (acked, error) {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		a, err := d.send(ctx, to, cmid, text)
+		var r *errRefused
+		if err == nil || errors.As(err, &r) && r.code != protocol.CodeUnavailable || time.Now().After(deadline) {
+			return a, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
