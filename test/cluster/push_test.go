@@ -1,8 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -112,5 +117,96 @@ func sendUntilAcked(ctx context.Context, d *device, to, cmid, text string) (acke
 			return a, err
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterPush: two mqimd processes on one PostgreSQL and one
+// nats-server share the push work queue; messages to an offline user sent
+// through both nodes, by an MQTT 5 device on one and an MQTT 3.1.1 device
+// on the other, are pushed once each, whichever node sends them
+// [IM-17.4-3].
+func TestClusterPush(t *testing.T) {
+	hook := pushtest.NewWebhook(t)
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, hook.Secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 2, "--push-webhook-url", hook.Config().URL, "--push-webhook-secret-file", secretFile)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	ctx := t.Context()
+	bob := newDevice("bob", "bob.phone", 0, nil)
+	bc, err := bob.connect(ctx, n1.mqtt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg rpcResponse[protocol.PushDevice]
+	if err := bob.rpc(ctx, bc, protocol.MethodPushRegister, protocol.PushRegisterRequest{Platform: "webhook", Token: "bob-token"}, &reg); err != nil || !reg.OK {
+		t.Fatalf("push.register: %v %+v", err, reg.Error)
+	}
+	_ = bc.Disconnect(&paho.Disconnect{})
+	waitFor(t, "bob offline on both nodes", func() bool { return len(n1.presence(t, "bob")) == 0 && len(n2.presence(t, "bob")) == 0 })
+
+	alice := newDevice("alice", "alice.d1", 0, nil) // MQTT 5, on node 1
+	if _, err := alice.connect(ctx, n1.mqtt); err != nil {
+		t.Fatal(err)
+	}
+	carol := connect311(t, n2.mqtt, "carol", "carol.d1") // MQTT 3.1.1, on node 2
+	defer carol.Close()
+	const each = 15
+	for i := range each {
+		if _, err := sendUntilAcked(ctx, alice, "bob", fmt.Sprintf("a%d", i), "from node 1"); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := protocol.Encode(protocol.MsgPack, protocol.Send{Cmid: fmt.Sprintf("c%d", i), To: "bob", Type: protocol.TypeText,
+			Body: map[string]any{"text": "from node 2"}})
+		publish311(t, carol, protocol.SendTopic("carol"), uint16(i+1), body)
+	}
+	waitFor(t, "every push", func() bool { return hook.Count("bob-token") >= 2*each })
+	seen, convs := map[string]bool{}, map[string]int{}
+	for _, a := range hook.Accepted() {
+		k := fmt.Sprintf("%s/%d", a.Conv, a.Seq)
+		if seen[k] {
+			t.Fatalf("message %s pushed twice", k)
+		}
+		seen[k] = true
+		convs[a.Conv]++
+	}
+	if convs["d:alice:bob"] != each || convs["d:bob:carol"] != each || len(convs) != 2 {
+		t.Fatalf("pushes by conversation %v", convs)
+	}
+	if sent := n1.metric(`mqim_push_sent_total{provider="webhook"}`) + n2.metric(`mqim_push_sent_total{provider="webhook"}`); sent != 2*each {
+		t.Fatalf("the nodes sent %v notifications, want %d", sent, 2*each)
+	}
+}
+
+// publish311 sends a QoS 1 PUBLISH on an MQTT 3.1.1 connection and waits
+// for its PUBACK (3.1.1's PUBACK says only that the server took it).
+func publish311(t *testing.T, nc net.Conn, topic string, id uint16, payload []byte) {
+	t.Helper()
+	var body bytes.Buffer
+	_ = binary.Write(&body, binary.BigEndian, uint16(len(topic)))
+	body.WriteString(topic)
+	_ = binary.Write(&body, binary.BigEndian, id)
+	body.Write(payload)
+	pkt := []byte{0x32} // PUBLISH, QoS 1
+	for n := body.Len(); ; {
+		b := byte(n % 128)
+		if n /= 128; n > 0 {
+			pkt = append(pkt, b|0x80)
+			continue
+		}
+		pkt = append(pkt, b)
+		break
+	}
+	pkt = append(pkt, body.Bytes()...)
+	_ = nc.SetDeadline(time.Now().Add(waitTimeout))
+	defer nc.SetDeadline(time.Time{})
+	if _, err := nc.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	// The device subscribed to nothing: the next packet is the PUBACK.
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(nc, ack); err != nil || ack[0] != 0x40 || binary.BigEndian.Uint16(ack[2:]) != id {
+		t.Fatalf("PUBACK % x, %v", ack, err)
 	}
 }
