@@ -28,7 +28,11 @@ type Webhook struct {
 // NewWebhook returns the provider.
 func NewWebhook(cfg WebhookConfig) *Webhook {
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 15 * time.Second}
+		// Keep a connection per worker: the default keeps two idle per
+		// host, and over HTTP/1.1 every other post would open a new one.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.Client = &http.Client{Transport: tr, Timeout: 15 * time.Second}
 	}
 	return &Webhook{cfg: cfg}
 }

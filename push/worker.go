@@ -222,7 +222,7 @@ func (s *Service) send(ctx context.Context, j *job, seq int64, folded int) resul
 			s.m.failed.WithLabelValues(d.Platform, "no_provider").Inc()
 			continue
 		}
-		c, err := s.cfg.Store.ClaimPush(ctx, key, d.Client, time.Now().UnixMilli(), s.cfg.Lease.Milliseconds())
+		c, err := s.claims.do(ctx, store.PushClaim{Key: key, Client: d.Client})
 		switch {
 		case err != nil:
 			s.log.Warn("push: claim", "error", err)
@@ -276,7 +276,7 @@ func (s *Service) settle(ctx context.Context, j *job, key store.PushKey, d store
 		r.retry = true
 		r.retryAfter = max(r.retryAfter, se.RetryAfter)
 	}
-	if err := s.cfg.Store.FinishPush(ctx, key, d.Client, sent); err != nil {
+	if _, err := s.finishes.do(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
 		s.log.Warn("push: settle claim", "error", err)
 	}
 }

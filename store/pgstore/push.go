@@ -1,9 +1,12 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -149,53 +152,81 @@ func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
 	return nil
 }
 
-// ClaimPush claims a push for a device. The row is locked while the rule
-// decides, so that two workers cannot both take a claim over.
-func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
-	var c store.Claim
+// ClaimPush claims pushes for devices, in one transaction, in key order
+// (two nodes' batches lock rows in the same order: no deadlock). A row is
+// locked while the rule decides, so that two nodes never both take a
+// claim over.
+func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	order := make([]int, len(cs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return comparePushClaims(cs[a], cs[b]) })
+	out := make([]store.Claim, len(cs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, client, now)
-		if err != nil {
-			return err
+		for _, i := range order {
+			c, err := claimPush(ctx, tx, cs[i], now, lease)
+			if err != nil {
+				return err
+			}
+			out[i] = c
 		}
-		if tag.RowsAffected() == 1 {
-			c = store.ClaimNew
-			return nil
-		}
-		var (
-			sent                bool
-			claimedAt, attempts int64
-		)
-		err = tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
-			WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
-			k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
-		if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
-			c = store.ClaimBusy
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if c = store.DecideClaim(true, sent, claimedAt, attempts, now, lease); c == store.ClaimTakeOver {
-			_, err = tx.Exec(ctx, `UPDATE push_claims SET claimed_at = $5, attempts = attempts + 1
-				WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`, k.User, k.Conv, k.ConvSeq, client, now)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim push: %w", err)
+		return nil, fmt.Errorf("claim push: %w", err)
 	}
-	return c, nil
+	return out, nil
 }
 
-// FinishPush settles a claim.
-func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
-	q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
-	if sent {
-		q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+func comparePushClaims(a, b store.PushClaim) int {
+	return cmp.Or(strings.Compare(a.Key.User, b.Key.User), strings.Compare(a.Key.Conv, b.Key.Conv),
+		cmp.Compare(a.Key.ConvSeq, b.Key.ConvSeq), strings.Compare(a.Client, b.Client))
+}
+
+func claimPush(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease int64) (store.Claim, error) {
+	k := c.Key
+	tag, err := tx.Exec(ctx, `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, c.Client, now)
+	if err != nil {
+		return 0, err
 	}
-	if _, err := s.pool.Exec(ctx, q, k.User, k.Conv, k.ConvSeq, client); err != nil {
+	if tag.RowsAffected() == 1 {
+		return store.ClaimNew, nil
+	}
+	var (
+		sent                bool
+		claimedAt, attempts int64
+	)
+	err = tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
+		WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
+		k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+	if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
+		return store.ClaimBusy, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	claim := store.DecideClaim(true, sent, claimedAt, attempts, now, lease)
+	if claim == store.ClaimTakeOver {
+		_, err = tx.Exec(ctx, `UPDATE push_claims SET claimed_at = $5, attempts = attempts + 1
+			WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`, k.User, k.Conv, k.ConvSeq, c.Client, now)
+	}
+	return claim, err
+}
+
+// FinishPush settles claims, in one round trip and transaction.
+func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
+	b := &pgx.Batch{}
+	for _, f := range fs {
+		q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+		if f.Sent {
+			q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+		}
+		b.Queue(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
 		return fmt.Errorf("finish push: %w", err)
 	}
 	return nil

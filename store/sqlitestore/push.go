@@ -202,37 +202,50 @@ func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
 	return nil
 }
 
-// ClaimPush claims a push for a device.
-func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
-	var c store.Claim
+// ClaimPush claims pushes for devices, in one write transaction.
+func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	out := make([]store.Claim, len(cs))
 	err := s.write(ctx, func(t *txn) error {
-		var (
-			sent                bool
-			claimedAt, attempts int64
-		)
-		err := t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		c = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
-		if c == store.ClaimNew || c == store.ClaimTakeOver {
-			return t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, client, now)
+		for i, c := range cs {
+			var (
+				sent                bool
+				claimedAt, attempts int64
+			)
+			k := c.Key
+			err := t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
+			if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
+				if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim push: %w", err)
+		return nil, fmt.Errorf("claim push: %w", err)
 	}
-	return c, nil
+	return out, nil
 }
 
-// FinishPush settles a claim.
-func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
-	q := qPushRelease
-	if sent {
-		q = qPushSent
-	}
-	if err := s.write(ctx, func(t *txn) error { return t.exec(q, k.User, k.Conv, k.ConvSeq, client) }); err != nil {
+// FinishPush settles claims, in one write transaction.
+func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
+	err := s.write(ctx, func(t *txn) error {
+		for _, f := range fs {
+			q := qPushRelease
+			if f.Sent {
+				q = qPushSent
+			}
+			if err := t.exec(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("finish push: %w", err)
 	}
 	return nil
