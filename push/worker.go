@@ -204,7 +204,9 @@ func (s *Service) send(ctx context.Context, j *job, seq int64, folded int) resul
 	}
 	var msg *store.Message
 	if !s.cfg.Policy.HideBodies || folded > 0 {
-		page, err := s.cfg.Store.History(ctx, j.User, j.Conv, store.HistoryQuery{After: seq - 1, Limit: 1})
+		// Before seq+1, not After seq-1: After 0 would mean "the latest"
+		// (the first message of a conversation, once a second was sent).
+		page, err := s.cfg.Store.History(ctx, j.User, j.Conv, store.HistoryQuery{Before: seq + 1, Limit: 1})
 		if err != nil && !errors.Is(err, store.ErrNotMember) {
 			s.log.Warn("push: read message", "error", err)
 			return result{retry: true}

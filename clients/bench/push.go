@@ -279,7 +279,14 @@ func (p *PushReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	st, err := parseStamp(n.Body)
 	if err != nil || st.run != r.id || st.pair >= len(r.pairs) || n.Token != pushToken(n.User) ||
 		n.User != r.to(st.pair, st.seq) {
+		// Not this run's (or its body is not the message's text): lost,
+		// unless it is.
 		r.c.foreign.Add(1)
+		r.mu.Lock()
+		if r.firstErr == nil {
+			r.firstErr = fmt.Errorf("a notification to %s (%s seq %d) that is not one of the messages sent: %q", n.User, n.Conv, n.Seq, n.Body)
+		}
+		r.mu.Unlock()
 		return
 	}
 	r.pairs[st.pair].deliver(st.seq, now-st.sent, &r.c)

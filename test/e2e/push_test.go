@@ -269,7 +269,13 @@ func TestPushProviderDown(t *testing.T) {
 		}
 		fake.Down(nil)
 		eventually(t, 20*time.Second, "the queued pushes", func() bool { return fake.Count(tok) >= 3 })
-		seqsOnce(t, fake, tok, 3)
+		// Each carries its own message's text, the conversation's first
+		// too (pushed when it was no longer the latest).
+		for _, a := range seqsOnce(t, fake, tok, 3) {
+			if a.Body != "while down" {
+				t.Fatalf("notification of seq %d says %q", a.Seq, a.Body)
+			}
+		}
 
 		// Restart with jobs queued.
 		fake.Down(&pushtest.Answer{Status: 500, Reason: "InternalServerError"})
