@@ -48,7 +48,7 @@ type Config struct {
 	// MaxInFlight bounds the jobs a node holds at once (waiting for their
 	// push-after, or in a provider call): the consumer's MaxAckPending.
 	MaxInFlight int
-	Workers     int           // concurrent provider calls per node (16)
+	Workers     int           // concurrent provider calls per node (64)
 	Replicas    int           // JetStream replicas
 	Lease       time.Duration // how long a claim protects a provider call in progress (60 s)
 	// RetryMin and RetryMax bound the backoff of a job the provider could
@@ -85,7 +85,7 @@ func (c *Config) setDefaults() {
 		c.MaxInFlight = 10_000
 	}
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1

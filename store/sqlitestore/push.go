@@ -22,15 +22,16 @@ const (
 	qPushPut      = `INSERT INTO push_devices (user_id, client_id, platform, token, app, env, locale, created_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET platform = ?3, token = ?4, app = ?5, env = ?6, locale = ?7, created_at = ?8`
-	qPushUnreg   = `DELETE FROM push_devices WHERE user_id = ? AND client_id = ?`
-	qPushList    = `SELECT user_id, client_id, platform, token, app, env, locale, created_at FROM push_devices WHERE user_id = ? ORDER BY client_id`
-	qPushRemove  = `DELETE FROM push_devices WHERE platform = ? AND token = ?`
-	qPushOthers  = `SELECT EXISTS (SELECT 1 FROM push_devices WHERE client_id = ? AND user_id <> ?)`
-	qPushTakeOve = `DELETE FROM push_devices WHERE client_id = ? AND user_id <> ?`
-	qPushPending = `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at FROM push_outbox ORDER BY created_at LIMIT ?`
-	qPushDequeue = `DELETE FROM push_outbox WHERE user_id = ? AND conv_id = ? AND conv_seq = ?`
-	qPushClaimed = `SELECT sent, claimed_at, attempts FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
-	qPushClaim   = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+	qPushUnreg    = `DELETE FROM push_devices WHERE user_id = ? AND client_id = ?`
+	qPushList     = `SELECT user_id, client_id, platform, token, app, env, locale, created_at FROM push_devices WHERE user_id = ? ORDER BY client_id`
+	qPushRemove   = `DELETE FROM push_devices WHERE platform = ? AND token = ?`
+	qPushOthers   = `SELECT EXISTS (SELECT 1 FROM push_devices WHERE client_id = ? AND user_id <> ?)`
+	qPushTakeOve  = `DELETE FROM push_devices WHERE client_id = ? AND user_id <> ?`
+	qPushPending  = `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at FROM push_outbox ORDER BY created_at LIMIT ?`
+	qPushDequeue  = `DELETE FROM push_outbox WHERE user_id = ? AND conv_id = ? AND conv_seq = ?`
+	qPushClaimNew = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	qPushClaimed  = `SELECT sent, claimed_at, attempts FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
+	qPushClaim    = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
 		ON CONFLICT DO UPDATE SET claimed_at = ?5, attempts = attempts + 1`
 	qPushSent    = `UPDATE push_claims SET sent = 1 WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushRelease = `DELETE FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
@@ -42,7 +43,7 @@ const (
 
 func init() {
 	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
-		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
+		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimNew, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
 	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread)
 }
 
@@ -212,7 +213,18 @@ func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease 
 				claimedAt, attempts int64
 			)
 			k := c.Key
-			err := t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+			// Most claims are new: insert first, read only on a conflict.
+			r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
+			if err != nil {
+				return err
+			}
+			if n, err := r.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				out[i] = store.ClaimNew
+				continue
+			}
+			err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
