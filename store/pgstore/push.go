@@ -164,8 +164,33 @@ func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease 
 	slices.SortFunc(order, func(a, b int) int { return comparePushClaims(cs[a], cs[b]) })
 	out := make([]store.Claim, len(cs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Most claims are new: insert them all in one round trip; decide
+		// the ones that conflicted one by one.
+		b := &pgx.Batch{}
 		for _, i := range order {
-			c, err := claimPush(ctx, tx, cs[i], now, lease)
+			k := cs[i].Key
+			b.Queue(`INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, cs[i].Client, now)
+		}
+		res := tx.SendBatch(ctx, b)
+		var conflicts []int
+		for _, i := range order {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				out[i] = store.ClaimNew
+			} else {
+				conflicts = append(conflicts, i)
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+		for _, i := range conflicts {
+			c, err := decideClaim(ctx, tx, cs[i], now, lease)
 			if err != nil {
 				return err
 			}
@@ -184,21 +209,14 @@ func comparePushClaims(a, b store.PushClaim) int {
 		cmp.Compare(a.Key.ConvSeq, b.Key.ConvSeq), strings.Compare(a.Client, b.Client))
 }
 
-func claimPush(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease int64) (store.Claim, error) {
+// decideClaim decides a claim that exists already, its row locked.
+func decideClaim(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease int64) (store.Claim, error) {
 	k := c.Key
-	tag, err := tx.Exec(ctx, `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, c.Client, now)
-	if err != nil {
-		return 0, err
-	}
-	if tag.RowsAffected() == 1 {
-		return store.ClaimNew, nil
-	}
 	var (
 		sent                bool
 		claimedAt, attempts int64
 	)
-	err = tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
+	err := tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
 		WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
 		k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
 	if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
