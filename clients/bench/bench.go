@@ -13,7 +13,9 @@
 // The sync scenario (RunSync) times an offline device pulling N missed
 // events; the conns scenario (RunConns) measures the server's memory per
 // idle connection; the group scenario (RunGroup, group.go) measures
-// fan-out to the members of one group. Reference brokers run in-process
+// fan-out to the members of one group; the push scenario (RunPush,
+// push.go) measures offline push to a webhook receiver in this process and
+// its cost to the send rate. Reference brokers run in-process
 // (bare.Start, in tests) or as child processes (StartBareProcess with
 // cmd/mqim-bare, StartMosquitto),
 // and results go to a file (AppendResults) that Report turns into Markdown
