@@ -36,27 +36,13 @@ func TestPushKilledAfterCommit(t *testing.T) {
 			if st == "postgres" {
 				dbURL = testpg.StartServer(t).URL()
 			}
-			hook := pushtest.NewWebhook(t)
-			secretFile := filepath.Join(t.TempDir(), "webhook-secret")
-			if err := os.WriteFile(secretFile, hook.Secret, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			n := nodeProc(t, bin, 1, dbURL, "--push-webhook-url", hook.Config().URL, "--push-webhook-secret-file", secretFile)
+			hook, flags := webhook(t)
+			n := nodeProc(t, bin, 1, dbURL, flags...)
 			n.env = []string{"MQIM_FAILPOINT=push-after-commit"}
 			n.start()
 			ctx := t.Context()
 
-			bob := newDevice("bob", "bob.phone", 0, nil)
-			c, err := bob.connect(ctx, n.mqtt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reg rpcResponse[protocol.PushDevice]
-			if err := bob.rpc(ctx, c, protocol.MethodPushRegister, protocol.PushRegisterRequest{Platform: "webhook", Token: "bob-token"}, &reg); err != nil || !reg.OK {
-				t.Fatalf("push.register: %v %+v", err, reg.Error)
-			}
-			_ = c.Disconnect(&paho.Disconnect{})
-			waitFor(t, "bob offline", func() bool { return len(n.presence(t, "bob")) == 0 })
+			registerOffline(t, n, "bob", "bob-token")
 
 			// The commit, then the kill: the PUBACK may or may not have
 			// left; the device sends again with the same cmid either way.
@@ -107,6 +93,33 @@ func TestPushKilledAfterCommit(t *testing.T) {
 	}
 }
 
+// webhook starts a webhook receiver and returns mqimd's flags for it.
+func webhook(t *testing.T) (*pushtest.Webhook, []string) {
+	hook := pushtest.NewWebhook(t)
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, hook.Secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return hook, []string{"--push-webhook-url", hook.Config().URL, "--push-webhook-secret-file", secretFile}
+}
+
+// registerOffline registers a device of user on n for webhook push with
+// token and disconnects it.
+func registerOffline(t *testing.T, n *node, user, token string) {
+	t.Helper()
+	d := newDevice(user, user+".phone", 0, nil)
+	c, err := d.connect(t.Context(), n.mqtt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg rpcResponse[protocol.PushDevice]
+	if err := d.rpc(t.Context(), c, protocol.MethodPushRegister, protocol.PushRegisterRequest{Platform: "webhook", Token: token}, &reg); err != nil || !reg.OK {
+		t.Fatalf("push.register: %v %+v", err, reg.Error)
+	}
+	_ = c.Disconnect(&paho.Disconnect{})
+	waitFor(t, user+" offline", func() bool { return len(n.presence(t, user)) == 0 })
+}
+
 // sendUntilAcked sends (to, cmid) until the server acknowledges it.
 func sendUntilAcked(ctx context.Context, d *device, to, cmid, text string) (acked, error) {
 	deadline := time.Now().Add(waitTimeout)
@@ -126,25 +139,12 @@ func sendUntilAcked(ctx context.Context, d *device, to, cmid, text string) (acke
 // on the other, are pushed once each, whichever node sends them
 // [IM-17.4-3].
 func TestClusterPush(t *testing.T) {
-	hook := pushtest.NewWebhook(t)
-	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
-	if err := os.WriteFile(secretFile, hook.Secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := startCluster(t, 2, "--push-webhook-url", hook.Config().URL, "--push-webhook-secret-file", secretFile)
+	hook, flags := webhook(t)
+	c := startCluster(t, 2, flags...)
 	n1, n2 := c.nodes[0], c.nodes[1]
 	ctx := t.Context()
-	bob := newDevice("bob", "bob.phone", 0, nil)
-	bc, err := bob.connect(ctx, n1.mqtt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reg rpcResponse[protocol.PushDevice]
-	if err := bob.rpc(ctx, bc, protocol.MethodPushRegister, protocol.PushRegisterRequest{Platform: "webhook", Token: "bob-token"}, &reg); err != nil || !reg.OK {
-		t.Fatalf("push.register: %v %+v", err, reg.Error)
-	}
-	_ = bc.Disconnect(&paho.Disconnect{})
-	waitFor(t, "bob offline on both nodes", func() bool { return len(n1.presence(t, "bob")) == 0 && len(n2.presence(t, "bob")) == 0 })
+	registerOffline(t, n1, "bob", "bob-token")
+	waitFor(t, "bob offline on node 2 too", func() bool { return len(n2.presence(t, "bob")) == 0 })
 
 	alice := newDevice("alice", "alice.d1", 0, nil) // MQTT 5, on node 1
 	if _, err := alice.connect(ctx, n1.mqtt); err != nil {
