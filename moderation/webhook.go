@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/im"
-	"github.com/mqim/mqim/internal/webhooksig"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -31,7 +30,7 @@ const (
 // WebhookConfig configures the before-send webhook client [IM-18.2].
 type WebhookConfig struct {
 	URL    string // http or https
-	Secret []byte // signs every request (webhooksig); at least 16 bytes
+	Secret []byte // signs every request (protocol.WebhookSignature); at least 16 bytes
 	// Timeout bounds one call, connection included; zero: 1 s.
 	Timeout time.Duration
 	// FailOpen allows what the webhook could not judge (timeout, an
@@ -172,7 +171,9 @@ func (w *Webhook) ask(ctx context.Context, req *im.HookRequest) (im.HookVerdict,
 		return im.HookVerdict{}, "error", fmt.Errorf("%w: %v", errNoVerdict, err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	webhooksig.SetHeaders(hr.Header, w.cfg.Secret, body, time.Now())
+	ts, sig := protocol.WebhookSignature(w.cfg.Secret, body, time.Now())
+	hr.Header.Set(protocol.WebhookHeaderTimestamp, ts)
+	hr.Header.Set(protocol.WebhookHeaderSignature, sig)
 	resp, err := w.cfg.Client.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {

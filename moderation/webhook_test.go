@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mqim/mqim/im"
-	"github.com/mqim/mqim/internal/webhooksig"
+	"github.com/mqim/mqim/protocol"
 )
 
 var secret = []byte("0123456789abcdef-test")
@@ -35,7 +35,7 @@ func newReceiver(t *testing.T) *receiver {
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
-			!webhooksig.Verify(r.Header, secret, body, time.Now(), time.Minute) {
+			protocol.VerifyWebhook(secret, r.Header.Get(protocol.WebhookHeaderTimestamp), r.Header.Get(protocol.WebhookHeaderSignature), body, time.Now()) != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

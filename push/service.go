@@ -48,7 +48,7 @@ type Config struct {
 	// MaxInFlight bounds the jobs a node holds at once (waiting for their
 	// push-after, or in a provider call): the consumer's MaxAckPending.
 	MaxInFlight int
-	Workers     int           // concurrent provider calls per node (16)
+	Workers     int           // concurrent provider calls per node (64)
 	Replicas    int           // JetStream replicas
 	Lease       time.Duration // how long a claim protects a provider call in progress (60 s)
 	// RetryMin and RetryMax bound the backoff of a job the provider could
@@ -85,7 +85,7 @@ func (c *Config) setDefaults() {
 		c.MaxInFlight = 10_000
 	}
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
@@ -105,6 +105,9 @@ type Service struct {
 	js   jetstream.JetStream
 	acks *acks
 	fold *folder
+
+	claims   *batcher[store.PushClaim, store.Claim]
+	finishes *batcher[store.PushFinish, struct{}]
 
 	nudge    chan struct{}
 	work     []chan jetstream.Msg // one per worker; a user's jobs go to one (in order)
@@ -131,6 +134,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), js: js, acks: newAcks(),
 		nudge: make(chan struct{}, 1), work: make([]chan jetstream.Msg, cfg.Workers), takeover: make(chan [2]string, 256)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.claims, s.finishes = newBatcher(s.claimBatch), newBatcher(s.finishBatch)
 	return s, nil
 }
 
@@ -151,6 +155,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: consumer: %w", err)
 	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.claims.loop(s.ctx) }()
+	go func() { defer s.wg.Done(); s.finishes.loop(s.ctx) }()
 	for i := range s.work {
 		s.work[i] = make(chan jetstream.Msg, 16)
 		s.wg.Add(1)

@@ -8,13 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqim/mqim/internal/webhooksig"
-)
-
-// Webhook signature headers [IM-17.5-3].
-const (
-	HeaderTimestamp = webhooksig.HeaderTimestamp
-	HeaderSignature = webhooksig.HeaderSignature
+	"github.com/mqim/mqim/protocol"
 )
 
 // WebhookConfig configures the webhook provider.
@@ -33,39 +27,20 @@ type Webhook struct {
 // NewWebhook returns the provider.
 func NewWebhook(cfg WebhookConfig) *Webhook {
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 15 * time.Second}
+		// Keep a connection per worker: the default keeps two idle per
+		// host, and over HTTP/1.1 every other post would open a new one.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.Client = &http.Client{Transport: tr, Timeout: 15 * time.Second}
 	}
 	return &Webhook{cfg: cfg}
 }
-
-// WebhookPayload is the document posted.
-type WebhookPayload struct {
-	User       string `json:"user"`
-	Client     string `json:"client"`
-	Token      string `json:"token"`
-	App        string `json:"app,omitempty"`
-	Locale     string `json:"locale,omitempty"`
-	Title      string `json:"title,omitempty"`
-	Body       string `json:"body,omitempty"`
-	CollapseID string `json:"collapse_id"`
-	Conv       string `json:"conv"`
-	Seq        int64  `json:"seq"`
-	Unread     int64  `json:"unread"`
-	Badge      int64  `json:"badge"`
-	Kind       string `json:"kind"`
-	Expires    int64  `json:"expires"` // unix seconds
-}
-
-// Sign returns the signature of body at ts (unix seconds): hex
-// HMAC-SHA256 over "ts.body", prefixed "v1=". Receivers compute the same
-// and refuse an old timestamp.
-func Sign(secret []byte, ts int64, body []byte) string { return webhooksig.Sign(secret, ts, body) }
 
 // Send posts n. 2xx is sent; 410 Gone removes the registration; anything
 // else is retried.
 func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	d := n.Device
-	body, err := json.Marshal(WebhookPayload{User: d.User, Client: d.Client, Token: d.Token, App: d.App, Locale: d.Locale,
+	body, err := json.Marshal(protocol.WebhookPush{User: d.User, Client: d.Client, Token: d.Token, App: d.App, Locale: d.Locale,
 		Title: n.Title, Body: n.Body, CollapseID: n.CollapseID, Conv: n.Conv, Seq: n.Seq, Unread: n.Unread, Badge: n.Badge,
 		Kind: n.Kind, Expires: n.Expires.Unix()})
 	if err != nil {
@@ -75,8 +50,10 @@ func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	if err != nil {
 		return &SendError{Outcome: Drop, Reason: "request", Err: err}
 	}
+	ts, sig := protocol.WebhookSignature(w.cfg.Secret, body, time.Now())
 	req.Header.Set("Content-Type", "application/json")
-	webhooksig.SetHeaders(req.Header, w.cfg.Secret, body, time.Now())
+	req.Header.Set(protocol.WebhookHeaderTimestamp, ts)
+	req.Header.Set(protocol.WebhookHeaderSignature, sig)
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
 		return transportError(err)

@@ -204,7 +204,9 @@ func (s *Service) send(ctx context.Context, j *job, seq int64, folded int) resul
 	}
 	var msg *store.Message
 	if !s.cfg.Policy.HideBodies || folded > 0 {
-		page, err := s.cfg.Store.History(ctx, j.User, j.Conv, store.HistoryQuery{After: seq - 1, Limit: 1})
+		// Before seq+1, not After seq-1: After 0 would mean "the latest"
+		// (the first message of a conversation, once a second was sent).
+		page, err := s.cfg.Store.History(ctx, j.User, j.Conv, store.HistoryQuery{Before: seq + 1, Limit: 1})
 		if err != nil && !errors.Is(err, store.ErrNotMember) {
 			s.log.Warn("push: read message", "error", err)
 			return result{retry: true}
@@ -222,7 +224,7 @@ func (s *Service) send(ctx context.Context, j *job, seq int64, folded int) resul
 			s.m.failed.WithLabelValues(d.Platform, "no_provider").Inc()
 			continue
 		}
-		c, err := s.cfg.Store.ClaimPush(ctx, key, d.Client, time.Now().UnixMilli(), s.cfg.Lease.Milliseconds())
+		c, err := s.claims.do(ctx, store.PushClaim{Key: key, Client: d.Client})
 		switch {
 		case err != nil:
 			s.log.Warn("push: claim", "error", err)
@@ -276,7 +278,7 @@ func (s *Service) settle(ctx context.Context, j *job, key store.PushKey, d store
 		r.retry = true
 		r.retryAfter = max(r.retryAfter, se.RetryAfter)
 	}
-	if err := s.cfg.Store.FinishPush(ctx, key, d.Client, sent); err != nil {
+	if _, err := s.finishes.do(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
 		s.log.Warn("push: settle claim", "error", err)
 	}
 }

@@ -52,6 +52,18 @@ type PushKey struct {
 	ConvSeq int64
 }
 
+// PushClaim is the push of a message to one device (its client id).
+type PushClaim struct {
+	Key    PushKey
+	Client string
+}
+
+// PushFinish settles a claim: Sent keeps it, else it is released.
+type PushFinish struct {
+	PushClaim
+	Sent bool
+}
+
 // Claim is the outcome of ClaimPush.
 type Claim int
 
@@ -84,12 +96,15 @@ type PushStore interface {
 	PendingPush(ctx context.Context, limit int) ([]PushCandidate, error)
 	// DequeuePush deletes outbox rows (handed to the work queue).
 	DequeuePush(ctx context.Context, keys []PushKey) error
-	// ClaimPush claims the push of k to client at now (unix ms): see
-	// Claim; a claim older than lease ms is taken over, once.
-	ClaimPush(ctx context.Context, k PushKey, client string, now, lease int64) (Claim, error)
-	// FinishPush settles a claim: sent (or given up) keeps it, so that it
-	// is never sent again; not sent releases it for a retry.
-	FinishPush(ctx context.Context, k PushKey, client string, sent bool) error
+	// ClaimPush claims the pushes of cs at now (unix ms), in one
+	// transaction, and returns the outcome of each (see Claim); a claim
+	// older than lease ms is taken over, once. Batches of concurrent
+	// workers share a commit (push's group commit).
+	ClaimPush(ctx context.Context, cs []PushClaim, now, lease int64) ([]Claim, error)
+	// FinishPush settles claims, in one transaction: sent (or given up)
+	// keeps one, so that it is never sent again; not sent releases it for
+	// a retry.
+	FinishPush(ctx context.Context, fs []PushFinish) error
 	// PushCounts returns user's unread count in conv and over all
 	// conversations (the badge).
 	PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error)

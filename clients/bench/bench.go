@@ -13,7 +13,9 @@
 // The sync scenario (RunSync) times an offline device pulling N missed
 // events; the conns scenario (RunConns) measures the server's memory per
 // idle connection; the group scenario (RunGroup, group.go) measures
-// fan-out to the members of one group. Reference brokers run in-process
+// fan-out to the members of one group; the push scenario (RunPush,
+// push.go) measures offline push to a webhook receiver in this process and
+// its cost to the send rate. Reference brokers run in-process
 // (bare.Start, in tests) or as child processes (StartBareProcess with
 // cmd/mqim-bare, StartMosquitto),
 // and results go to a file (AppendResults) that Report turns into Markdown
@@ -121,6 +123,11 @@ type Summary struct {
 	Members    int    `json:"members,omitempty"`
 	Fanout     string `json:"fanout,omitempty"`       // mqimd: the group's fan-out model, "write" or "read"
 	OutOfOrder int64  `json:"out_of_order,omitempty"` // deliveries of a message older than one the member had seen
+
+	// The push scenario only.
+	Push       string `json:"push,omitempty"`       // "on": recipients with a registration; "off": without
+	Round      int    `json:"round,omitempty"`      // the unpaced runs' round (push on and off alternate); 0: the paced run
+	Recipients int    `json:"recipients,omitempty"` // offline recipients
 
 	// The conns scenario only.
 	Conns        int     `json:"conns,omitempty"`          // idle connections open when memory was read

@@ -48,7 +48,6 @@ type groupRun struct {
 	members []*member
 	topic   string // plain brokers: the group's topic
 	conv    atomic.Pointer[string]
-	rpcs    gosync.Map // correlation data → chan *paho.Publish
 
 	mmu  gosync.Mutex
 	msgs []groupMsg // by seq
@@ -201,56 +200,6 @@ func (g *groupRun) awaitReady(ctx context.Context, conv string, read bool) error
 		case <-tick.C:
 		}
 	}
-}
-
-// call makes one RPC on the sender's connection and decodes its result.
-func (g *groupRun) call(ctx context.Context, c *paho.Client, user, replyTopic, method string, req, result any) error {
-	payload, err := protocol.Encode(protocol.MsgPack, req)
-	if err != nil {
-		return err
-	}
-	corr := method + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ch := make(chan *paho.Publish, 1)
-	g.rpcs.Store(corr, ch)
-	defer g.rpcs.Delete(corr)
-	cctx, cancel := context.WithTimeout(ctx, packetTimeout)
-	defer cancel()
-	if _, err := c.Publish(cctx, &paho.Publish{QoS: 1, Topic: protocol.RPCTopic(user, method), Payload: payload,
-		Properties: &paho.PublishProperties{ContentType: protocol.ContentTypeMsgPack, ResponseTopic: replyTopic, CorrelationData: []byte(corr)}}); err != nil {
-		return fmt.Errorf("%s: %s: %w", user, method, err)
-	}
-	var reply *paho.Publish
-	select {
-	case reply = <-ch:
-	case <-cctx.Done():
-		return fmt.Errorf("%s: no %s response: %w", user, method, cctx.Err())
-	}
-	var resp struct {
-		OK     bool            `msgpack:"ok" json:"ok"`
-		Result any             `msgpack:"result" json:"result"`
-		Error  *protocol.Error `msgpack:"error" json:"error"`
-	}
-	resp.Result = result
-	if err := protocol.Decode(protocol.Detect(reply.Payload, contentTypeOf(reply)), reply.Payload, &resp); err != nil {
-		return fmt.Errorf("%s: %s response: %w", user, method, err)
-	}
-	if !resp.OK {
-		return fmt.Errorf("%s: %s: %v", user, method, resp.Error)
-	}
-	return nil
-}
-
-// reply handles what the sender's connection receives: RPC responses.
-func (g *groupRun) reply(pr paho.PublishReceived) (bool, error) {
-	if p := pr.Packet.Properties; p != nil {
-		if ch, ok := g.rpcs.Load(string(p.CorrelationData)); ok {
-			select {
-			case ch.(chan *paho.Publish) <- pr.Packet:
-			default:
-			}
-		}
-	}
-	return true, nil
 }
 
 // receive returns the handler of member m's device.

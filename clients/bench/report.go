@@ -79,6 +79,16 @@ func writeOtherTable(w io.Writer, sums []*Summary) error {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Scenario, s.Target, s.Members, s.Fanout,
 				rate(s.Rate), s.Acked, s.Delivered, s.MsgsPerSec, s.P50ms, s.P99ms, s.P999ms, s.Errors, s.Lost, s.Duplicates, s.OutOfOrder)
 		}
+	case "push":
+		fmt.Fprintln(tw, "scenario\ttarget\tpush\tround\trecipients\tsenders\tinflight\trate\tsecs\tsent/s\tpushes/s\tp50 ms\tp99 ms\tp99.9 ms\tsent\tpushed\terrors\tlost\tdups\t")
+		for _, s := range sums {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.1f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t\n", s.Scenario, s.Target,
+				s.Push, s.Round, s.Recipients, s.Senders, s.Inflight, rate(s.Rate), s.DurationS, s.MsgsPerSec, s.DeliveredPerSec,
+				s.P50ms, s.P99ms, s.P999ms, s.Acked, s.Delivered, s.Errors, s.Lost, s.Duplicates)
+		}
+		if on, off := PushCost(sums); off > 0 {
+			defer fmt.Fprintf(w, "send rate as fast as possible, median: push on %.0f/s, push off %.0f/s: %+.1f %%\n", on, off, 100*(on/off-1))
+		}
 	case "conns":
 		fmt.Fprintln(tw, "scenario\ttarget\tconns\tKiB/conn\theap KiB/conn\tstack KiB/conn\tRSS before MiB\tRSS after MiB\tconns/s\tp50 ms\tp99 ms\terrors\t")
 		for _, s := range sums {

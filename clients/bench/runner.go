@@ -31,6 +31,15 @@ type run struct {
 	firstErr error
 	retired  map[string]bool // client ids disconnected on purpose mid-run
 	closing  atomic.Bool
+	rpcs     gosync.Map // RPCs in flight: correlation data → chan *paho.Publish
+	rpcSeq   atomic.Int64
+
+	// The push scenario: to names the recipient of a sender's message
+	// (nil: its receiver), silent runs expect no delivery, lastPush is the
+	// latest push's time since base.
+	to       func(pair, seq int) string
+	silent   bool
+	lastPush atomic.Int64
 }
 
 // sender is one sending connection.
@@ -193,13 +202,19 @@ func (r *run) send(ph phases, s *sender) {
 		if r.interval > 0 && !sleepUntil(ph.sending, r.start.Add(s.offset+time.Duration(seq)*r.interval)) {
 			return
 		}
-		payload, err := r.target.payload(r.id, stamp{run: r.id, pair: s.i, seq: seq, sent: time.Since(r.base)}, r.cfg.Size)
+		to := receiverUser(s.i)
+		if r.to != nil {
+			to = r.to(s.i, seq)
+		}
+		payload, err := r.target.payloadTo(r.id, stamp{run: r.id, pair: s.i, seq: seq, sent: time.Since(r.base)}, r.cfg.Size, to)
 		if err != nil {
 			r.fail(err)
 			return
 		}
 		_, err = s.client.Publish(ph.publish, &paho.Publish{QoS: 1, Topic: s.topic, Payload: payload})
 		switch {
+		case err == nil && r.silent:
+			r.c.acked.Add(1)
 		case err == nil:
 			p.ack(seq, &r.c)
 		case ph.user.Err() != nil:

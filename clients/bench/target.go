@@ -110,11 +110,6 @@ func (t Target) receiveTopic(i int) string {
 	return "bench/" + strconv.Itoa(i)
 }
 
-// payload is what sender s.pair publishes for s.
-func (t Target) payload(run string, s stamp, size int) ([]byte, error) {
-	return t.payloadTo(run, s, size, receiverUser(s.pair))
-}
-
 // payloadTo is what sender s.pair publishes for s, addressed to user to
 // (mqimd; plain brokers take the text alone).
 func (t Target) payloadTo(run string, s stamp, size int, to string) ([]byte, error) {

@@ -24,6 +24,8 @@ Scenarios:
   sync    offline sync pull: N events sent to an offline device, then pulled
   conns   idle connections: the server's memory per connection
   group   group fan-out: one sender, a group of --members members (users bg{i})
+  push    offline push: 1:1 messages to --recipients offline users registered for
+          webhook push, received here; the cost to the send rate, push on and off
 
   report  build the tables and SVG charts of docs/BENCHMARKS.md from a results file
 
@@ -40,7 +42,7 @@ func benchCmd(args []string) error {
 		return errors.New("bench: no scenario given")
 	}
 	switch args[0] {
-	case "1to1", "sync", "conns", "group":
+	case "1to1", "sync", "conns", "group", "push":
 		return benchScenario(args[0], args[1:])
 	case "report":
 		return benchReport(args[1:])
@@ -85,6 +87,18 @@ per message, from send to its delivery to the last member. Every member must
 get every message once, in order: lost, duplicates, out_of_order. On the
 references every member subscribes to one topic and the sender publishes there.
 `,
+	"push": `--recipients users bp{i} each register one device for webhook push and
+disconnect; as many users bq{i} connect once and register nothing. mqimd must
+run with --push-webhook-url pointing at --webhook-listen (http://ADDR/push) and
+--push-webhook-secret-file = --webhook-secret-file; this command receives the
+notifications and checks their signatures. First a run paced at --rate: sender
+connections bs{i} send 1:1 messages round robin to the bp users (no device
+online: each is pushed at once); p50/p99 are from the publish to the provider's
+request, pushes/s from the first send to the last push. Then --rounds pairs of
+runs as fast as possible (--cost-duration each), alternating push on (the bp
+users) and push off (the bq users: nothing is queued or sent): the median send
+rates give push's cost. The references do not push: --ref is refused.
+`,
 	"conns": `Opens --conns idle MQTT 5 connections (each subscribed to its inbox) from
 several 127.0.0.x source addresses and reports the server's resident memory
 per connection: read before and after (--settle later) from mqimd's
@@ -105,6 +119,8 @@ func benchScenario(scenario string, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	out := fs.String("out", "", "append the summaries (JSON lines) to this results file")
 	var cfg bench.Config
+	var pc bench.PushConfig
+	var listen, webhookSecret string
 	var cc bench.ConnsConfig
 	var cross bool
 	var metrics string
@@ -132,6 +148,18 @@ func benchScenario(scenario string, args []string) error {
 		fs.IntVar(&cfg.Messages, "messages", 0, "send this many messages instead of running for --duration")
 		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes")
 		fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "after sending, wait at most this long for deliveries still outstanding")
+	case "push":
+		fs.IntVar(&pc.Recipients, "recipients", bench.DefaultPushRecipients, "offline recipients registered for push (and as many without)")
+		fs.IntVar(&cfg.Senders, "senders", bench.DefaultSenders, "sending connections")
+		fs.IntVar(&cfg.Inflight, "inflight", 8, "QoS 1 publishes in flight per sender connection")
+		fs.Float64Var(&cfg.Rate, "rate", bench.DefaultPushRate, "the paced run's total messages per second")
+		fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long the paced run sends")
+		fs.DurationVar(&pc.CostDuration, "cost-duration", bench.DefaultDuration, "how long each unpaced run (push on, push off) sends")
+		fs.IntVar(&pc.Rounds, "rounds", bench.DefaultPushRounds, "unpaced runs with push on and off, alternating; 0: none")
+		fs.IntVar(&cfg.Size, "size", bench.DefaultSize, "message text bytes (at most 256 reach the notification)")
+		fs.DurationVar(&cfg.Drain, "drain", 60*time.Second, "after sending, wait at most this long for pushes still outstanding")
+		fs.StringVar(&listen, "webhook-listen", "127.0.0.1:18990", "address the webhook receiver listens on")
+		fs.StringVar(&webhookSecret, "webhook-secret-file", "", "file with the webhook signing secret (mqimd's --push-webhook-secret-file)")
 	case "conns":
 		fs.IntVar(&cc.Conns, "conns", bench.DefaultConns, "idle connections to open")
 		fs.DurationVar(&cc.Settle, "settle", bench.DefaultSettle, "wait this long after connecting before reading the memory")
@@ -174,6 +202,9 @@ func benchScenario(scenario string, args []string) error {
 	if !*refOnly && *secret == "" {
 		return errors.New("bench: give --secret or --secret-file (or --ref-only)")
 	}
+	if scenario == "push" && (len(refs) > 0 || *refOnly) {
+		return errors.New("bench push: the references do not push; run it without --ref")
+	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
 		cc.Progress = os.Stderr
@@ -202,7 +233,38 @@ func benchScenario(scenario string, args []string) error {
 		}
 		return nil
 	}
-	if !*refOnly {
+	if scenario == "push" {
+		if webhookSecret == "" {
+			return errors.New("bench push: give --webhook-secret-file (mqimd's --push-webhook-secret-file)")
+		}
+		b, err := os.ReadFile(webhookSecret)
+		if err != nil {
+			return fmt.Errorf("bench push: %w", err)
+		}
+		rx, err := bench.StartPushReceiver(listen, b) // the bytes as mqimd reads them
+		if err != nil {
+			return err
+		}
+		defer rx.Close()
+		pc.Config, pc.Receiver = cfg, rx
+		if pc.Rounds == 0 {
+			pc.Rounds = -1
+		}
+		t := bench.MQIMD(nodes[0], []byte(*secret))
+		t.Nodes = nodes
+		ps, err := bench.RunPush(ctx, t, pc)
+		for _, s := range ps {
+			if err := report(s); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if n := rx.Refused(); n > 0 {
+			fmt.Fprintf(os.Stderr, "mqim bench: %d webhook posts refused (bad signature or body)\n", n)
+		}
+	} else if !*refOnly {
 		t := bench.MQIMD(nodes[0], []byte(*secret))
 		t.Nodes, t.Cross = nodes, cross
 		switch {

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/mqim/mqim/push"
@@ -50,6 +53,11 @@ func (o *pushOptions) config() (push.Config, error) {
 			IgnoreMute: !o.mute, HideBodies: o.hideBodies, SystemInterval: o.systemInterval},
 		Providers: map[string]push.Provider{},
 	}
+	fp, err := pushFailpoint(os.Getenv(failpointEnv))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Failpoint = fp
 	if o.apnsKey != "" {
 		p, err := push.NewAPNs(push.APNsConfig{KeyFile: o.apnsKey, KeyID: o.apnsKeyID, TeamID: o.apnsTeamID})
 		if err != nil {
@@ -75,4 +83,36 @@ func (o *pushOptions) config() (push.Config, error) {
 		cfg.Providers[store.PlatformWebhook] = push.NewWebhook(push.WebhookConfig{URL: o.webhookURL, Secret: secret})
 	}
 	return cfg, nil
+}
+
+// failpointEnv names a point at which mqimd kills itself with SIGKILL, for
+// the crash tests of test/cluster (docs/PUSH.md): compiled in, inert
+// unless set.
+const failpointEnv = "MQIM_FAILPOINT"
+
+// pushFailpoints are the values of MQIM_FAILPOINT: the push step (see
+// push.Config.Failpoint) at which the process dies.
+var pushFailpoints = map[string]string{
+	"push-after-commit":     "before-enqueue", // the message committed, its outbox row not yet on the work queue
+	"push-in-provider-call": "provider-call",  // the claim taken, the provider not yet called
+}
+
+// pushFailpoint returns the failpoint of value v (nil for "").
+func pushFailpoint(v string) (func(string) bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	step, ok := pushFailpoints[v]
+	if !ok {
+		return nil, fmt.Errorf("%s=%q: not a failpoint (push-after-commit, push-in-provider-call)", failpointEnv, v)
+	}
+	slog.Warn("failpoint armed: this process kills itself", "env", failpointEnv, "at", v)
+	return func(name string) bool {
+		if name == step {
+			slog.Warn("failpoint reached: SIGKILL", "at", v)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way: go no further
+		}
+		return false
+	}, nil
 }

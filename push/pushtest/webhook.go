@@ -1,16 +1,15 @@
 package pushtest
 
 import (
-	"crypto/hmac"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/push"
 )
 
@@ -27,7 +26,7 @@ type Webhook struct {
 
 // NewWebhook starts the receiver; the test's cleanup stops it.
 func NewWebhook(t testing.TB) *Webhook {
-	h := &Webhook{recorder: newRecorder(), Secret: []byte("webhook-secret")}
+	h := &Webhook{recorder: newRecorder(), Secret: []byte("pushtest-webhook-secret")} // mqimd wants at least 16 bytes
 	h.Server = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.Server.Close)
 	return h
@@ -47,16 +46,17 @@ func (h *Webhook) Errors() []string {
 
 func (h *Webhook) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8192))
-	ts, terr := strconv.ParseInt(r.Header.Get(push.HeaderTimestamp), 10, 64)
-	if err != nil || terr != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute ||
-		!hmac.Equal([]byte(r.Header.Get(push.HeaderSignature)), []byte(push.Sign(h.Secret, ts, body))) {
+	if err == nil {
+		err = protocol.VerifyWebhook(h.Secret, r.Header.Get(protocol.WebhookHeaderTimestamp), r.Header.Get(protocol.WebhookHeaderSignature), body, time.Now())
+	}
+	if err != nil {
 		h.mu.Lock()
 		h.errs = append(h.errs, "bad signature")
 		h.mu.Unlock()
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	var p push.WebhookPayload
+	var p protocol.WebhookPush
 	if err := json.Unmarshal(body, &p); err != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return

@@ -1,9 +1,12 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -149,53 +152,99 @@ func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
 	return nil
 }
 
-// ClaimPush claims a push for a device. The row is locked while the rule
-// decides, so that two workers cannot both take a claim over.
-func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
-	var c store.Claim
+// ClaimPush claims pushes for devices, in one transaction, in key order
+// (two nodes' batches lock rows in the same order: no deadlock). A row is
+// locked while the rule decides, so that two nodes never both take a
+// claim over.
+func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	order := make([]int, len(cs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return comparePushClaims(cs[a], cs[b]) })
+	out := make([]store.Claim, len(cs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, client, now)
-		if err != nil {
+		// Most claims are new: insert them all in one round trip; decide
+		// the ones that conflicted one by one.
+		b := &pgx.Batch{}
+		for _, i := range order {
+			k := cs[i].Key
+			b.Queue(`INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, cs[i].Client, now)
+		}
+		res := tx.SendBatch(ctx, b)
+		var conflicts []int
+		for _, i := range order {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				out[i] = store.ClaimNew
+			} else {
+				conflicts = append(conflicts, i)
+			}
+		}
+		if err := res.Close(); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
-			c = store.ClaimNew
-			return nil
+		for _, i := range conflicts {
+			c, err := decideClaim(ctx, tx, cs[i], now, lease)
+			if err != nil {
+				return err
+			}
+			out[i] = c
 		}
-		var (
-			sent                bool
-			claimedAt, attempts int64
-		)
-		err = tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
-			WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
-			k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
-		if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
-			c = store.ClaimBusy
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if c = store.DecideClaim(true, sent, claimedAt, attempts, now, lease); c == store.ClaimTakeOver {
-			_, err = tx.Exec(ctx, `UPDATE push_claims SET claimed_at = $5, attempts = attempts + 1
-				WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`, k.User, k.Conv, k.ConvSeq, client, now)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim push: %w", err)
+		return nil, fmt.Errorf("claim push: %w", err)
 	}
-	return c, nil
+	return out, nil
 }
 
-// FinishPush settles a claim.
-func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
-	q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
-	if sent {
-		q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+func comparePushClaims(a, b store.PushClaim) int {
+	return cmp.Or(strings.Compare(a.Key.User, b.Key.User), strings.Compare(a.Key.Conv, b.Key.Conv),
+		cmp.Compare(a.Key.ConvSeq, b.Key.ConvSeq), strings.Compare(a.Client, b.Client))
+}
+
+// decideClaim decides a claim that exists already, its row locked.
+func decideClaim(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease int64) (store.Claim, error) {
+	k := c.Key
+	var (
+		sent                bool
+		claimedAt, attempts int64
+	)
+	err := tx.QueryRow(ctx, `SELECT sent, claimed_at, attempts FROM push_claims
+		WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4 FOR UPDATE`,
+		k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+	if errors.Is(err, pgx.ErrNoRows) { // released in between: retry as new
+		return store.ClaimBusy, nil
 	}
-	if _, err := s.pool.Exec(ctx, q, k.User, k.Conv, k.ConvSeq, client); err != nil {
+	if err != nil {
+		return 0, err
+	}
+	claim := store.DecideClaim(true, sent, claimedAt, attempts, now, lease)
+	if claim == store.ClaimTakeOver {
+		_, err = tx.Exec(ctx, `UPDATE push_claims SET claimed_at = $5, attempts = attempts + 1
+			WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`, k.User, k.Conv, k.ConvSeq, c.Client, now)
+	}
+	return claim, err
+}
+
+// FinishPush settles claims, in one round trip and transaction.
+func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
+	b := &pgx.Batch{}
+	for _, f := range fs {
+		q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+		if f.Sent {
+			q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+		}
+		b.Queue(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
 		return fmt.Errorf("finish push: %w", err)
 	}
 	return nil

@@ -22,15 +22,16 @@ const (
 	qPushPut      = `INSERT INTO push_devices (user_id, client_id, platform, token, app, env, locale, created_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET platform = ?3, token = ?4, app = ?5, env = ?6, locale = ?7, created_at = ?8`
-	qPushUnreg   = `DELETE FROM push_devices WHERE user_id = ? AND client_id = ?`
-	qPushList    = `SELECT user_id, client_id, platform, token, app, env, locale, created_at FROM push_devices WHERE user_id = ? ORDER BY client_id`
-	qPushRemove  = `DELETE FROM push_devices WHERE platform = ? AND token = ?`
-	qPushOthers  = `SELECT EXISTS (SELECT 1 FROM push_devices WHERE client_id = ? AND user_id <> ?)`
-	qPushTakeOve = `DELETE FROM push_devices WHERE client_id = ? AND user_id <> ?`
-	qPushPending = `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at FROM push_outbox ORDER BY created_at LIMIT ?`
-	qPushDequeue = `DELETE FROM push_outbox WHERE user_id = ? AND conv_id = ? AND conv_seq = ?`
-	qPushClaimed = `SELECT sent, claimed_at, attempts FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
-	qPushClaim   = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+	qPushUnreg    = `DELETE FROM push_devices WHERE user_id = ? AND client_id = ?`
+	qPushList     = `SELECT user_id, client_id, platform, token, app, env, locale, created_at FROM push_devices WHERE user_id = ? ORDER BY client_id`
+	qPushRemove   = `DELETE FROM push_devices WHERE platform = ? AND token = ?`
+	qPushOthers   = `SELECT EXISTS (SELECT 1 FROM push_devices WHERE client_id = ? AND user_id <> ?)`
+	qPushTakeOve  = `DELETE FROM push_devices WHERE client_id = ? AND user_id <> ?`
+	qPushPending  = `SELECT user_id, conv_id, conv_seq, inbox_seq, kind, sender, created_at FROM push_outbox ORDER BY created_at LIMIT ?`
+	qPushDequeue  = `DELETE FROM push_outbox WHERE user_id = ? AND conv_id = ? AND conv_seq = ?`
+	qPushClaimNew = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	qPushClaimed  = `SELECT sent, claimed_at, attempts FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
+	qPushClaim    = `INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5)
 		ON CONFLICT DO UPDATE SET claimed_at = ?5, attempts = attempts + 1`
 	qPushSent    = `UPDATE push_claims SET sent = 1 WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushRelease = `DELETE FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
@@ -42,7 +43,7 @@ const (
 
 func init() {
 	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
-		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
+		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimNew, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
 	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread)
 }
 
@@ -202,37 +203,61 @@ func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
 	return nil
 }
 
-// ClaimPush claims a push for a device.
-func (s *Store) ClaimPush(ctx context.Context, k store.PushKey, client string, now, lease int64) (store.Claim, error) {
-	var c store.Claim
+// ClaimPush claims pushes for devices, in one write transaction.
+func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	out := make([]store.Claim, len(cs))
 	err := s.write(ctx, func(t *txn) error {
-		var (
-			sent                bool
-			claimedAt, attempts int64
-		)
-		err := t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, client).Scan(&sent, &claimedAt, &attempts)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		c = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
-		if c == store.ClaimNew || c == store.ClaimTakeOver {
-			return t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, client, now)
+		for i, c := range cs {
+			var (
+				sent                bool
+				claimedAt, attempts int64
+			)
+			k := c.Key
+			// Most claims are new: insert first, read only on a conflict.
+			r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
+			if err != nil {
+				return err
+			}
+			if n, err := r.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				out[i] = store.ClaimNew
+				continue
+			}
+			err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
+			if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
+				if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim push: %w", err)
+		return nil, fmt.Errorf("claim push: %w", err)
 	}
-	return c, nil
+	return out, nil
 }
 
-// FinishPush settles a claim.
-func (s *Store) FinishPush(ctx context.Context, k store.PushKey, client string, sent bool) error {
-	q := qPushRelease
-	if sent {
-		q = qPushSent
-	}
-	if err := s.write(ctx, func(t *txn) error { return t.exec(q, k.User, k.Conv, k.ConvSeq, client) }); err != nil {
+// FinishPush settles claims, in one write transaction.
+func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
+	err := s.write(ctx, func(t *txn) error {
+		for _, f := range fs {
+			q := qPushRelease
+			if f.Sent {
+				q = qPushSent
+			}
+			if err := t.exec(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("finish push: %w", err)
 	}
 	return nil

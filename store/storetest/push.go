@@ -215,8 +215,14 @@ func testPushClaims(t *testing.T, e *env) {
 	k := store.PushKey{User: "bob", Conv: "d:alice:bob", ConvSeq: 1}
 	claim := func(client string, now int64, want store.Claim) {
 		t.Helper()
-		if c, err := e.s.ClaimPush(e.ctx, k, client, now, 1000); err != nil || c != want {
+		if c, err := e.s.ClaimPush(e.ctx, []store.PushClaim{{Key: k, Client: client}}, now, 1000); err != nil || len(c) != 1 || c[0] != want {
 			t.Fatalf("claim by %s at %d: %v %v, want %v", client, now, c, err, want)
+		}
+	}
+	finish := func(client string, sent bool) {
+		t.Helper()
+		if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: store.PushClaim{Key: k, Client: client}, Sent: sent}}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	claim("p1", 100, store.ClaimNew)
@@ -224,19 +230,31 @@ func testPushClaims(t *testing.T, e *env) {
 	claim("p1", 500, store.ClaimBusy)
 	claim("p1", 1200, store.ClaimTakeOver)
 	claim("p1", 3000, store.ClaimDone) // taken over once already
-	if err := e.s.FinishPush(e.ctx, k, "p2", false); err != nil {
-		t.Fatal(err)
-	}
+	finish("p2", false)
 	claim("p2", 3000, store.ClaimNew)
-	if err := e.s.FinishPush(e.ctx, k, "p2", true); err != nil {
-		t.Fatal(err)
-	}
+	finish("p2", true)
 	e.reopen()
 	claim("p2", 9000, store.ClaimDone)
 	if err := e.s.ForgetPush(e.ctx, 5000); err != nil {
 		t.Fatal(err)
 	}
 	claim("p2", 9000, store.ClaimNew)
+
+	// A batch: each claim decided on its own, in the order given; a
+	// finish of several settles each.
+	k2 := store.PushKey{User: "bob", Conv: "d:bob:carol", ConvSeq: 4}
+	batch := []store.PushClaim{{Key: k2, Client: "p1"}, {Key: k, Client: "p2"}, {Key: k2, Client: "p2"}, {Key: k, Client: "p1"}}
+	got, err := e.s.ClaimPush(e.ctx, batch, 9100, 1000)
+	if want := []store.Claim{store.ClaimNew, store.ClaimBusy, store.ClaimNew, store.ClaimNew}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("batch claim: %v %v, want %v", got, err, want)
+	}
+	if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: batch[0], Sent: true}, {PushClaim: batch[2]}, {PushClaim: batch[3], Sent: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.s.ClaimPush(e.ctx, batch, 9200, 1000)
+	if want := []store.Claim{store.ClaimDone, store.ClaimBusy, store.ClaimNew, store.ClaimDone}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("batch claim after the finish: %v %v, want %v", got, err, want)
+	}
 }
 
 // testPushCounts: the unread count of a conversation and over all the

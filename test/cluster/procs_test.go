@@ -69,6 +69,7 @@ type proc struct {
 	t     *testing.T
 	name  string
 	argv  []string
+	env   []string // added to the environment at the next start
 	log   string
 	ready func(ctx context.Context) error
 
@@ -108,6 +109,7 @@ func (p *proc) start() {
 	fmt.Fprintf(f, "==== start %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), p.env...)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		p.t.Fatalf("start %s: %v", p.name, err)
@@ -151,6 +153,17 @@ func (p *proc) wait() {
 	if done != nil {
 		<-done
 	}
+}
+
+// killedBy says whether the process's last exit was by sig (after wait).
+func (p *proc) killedBy(sig syscall.Signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.ProcessState == nil {
+		return false
+	}
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 // stop sends sig and waits for the exit.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqim/mqim/internal/webhooksig"
 	"github.com/mqim/mqim/moderation"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/server"
@@ -94,7 +93,7 @@ func TestModerationWordFilter(t *testing.T) {
 func hookReceiver(t *testing.T, key []byte) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if !webhooksig.Verify(r.Header, key, body, time.Now(), time.Minute) {
+		if protocol.VerifyWebhook(key, r.Header.Get(protocol.WebhookHeaderTimestamp), r.Header.Get(protocol.WebhookHeaderSignature), body, time.Now()) != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

@@ -250,8 +250,7 @@ func TestPushRules(t *testing.T) {
 // [IM-17.4-2]. Then the node restarts with jobs queued (provider down
 // again) and sends them once after the restart.
 func TestPushProviderDown(t *testing.T) {
-	forEachStore(t, func(t *testing.T, be backend) {
-		dl := dialer{version: 5}
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		fake := pushtest.NewAPNs(t)
 		nc := pushNATS(t)
 		db := testnode.NewDB(t, be)
@@ -270,7 +269,13 @@ func TestPushProviderDown(t *testing.T) {
 		}
 		fake.Down(nil)
 		eventually(t, 20*time.Second, "the queued pushes", func() bool { return fake.Count(tok) >= 3 })
-		seqsOnce(t, fake, tok, 3)
+		// Each carries its own message's text, the conversation's first
+		// too (pushed when it was no longer the latest).
+		for _, a := range seqsOnce(t, fake, tok, 3) {
+			if a.Body != "while down" {
+				t.Fatalf("notification of seq %d says %q", a.Seq, a.Body)
+			}
+		}
 
 		// Restart with jobs queued.
 		fake.Down(&pushtest.Answer{Status: 500, Reason: "InternalServerError"})
@@ -291,9 +296,12 @@ func TestPushProviderDown(t *testing.T) {
 
 // TestPushTwoNodes: two nodes on one PostgreSQL and one NATS consume one
 // work queue; messages sent through both are pushed once each
-// [IM-17.4-3].
+// [IM-17.4-3]. PostgreSQL only: a SQLite file has one node.
 func TestPushTwoNodes(t *testing.T) {
-	dl := dialer{version: 5}
+	forEachVersion(t, testPushTwoNodes)
+}
+
+func testPushTwoNodes(t *testing.T, dl dialer) {
 	fake := pushtest.NewAPNs(t)
 	nc := pushNATS(t)
 	db := testnode.NewDB(t, testnode.Postgres)
@@ -321,7 +329,6 @@ func TestPushTwoNodes(t *testing.T) {
 	if sent != 2*each {
 		t.Fatalf("nodes sent %v", sent)
 	}
-
 }
 
 // failUntil returns a failpoint that fails the named step its first n
@@ -339,8 +346,7 @@ func failUntil(name string, n int32) (func(string) bool, *atomic.Int32) {
 // leaves a claim, taken over after its lease, and the message is pushed
 // (here once: the cut-off call never reached the provider) [IM-17.4].
 func TestPushFailpoints(t *testing.T) {
-	forEachStore(t, func(t *testing.T, be backend) {
-		dl := dialer{version: 5}
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
 		fake := pushtest.NewAPNs(t)
 		nc := pushNATS(t)
 		db := testnode.NewDB(t, be)
@@ -369,8 +375,75 @@ func TestPushFailpoints(t *testing.T) {
 		alice.sendOK(text("f2", "bob", "after"))
 		eventually(t, 30*time.Second, "the next push", func() bool { return fake.Count(tok) >= 2 })
 		seqsOnce(t, fake, tok, 2)
-		if cs, _ := n.Store.PendingPush(context.Background(), 10); len(cs) != 0 {
-			t.Fatalf("outbox left %+v", cs)
+		// The relay deletes a row once JetStream has its job, which a
+		// worker may have pushed already.
+		eventually(t, 20*time.Second, "the outbox emptied", func() bool {
+			cs, err := n.Store.PendingPush(context.Background(), 10)
+			return err == nil && len(cs) == 0
+		})
+	})
+}
+
+// TestPushSystemFolding: a bridge's system notifications to an offline
+// user, over MQTT (im/v1/sys/notify) and HTTP (POST /v1/notifications):
+// the first is pushed at once, the other four of the interval fold into
+// one notification at its end, so that the phone shows one notification
+// with count 5 [IM-17.2-5], [IM-17.3-2], [IM-4.6].
+func TestPushSystemFolding(t *testing.T) {
+	forEachStoreAndVersion(t, func(t *testing.T, be backend, dl dialer) {
+		fake := pushtest.NewAPNs(t)
+		const interval = 3 * time.Second
+		n := startNode(t, be, withPush(pushNATS(t), fake, "n1", 1, true), func(c *server.Config) { c.Push.Policy.SystemInterval = interval })
+		registered(t, dl, n, fake, "bob").disconnect()
+		tok, conv := deviceToken("bob"), protocol.DirectConv("bob", "ci")
+		bridge := bridgeToken(t, "ci")
+		ci := dl.dial(t, n, "ci", withToken(bridge))
+		notify := func(i int) {
+			t.Helper()
+			cmid, text := fmt.Sprintf("n%d", i), fmt.Sprintf("build %d passed", i)
+			if i%2 == 0 { // the even ones over HTTP
+				if st, res := postNotification(t, n, bridge, map[string]any{"to": "bob", "cmid": cmid, "body": map[string]any{"text": text}}); st != 201 {
+					t.Fatalf("notification %s: %d %v", cmid, st, res)
+				}
+				return
+			}
+			if r := ci.notify(protocol.Send{Cmid: cmid, To: "bob", Type: protocol.TypeSystem, Body: map[string]any{"text": text}}); r.Err != nil || r.Code != 0 {
+				t.Fatalf("notification %s: %+v", cmid, r)
+			}
+		}
+		start := time.Now()
+		notify(1)
+		eventually(t, 20*time.Second, "the first notification, at once", func() bool { return fake.Count(tok) >= 1 })
+		for i := 2; i <= 5; i++ {
+			notify(i)
+		}
+		if time.Since(start) >= interval {
+			t.Skipf("the machine is too slow to send five notifications within the %v window", interval)
+		}
+		first := seqsOnce(t, fake, tok, 1)[0]
+		if first.CollapseID != conv || first.Seq != 1 || first.Title != "ci" || first.Body != "build 1 passed" || first.Unread != 1 {
+			t.Fatalf("first notification %+v", first)
+		}
+		eventually(t, 30*time.Second, "the folded notification at the window's end", func() bool { return fake.Count(tok) >= 2 })
+		got := seqsOnce(t, fake, tok, 2)
+		if time.Since(start) < interval {
+			t.Fatalf("the folded notification came before the window's end")
+		}
+		if f := got[1]; f.CollapseID != conv || f.Seq != 5 || f.Body != "4 new notifications" || f.Unread != 5 || f.Badge != 5 {
+			t.Fatalf("folded notification %+v", f)
+		}
+		shown := fake.Shown(tok)
+		if len(shown) != 1 || shown[conv].Unread != 5 {
+			t.Fatalf("the phone shows %+v, want one notification with count 5", shown)
+		}
+		eventually(t, 20*time.Second, "the folded jobs counted", func() bool {
+			return metric(t, n, "mqim_push_skipped_total", `reason="folded"`) >= 4
+		})
+		// The window is closed: the next notification is pushed at once.
+		notify(7)
+		eventually(t, 20*time.Second, "the next window's first", func() bool { return fake.Count(tok) >= 3 })
+		if got := seqsOnce(t, fake, tok, 3); got[2].Seq != 6 || got[2].Body != "build 7 passed" {
+			t.Fatalf("next window's first %+v", got[2])
 		}
 	})
 }
