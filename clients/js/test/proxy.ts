@@ -273,3 +273,20 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   proxy.url = `mqtt://127.0.0.1:${addr.port}`;
   return proxy;
 }
+
+/** Proxies starts proxies for a test file and closes them all at its end. */
+export class Proxies {
+  private readonly all: Proxy[] = [];
+  /** start starts a proxy to the MQTT port targetPort. */
+  async start(targetPort: number): Promise<Proxy> {
+    const p = await startProxy(targetPort);
+    this.all.push(p);
+    return p;
+  }
+  async closeAll(): Promise<void> {
+    await Promise.all(this.all.splice(0).map((p) => p.close()));
+  }
+}
+
+/** isPublish tells whether f is a PUBLISH to topic. */
+export const isPublish = (f: Frame, topic: string): boolean => f.type === 3 && f.topic === topic;

@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 
 import { ClientError, ClientErrorCode, ErrorCode, MqimError, decode } from "@mqim/sdk";
 import { closeAll, dial, startServer, waitFor, type Server } from "./harness.js";
-import { startProxy, type Frame, type Proxy } from "./proxy.js";
+import { Proxies, isPublish, type Frame, type Proxy } from "./proxy.js";
 
 /** Per connection: RATE sends (and RPC requests) a second, BURST at once. */
 const RATE = 2;
@@ -21,7 +21,7 @@ const SLACK_MS = 5;
 
 let srv: Server;
 let words: string;
-const proxies: Proxy[] = [];
+const proxies = new Proxies();
 before(async () => {
   words = mkdtempSync(join(tmpdir(), "mqim-js-words-"));
   const reject = join(words, "reject.txt");
@@ -34,21 +34,16 @@ before(async () => {
 });
 after(async () => {
   await closeAll();
-  await Promise.all(proxies.map((p) => p.close()));
+  await proxies.closeAll();
   await srv?.stop();
   rmSync(words, { recursive: true, force: true });
 });
 
-async function proxy(): Promise<Proxy> {
-  const p = await startProxy(srv.mqttPort);
-  proxies.push(p);
-  return p;
-}
+const proxy = (): Promise<Proxy> => proxies.start(srv.mqttPort);
 
 let n = 0;
 const uniq = (name: string) => `${name}${++n}r`;
 
-const isPublish = (f: Frame, topic: string) => f.type === 3 && f.topic === topic;
 
 /**
  * checkWaits checks that every refusal (at, retryAfterMs) is followed by
