@@ -2,7 +2,6 @@ package im
 
 import (
 	"sync"
-	"time"
 
 	"github.com/mqim/mqim/internal/ratelimit"
 	"github.com/mqim/mqim/protocol"
@@ -28,31 +27,8 @@ type Session struct {
 	Abort func(error)
 
 	mu      sync.Mutex
-	typing  bucket  // typing.go
 	arrival arrival // arrival.go
-	// The session's send and RPC rate-limit buckets (ratelimit.go); nil
-	// until first used.
-	sends, rpcs *ratelimit.Bucket
-}
-
-// bucket is a token bucket; its zero value is full.
-type bucket struct {
-	used   bool
-	tokens float64
-	last   time.Time
-}
-
-// take takes one token of a bucket of burst, refilled at one per every,
-// if there is one.
-func (b *bucket) take(now time.Time, burst float64, every time.Duration) bool {
-	if !b.used {
-		b.used, b.tokens, b.last = true, burst, now
-	}
-	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()/every.Seconds())
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	// The session's rate-limit buckets: sends and RPC requests
+	// (ratelimit.go), typing signals (typing.go); nil until first used.
+	sends, rpcs, typing *ratelimit.Bucket
 }

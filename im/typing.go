@@ -5,16 +5,18 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mqim/mqim/internal/ratelimit"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
 
 // Typing rate limit per session [IM-15.1-3]: a bucket of typingBurst
-// signals, refilled at one per typingEvery.
-const (
-	typingBurst = 5
-	typingEvery = time.Second
-)
+// signals, refilled at one a second. Not the operator's send and RPC
+// limits (ratelimit.go): the spec fixes it, and it applies to every
+// session.
+const typingBurst = 5
+
+var typingLimit = ratelimit.Limit{Rate: 1, Burst: typingBurst}
 
 // typingTimeout bounds the block check of a typing signal; on a slow store
 // the signal is dropped rather than the connection stalled.
@@ -46,9 +48,12 @@ func (s *Service) Typing(sess *Session, f protocol.Format, payload []byte) *prot
 	}
 	now := time.Now()
 	sess.mu.Lock()
-	ok := sess.typing.take(now, typingBurst, typingEvery)
+	if sess.typing == nil {
+		sess.typing = ratelimit.NewBucket(typingLimit)
+	}
+	b := sess.typing
 	sess.mu.Unlock()
-	if !ok {
+	if ok, _ := b.Take(now); !ok {
 		return nil
 	}
 	if s.allowedSignal(sess.User, t.To) {

@@ -64,7 +64,8 @@ func TestPageServed(t *testing.T) {
 // chromium, with playwright-core from npm) through a chat against a node on
 // the default store (SQLite): alice and bob at 1280 px, carol on a 390 px
 // phone. testdata/chat.cjs is the script: login errors, direct chat,
-// unread counts and receipts, typing, presence, attachments (uploaded from
+// unread counts and receipts, typing, presence, a send and an edit the
+// moderation refuses, attachments (uploaded from
 // the page and sent with `mqim send --file`), a bridge's system notice,
 // edit and recall, a group, history paging, a connection cut and restored
 // (alice's page goes through a proxy this test cuts), remember-me and
@@ -78,8 +79,15 @@ func TestPageServed(t *testing.T) {
 // by scripts/test or under CI=true, where a missing piece fails the test.
 func TestBrowserChat(t *testing.T) {
 	b := browserDeps(t)
-	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	files := t.TempDir()
+	// A reject word list: a send or edit holding "forbidden" is refused
+	// with content_refused [IM-18.1-3], which the page explains.
+	words := filepath.Join(files, "reject.txt")
+	if err := os.WriteFile(words, []byte("forbidden\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := testnode.Start(t, testnode.NewDB(t, testnode.SQLite), secret, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(c *server.Config) { c.Moderation.RejectLists = []string{words} })
 	img := filepath.Join(files, "sunset.png")
 	writePNG(t, img, 320, 200)
 	txt := filepath.Join(files, "notes.txt")

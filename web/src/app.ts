@@ -8,6 +8,7 @@ import {
   Client,
   ClientError,
   ClientErrorCode,
+  ErrorCode,
   MemoryCursor,
   MqimError,
   type Body,
@@ -107,7 +108,19 @@ function setStatus(s: "connecting" | "online" | "reconnecting" | "closed" | "off
 }
 
 function describe(e: unknown): string {
-  if (e instanceof MqimError) return e.detail && e.detail !== e.code ? `${e.code || "refused"}: ${e.detail}` : e.code || e.message;
+  if (e instanceof MqimError) {
+    const detail = e.detail && e.detail !== e.code ? e.detail : "";
+    switch (e.code) {
+      // The server's moderation [IM-18]: its text names the field (or is the webhook's reason).
+      case ErrorCode.ContentRefused:
+        return `refused by the server's content rules${detail ? ` (${detail})` : ""}`;
+      // The SDK waits these out [IM-1.3-6]; one shows only if a call gave up first.
+      case ErrorCode.RateLimited:
+        return `too many messages or requests at once; try again ${e.retryAfterMs > 0 ? `in ${Math.ceil(e.retryAfterMs / 1000)} s` : "later"}`;
+    }
+    return detail ? `${e.code || "refused"}: ${detail}` : e.code || e.message;
+  }
+  if (e instanceof ClientError && e.last instanceof MqimError && e.last.code === ErrorCode.RateLimited) return describe(e.last);
   if (e instanceof Error) return e.message.replace(/^mqim: /, "");
   return String(e);
 }

@@ -77,6 +77,17 @@ run(async (browser) => {
   await fits(alice, "alice");
   await fits(bob, "bob");
 
+  // Content the server's moderation refuses [IM-18.1-3]: the send is
+  // marked not sent, with a reason a person can read; so is an edit.
+  const refused = `#messages .msg.failed:has-text("a forbidden word")`;
+  await say(alice, "a forbidden word");
+  await alice.waitForSelector(`${refused} .send-error >> text=not sent: refused by the server's content rules`, { timeout: T });
+  await alice.click(`${refused} .dismiss-btn`);
+  await alice.waitForSelector(refused, { state: "detached", timeout: T });
+  await edit(alice, "x".repeat(400), "now forbidden");
+  await alice.waitForSelector(`#chat-error:not([hidden]):has-text("Cannot edit: refused by the server's content rules (the text contains a word that is not allowed)")`, { timeout: T });
+  check(!(await bob.textContent("#messages")).includes("forbidden"), "bob saw refused content");
+
   // Attachments from the page: an image (shown from a blob: URL fetched
   // with the token) and a file (downloaded with the token).
   await alice.setInputFiles("#file-input", E.IMAGE);

@@ -12,6 +12,7 @@ import type {
   Contact,
   ConversationsResult,
   ConvSettings,
+  ErrorObject,
   Event,
   GroupChangeResult,
   GroupCreateRequest,
@@ -216,8 +217,22 @@ class ConnLost extends Error {
 function pubackError(pkt: Packet | undefined, fallbackReason: number): MqimError {
   const p = pkt as { reasonCode?: number; properties?: { reasonString?: string; userProperties?: Record<string, string | string[]> } } | undefined;
   const reason = p?.reasonCode ?? fallbackReason;
-  const code = userProp(p?.properties?.userProperties, "code");
-  return new MqimError(code, p?.properties?.reasonString ?? "", reason);
+  const u = p?.properties?.userProperties;
+  // rate_limited carries retry_after_ms (decimal) [IM-4.4-3].
+  return new MqimError(userProp(u, "code"), p?.properties?.reasonString ?? "", reason, 0, Number(userProp(u, "retry_after_ms") || 0));
+}
+
+/** An MqimError from an error object [IM-6.2-1] (an RPC response, an HTTP error body). */
+function objectError(e: ErrorObject | undefined, fallbackCode: string, fallbackDetail: string, status = 0): MqimError {
+  return new MqimError(e?.code ?? fallbackCode, e?.message ?? fallbackDetail, 0, status, Number(e?.retry_after_ms ?? 0));
+}
+
+/**
+ * nextDelay is how long to wait before the next attempt: the backoff, or,
+ * after rate_limited, at least the server's retry_after_ms [IM-1.3-6].
+ */
+function nextDelay(attempt: number, last: unknown): number {
+  return Math.max(retryDelay(attempt), last instanceof MqimError ? last.retryAfterMs : 0);
 }
 
 function userProp(u: Record<string, string | string[]> | undefined, k: string): string {
@@ -678,7 +693,7 @@ export class Client {
     const lastMsg = last instanceof Error ? last.message : last === undefined ? "" : String(last);
     const why = lastMsg || (this.conn?.ready ? "" : `not connected${this.lastConnectError ? ": " + this.lastConnectError.message : ""}`);
     const code = r instanceof ClientError ? r.code : ClientErrorCode.Aborted;
-    return new ClientError(code, `${what}: ${r.message}${why ? ` (${why})` : ""}`, { cause: r });
+    return new ClientError(code, `${what}: ${r.message}${why ? ` (${why})` : ""}`, { cause: r, last: last instanceof Error ? last : undefined });
   }
 
   // ---- sending ----
@@ -686,7 +701,8 @@ export class Client {
   /**
    * send sends a message and resolves once the server has stored it. Until
    * then it retries with the same cmid and the same bytes, across
-   * reconnects and after retryable refusals (unavailable, overloaded), so
+   * reconnects and after retryable refusals (unavailable, overloaded;
+   * rate_limited after the server's retry_after_ms [IM-1.3-6]), so
    * the message is stored once however often it is sent [IM-4.5]. A refusal
    * rejects with MqimError carrying the spec's code; a timeout or abort with
    * ClientError, and then the message may or may not be stored (send it
@@ -735,7 +751,7 @@ export class Client {
           attemptScope.dispose();
         }
         try {
-          await sleep(retryDelay(attempt), scope.signal);
+          await sleep(nextDelay(attempt, last), scope.signal);
         } catch {
           throw this.stopErr(`send ${cmid} not acknowledged`, scope.signal, last);
         }
@@ -779,7 +795,9 @@ export class Client {
    * registered before the publish, so a response that overtakes the PUBACK
    * is not lost. An attempt that gets no response within requestTimeout, or
    * whose connection drops, is repeated (the methods of §7 are safe to
-   * repeat [IM-7.1-6]); a group change method, which is not idempotent
+   * repeat [IM-7.1-6]), and so is one refused as retryable (rate_limited:
+   * after the server's retry_after_ms [IM-1.3-6]), until callTimeout (or
+   * opts); a group change method, which is not idempotent
    * [IM-11.4-5], is repeated only if its request was not acknowledged.
    */
   async call<T>(method: string, params: object = {}, opts: CallOptions = {}): Promise<T> {
@@ -798,9 +816,9 @@ export class Client {
         let acked = false;
         try {
           const resp = await this.roundTrip(cn, method, payload, scope.signal, () => (acked = true));
-          const r = decode(resp.payload, resp.ct) as { ok?: boolean; result?: unknown; error?: { code?: string; message?: string } };
+          const r = decode(resp.payload, resp.ct) as { ok?: boolean; result?: unknown; error?: ErrorObject };
           if (r && r.ok === true) return (r.result ?? {}) as T;
-          const e = new MqimError(r?.error?.code ?? ErrorCode.Internal, r?.error?.message ?? "response without error");
+          const e = objectError(r?.error, ErrorCode.Internal, "response without error");
           if (!e.retryable || (e.code === ErrorCode.Internal && attempt >= MAX_INTERNAL_RETRIES)) throw e;
           last = e;
         } catch (e) {
@@ -817,7 +835,7 @@ export class Client {
         }
         this.log("debug", "RPC attempt failed; retrying", { method, error: String(last) });
         try {
-          await sleep(retryDelay(attempt), scope.signal);
+          await sleep(nextDelay(attempt, last), scope.signal);
         } catch {
           throw this.stopErr(method, scope.signal, last);
         }
@@ -989,8 +1007,7 @@ export class Client {
         out = undefined;
       }
       if (resp.status !== 201) {
-        const err = (out as { error?: { code?: string; message?: string } } | undefined)?.error;
-        throw new MqimError(err?.code ?? "", err?.message ?? `HTTP ${resp.status}`, 0, resp.status);
+        throw objectError((out as { error?: ErrorObject } | undefined)?.error, "", `HTTP ${resp.status}`, resp.status);
       }
       return out as Upload;
     } finally {
@@ -1033,13 +1050,13 @@ export class Client {
     try {
       const resp = await fetch(u, { headers: { Authorization: `Bearer ${this.opts.token}` }, signal: scope.signal });
       if (resp.status !== 200) {
-        let err: { code?: string; message?: string } | undefined;
+        let err: ErrorObject | undefined;
         try {
-          err = ((await resp.json()) as { error?: { code?: string; message?: string } }).error;
+          err = ((await resp.json()) as { error?: ErrorObject }).error;
         } catch {
           err = undefined;
         }
-        throw new MqimError(err?.code ?? "", err?.message ?? `HTTP ${resp.status}`, 0, resp.status);
+        throw objectError(err, "", `HTTP ${resp.status}`, resp.status);
       }
       return await resp.blob();
     } finally {

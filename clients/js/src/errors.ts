@@ -16,10 +16,14 @@ export const ErrorCode = {
   Muted: "muted",
   Unavailable: "unavailable",
   Overloaded: "overloaded",
+  /** Over the sender's rate limit [IM-1.3-6]: retry after MqimError.retryAfterMs. */
+  RateLimited: "rate_limited",
   Blocked: "blocked",
   NotFound: "not_found",
   NotAllowed: "not_allowed",
   UnsupportedMedia: "unsupported_media",
+  /** The server's moderation refused the content [IM-18]; sending it as is fails again. */
+  ContentRefused: "content_refused",
   Internal: "internal",
 } as const;
 
@@ -37,7 +41,7 @@ export const Reason = {
 } as const;
 
 /** Retryable codes [IM-6.1-1]: the same request may be repeated later. */
-const RETRYABLE = new Set<string>([ErrorCode.Unavailable, ErrorCode.Overloaded, ErrorCode.Internal]);
+const RETRYABLE = new Set<string>([ErrorCode.Unavailable, ErrorCode.Overloaded, ErrorCode.RateLimited, ErrorCode.Internal]);
 
 /**
  * MqimError is a refusal by the server: a send or RPC request refused in its
@@ -55,19 +59,26 @@ export class MqimError extends Error {
   readonly status: number;
   /** The server's text for people; never parse it. */
   readonly detail: string;
+  /**
+   * With rate_limited: how many milliseconds from the refusal a retry can
+   * succeed (the server's retry_after_ms [IM-6.2-1]); 0 otherwise.
+   */
+  readonly retryAfterMs: number;
 
-  constructor(code: string, detail = "", reason = 0, status = 0) {
+  constructor(code: string, detail = "", reason = 0, status = 0, retryAfterMs = 0) {
     const shown = code || `reason 0x${reason.toString(16).padStart(2, "0")}`;
     super(detail && detail !== code ? `mqim: ${shown}: ${detail}` : `mqim: ${shown}`);
     this.code = code;
     this.detail = detail;
     this.reason = reason;
     this.status = status;
+    this.retryAfterMs = Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : 0;
   }
 
   /**
    * retryable tells whether the same request may be repeated later:
-   * unavailable, overloaded and internal (a few times). Unknown codes are
+   * unavailable, overloaded, rate_limited (after retryAfterMs) and internal
+   * (a few times). Unknown codes are
    * final [IM-6.1-2]; with only a reason code, 0x80 and 0x97 are retryable.
    */
   get retryable(): boolean {
@@ -101,9 +112,16 @@ export const ClientErrorCode = {
 export class ClientError extends Error {
   override readonly name = "ClientError";
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(`mqim: ${message}`, options);
+  /**
+   * For a call that gave up (timeout, aborted): the failure of its last
+   * attempt, e.g. an MqimError rate_limited it was waiting out, or the
+   * lost connection; undefined if there was none.
+   */
+  readonly last: Error | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; last?: Error }) {
+    super(`mqim: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.last = options?.last;
   }
 }
 

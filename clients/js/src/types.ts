@@ -59,6 +59,8 @@ export interface Message {
 export interface ErrorObject {
   code: string;
   message?: string;
+  /** With rate_limited: milliseconds from now after which a retry can succeed [IM-6.2-1]. */
+  retry_after_ms?: number;
 }
 
 /** A user's settings of a conversation [IM-16.1-1]. */

@@ -112,6 +112,11 @@ test("errors carry the spec's code and retryability", () => {
   assert.equal(new MqimError(ErrorCode.Overloaded).retryable, true);
   assert.equal(new MqimError("", "", 0x97).retryable, true);
   assert.equal(new MqimError("some_new_code").retryable, false); // [IM-6.1-2]
+  const limited = new MqimError(ErrorCode.RateLimited, "", 0x97, 0, 250);
+  assert.equal(limited.retryable, true); // after retryAfterMs [IM-1.3-6]
+  assert.equal(limited.retryAfterMs, 250);
+  assert.equal(new MqimError(ErrorCode.RateLimited, "", 0x97, 0, Number("x")).retryAfterMs, 0);
+  assert.equal(new MqimError(ErrorCode.ContentRefused, "", 0x83).retryable, false); // [IM-18]
   assert.ok(new ClientError("closed", "x") instanceof Error);
 });
 

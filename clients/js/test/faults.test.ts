@@ -6,30 +6,25 @@ import { after, before, test } from "node:test";
 
 import { decode, type Event, type Presence } from "@mqim/sdk";
 import { closeAll, contiguous, dial, noMoreEvents, startServer, waitFor, type Server } from "./harness.js";
-import { startProxy, type Frame, type Proxy } from "./proxy.js";
+import { Proxies, isPublish, type Frame, type Proxy } from "./proxy.js";
 
 let srv: Server;
-const proxies: Proxy[] = [];
+const proxies = new Proxies();
 before(async () => {
   // Groups with more than 2 members fan out on read (the group topic) [IM-11.3].
   srv = await startServer(["--group-read-fanout", "2"]);
 });
 after(async () => {
   await closeAll();
-  await Promise.all(proxies.map((p) => p.close()));
+  await proxies.closeAll();
   await srv?.stop();
 });
 
-async function proxy(): Promise<Proxy> {
-  const p = await startProxy(srv.mqttPort);
-  proxies.push(p);
-  return p;
-}
+const proxy = (): Promise<Proxy> => proxies.start(srv.mqttPort);
 
 let n = 0;
 const uniq = (name: string) => `${name}${++n}f`;
 
-const isPublish = (f: Frame, topic: string) => f.type === 3 && f.topic === topic;
 const seqOf = (f: Frame) => (decode(f.payload!) as Event).seq;
 
 for (const format of ["msgpack", "json"] as const) {

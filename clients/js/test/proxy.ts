@@ -12,6 +12,12 @@ export interface Frame {
   topic?: string;
   packetId?: number;
   payload?: Buffer;
+  /** When the proxy read it (performance.now(), ms). */
+  at: number;
+  /** PUBACK: the reason code (0 when the packet has none). */
+  reason?: number;
+  /** PUBACK: the user properties (the first value of each name). */
+  userProps?: Record<string, string>;
 }
 
 function readVarint(b: Buffer, off: number): { value: number; len: number } | undefined {
@@ -45,6 +51,34 @@ function parsePublish(f: Frame, bodyOff: number): void {
   f.payload = b.subarray(off);
 }
 
+/** parsePuback reads reason code and user properties of an MQTT 5 PUBACK. */
+function parsePuback(f: Frame, bodyOff: number): void {
+  const b = f.raw;
+  f.packetId = b.readUInt16BE(bodyOff);
+  let off = bodyOff + 2;
+  f.reason = off < b.length ? b[off++]! : 0;
+  f.userProps = {};
+  if (off >= b.length) return;
+  const props = readVarint(b, off)!;
+  off += props.len;
+  const end = off + props.value;
+  const str = (): string => {
+    const n = b.readUInt16BE(off);
+    const v = b.subarray(off + 2, off + 2 + n).toString("utf8");
+    off += 2 + n;
+    return v;
+  };
+  while (off < end) {
+    const id = b[off++]!;
+    if (id === 0x1f) str(); // Reason String
+    else if (id === 0x26) {
+      const k = str();
+      const v = str();
+      f.userProps[k] ??= v;
+    } else return; // no other property belongs in a PUBACK
+  }
+}
+
 /** Framer splits a byte stream into MQTT packets. */
 class Framer {
   private buf: Buffer = Buffer.alloc(0);
@@ -59,9 +93,9 @@ class Framer {
       if (this.buf.length < total) break;
       const raw = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);
-      const f: Frame = { type: raw[0]! >> 4, flags: raw[0]! & 0x0f, raw };
+      const f: Frame = { type: raw[0]! >> 4, flags: raw[0]! & 0x0f, raw, at: performance.now() };
       if (f.type === 3) parsePublish(f, 1 + rl.len);
-      if (f.type === 4) f.packetId = raw.readUInt16BE(1 + rl.len);
+      if (f.type === 4) parsePuback(f, 1 + rl.len);
       out.push(f);
     }
     return out;
@@ -239,3 +273,20 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   proxy.url = `mqtt://127.0.0.1:${addr.port}`;
   return proxy;
 }
+
+/** Proxies starts proxies for a test file and closes them all at its end. */
+export class Proxies {
+  private readonly all: Proxy[] = [];
+  /** start starts a proxy to the MQTT port targetPort. */
+  async start(targetPort: number): Promise<Proxy> {
+    const p = await startProxy(targetPort);
+    this.all.push(p);
+    return p;
+  }
+  async closeAll(): Promise<void> {
+    await Promise.all(this.all.splice(0).map((p) => p.close()));
+  }
+}
+
+/** isPublish tells whether f is a PUBLISH to topic. */
+export const isPublish = (f: Frame, topic: string): boolean => f.type === 3 && f.topic === topic;
