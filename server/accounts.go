@@ -5,13 +5,12 @@ import (
 
 	"github.com/mqim/mqim/account"
 	"github.com/mqim/mqim/httpapi"
-	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/protocol/authtoken"
 )
 
 // newAccounts builds account control and the admin API [IM-8.3]: actions
 // end sessions through the auth hook, here and (over NATS) on every node.
-func (n *Node) newAccounts(sessions *imqtt.Auth) error {
+func (n *Node) newAccounts(sessions account.Sessions) error {
 	cfg := account.Config{Store: n.cfg.Store, Sessions: sessions, NodeName: n.cfg.NodeName, Log: n.log, Registerer: n.cfg.Registry}
 	if n.cfg.NATS != nil && !n.cfg.Standalone {
 		cfg.NATS = n.cfg.NATS

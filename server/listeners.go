@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -35,7 +34,7 @@ const (
 	lnAdmin   = "admin"
 )
 
-// mochi's ids of the MQTT listeners, which Shutdown closes first.
+// The broker's ids of the MQTT listeners.
 var mqttListenerIDs = map[string]string{lnMQTT: "tcp", lnWS: "ws", lnMQTTS: "tls", lnWSS: "wss"}
 
 // boundListener is one bound address.
@@ -131,22 +130,19 @@ func (n *Node) closeListeners() {
 // sends it at once.
 const proxyHeaderTimeout = 5 * time.Second
 
-// serveMQTT adds the MQTT listeners to mochi.
+// serveMQTT hands the MQTT listeners to the broker.
 func (n *Node) serveMQTT() error {
 	for _, name := range []string{lnMQTT, lnWS, lnMQTTS, lnWSS} {
 		b, ok := n.listeners[name]
 		if !ok {
 			continue
 		}
-		id := mqttListenerIDs[name]
-		var l listeners.Listener
+		add := n.broker.AddWSListener
 		if name == lnMQTT || name == lnMQTTS {
-			l = imqtt.NewTCPListener(id, b.ln, n.log)
-		} else {
-			l = imqtt.NewWSListener(id, b.ln)
+			add = n.broker.AddTCPListener
 		}
-		if err := n.mqtt.AddListener(l); err != nil {
-			return fmt.Errorf("add %s listener: %w", name, err)
+		if err := add(mqttListenerIDs[name], b.ln); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -217,22 +213,6 @@ func (n *Node) metricsHandler() http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// closeWrite half-closes a connection for the drain (node.go, disconnect):
-// TCP, also behind a PROXY protocol header, and TLS (close_notify: the
-// device reads everything sent before it, then EOF).
-func closeWrite(c net.Conn) bool {
-	switch c := c.(type) {
-	case *net.TCPConn:
-		return c.CloseWrite() == nil
-	case *proxyproto.Conn:
-		tc, ok := c.TCPConn()
-		return ok && tc.CloseWrite() == nil
-	case *tls.Conn:
-		return c.CloseWrite() == nil
-	}
-	return false
 }
 
 // logListeners says at start which listeners are plaintext and which TLS.

@@ -5,33 +5,8 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/mochi-mqtt/server/v2/packets"
-
-	imqtt "github.com/mqim/mqim/mqtt"
-	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
 )
-
-// presenceChanged publishes a user's new state, retained, on its presence
-// topic [IM-15.3-1]. Every node learns every change from the routing table
-// and keeps its own retained copy.
-func (n *Node) presenceChanged(user string, online bool) {
-	payload, err := protocol.Encode(protocol.MsgPack, &protocol.Presence{User: user, Online: online, LastSeen: time.Now().UnixMilli()})
-	if err != nil {
-		n.log.Error("encode presence", "error", err)
-		return
-	}
-	err = n.mqtt.InjectPacket(n.inline, packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
-		TopicName:   protocol.PresenceTopic(user),
-		Payload:     payload,
-		Properties:  packets.Properties{ContentType: imqtt.PresenceContentType},
-		PacketID:    1, // never used: inline publishes are not acknowledged
-	})
-	if err != nil {
-		n.log.Warn("publish presence", "user", user, "error", err)
-	}
-}
 
 // presenceTTL is how long a presence ACL decision is reused: mochi checks
 // the ACL at SUBSCRIBE and again for every delivery. A contact removed or
@@ -92,10 +67,5 @@ func (n *Node) userOnline(user string) bool {
 	if n.table != nil {
 		return n.table.UserOnline(user)
 	}
-	for _, cl := range n.mqtt.Clients.GetAll() {
-		if !cl.Net.Inline && !cl.Closed() && string(cl.Properties.Username) == user {
-			return true
-		}
-	}
-	return false
+	return n.broker.UserOnline(user)
 }
