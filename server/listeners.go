@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,11 +12,10 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/internal/certs"
 	imqtt "github.com/mqim/mqim/mqtt"
-	"github.com/mqim/mqim/protocol"
 )
 
 // The node's listeners, by name: the plain ones always, the TLS ones with a
@@ -163,12 +161,12 @@ func (n *Node) httpServers() map[string]*http.Server {
 	}
 	if n.cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", n.metricsHandler())
+		mux.Handle("GET /metrics", httpapi.Metrics(n.cfg.Registry, n.cfg.MetricsToken))
 		out[lnMetrics] = srv(mux)
 	}
 	if n.cfg.AdminAddr != "" {
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /livez", livez)
+		mux.HandleFunc("GET /livez", httpapi.Livez)
 		n.adminRoutes(mux)
 		out[lnAdmin] = srv(mux)
 	}
@@ -197,22 +195,6 @@ func (n *Node) shutdownHTTP(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// metricsHandler serves the registry, behind MetricsToken when set.
-func (n *Node) metricsHandler() http.Handler {
-	h := promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{})
-	if n.cfg.MetricsToken == "" {
-		return h
-	}
-	want := []byte("Bearer " + n.cfg.MetricsToken)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send the metrics token as Authorization: Bearer <token>")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // logListeners says at start which listeners are plaintext and which TLS.

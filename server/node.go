@@ -48,6 +48,7 @@ type Node struct {
 	auth     *httpapi.Auth    // the bearer check of every HTTP endpoint
 	accounts *account.Service // account control [IM-8.3]
 	adminAPI *httpapi.Admin
+	api      *httpapi.API  // users, presence, nodes, notifications
 	push     *push.Service // nil: push off (push.go)
 	ids      *snowflake.Generator
 	http     map[string]*http.Server // by listener name (listeners.go)
