@@ -427,6 +427,10 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) (err error) {
+	// mqim patch: run last, when everything below is done (Client.Detached).
+	if cl.State.detached != nil {
+		defer close(cl.State.detached)
+	}
 	s.closingMu.Lock()
 	if s.closing { // mqim patch, see Server.closing
 		s.closingMu.Unlock()
