@@ -91,7 +91,7 @@ func newCore(t *testing.T, start bool, users ...string) *core {
 	reg := prometheus.NewRegistry()
 	s := New(Config{Store: st, Consumers: []Consumer{rec}, Groups: rec, Signal: rec, Registerer: reg, GroupReadFanout: 3})
 	if start {
-		s.Start()
+		_ = s.Start(context.Background())
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -293,7 +293,7 @@ func TestGroupCommitBatchesAndKeepsOrder(t *testing.T) {
 			wg.Done()
 		})
 	}
-	c.Start()
+	_ = c.Start(context.Background())
 	wg.Wait()
 	want := make([]string, n)
 	for i := range want {
@@ -316,7 +316,7 @@ func TestShutdownRefusesNewWork(t *testing.T) {
 	c := newCore(t, false, "alice", "bob")
 	ch := make(chan SendOutcome, 1)
 	c.Send(session("alice"), protocol.JSON, encode(t, text("s1", "bob", "queued before")), func(o SendOutcome) { ch <- o })
-	c.Start()
+	_ = c.Start(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Shutdown(ctx); err != nil {

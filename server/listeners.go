@@ -177,11 +177,11 @@ func (n *Node) httpServers() map[string]*http.Server {
 func (n *Node) serveHTTP() {
 	for name, srv := range n.http {
 		b := n.listeners[name]
-		go func() {
+		n.goroutines.Go(func() {
 			if err := srv.Serve(b.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("HTTP server stopped", "listener", name, "error", err)
 			}
-		}()
+		})
 	}
 }
 

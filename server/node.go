@@ -27,6 +27,7 @@ import (
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/internal/certs"
+	"github.com/mqim/mqim/internal/run"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/media"
 	imqtt "github.com/mqim/mqim/mqtt"
@@ -60,7 +61,9 @@ type Node struct {
 	proxy     proxyproto.ConnPolicyFunc // nil: no PROXY protocol
 	listeners map[string]*boundListener // by name, after Start
 	certsStop context.CancelFunc
-	certsDone chan struct{}
+	// goroutines of the node's own: the HTTP servers, the certificate
+	// poller.
+	goroutines run.Group
 
 	shutdown    gosync.Once
 	shutdownErr error
@@ -171,64 +174,75 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Start binds the listeners (listeners.go) and serves them. A taken port is
-// an error naming the address.
-func (n *Node) Start() (err error) {
-	// What has started is undone, in reverse, when a later step fails, so
-	// that a failed Start leaves no listener bound and no goroutine running.
-	var undo []func()
+// undoTimeout bounds the undoing of a Start that failed.
+const undoTimeout = 10 * time.Second
+
+// Start binds the listeners (listeners.go) and starts every component in
+// turn; ctx bounds the start-up steps only (push's stream, say). A taken
+// port is an error naming the address. What has started is undone, in
+// reverse, when a later step fails, so that a failed Start leaves no
+// listener bound and no goroutine running.
+func (n *Node) Start(ctx context.Context) (err error) {
+	var undo []func(context.Context) error
 	defer func() {
 		if err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), undoTimeout)
+			defer cancel()
 			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
+				_ = undo[i](ctx)
 			}
 		}
 	}()
-	stopCtx := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), 10*time.Second)
+	step := func(start, stop func(context.Context) error) error {
+		if err := start(ctx); err != nil {
+			return err
+		}
+		undo = append(undo, stop)
+		return nil
 	}
 	if err := n.bind(); err != nil {
 		return err
 	}
-	undo = append(undo, n.closeListeners)
+	undo = append(undo, func(context.Context) error { n.closeListeners(); return nil })
 	if err := n.serveMQTT(); err != nil {
 		return err
 	}
-	n.fanout.Start()
-	undo = append(undo, n.fanout.Stop)
-	if n.bus != nil {
-		if err := n.bus.Start(); err != nil {
-			return err
-		}
-		undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); _ = n.bus.Stop(ctx) })
-	}
-	if n.table != nil {
-		n.table.Start()
-		undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); n.table.Stop(ctx) })
-	}
-	if err := n.accounts.Start(); err != nil {
+	if err := step(n.fanout.Start, n.fanout.Shutdown); err != nil {
 		return err
 	}
-	undo = append(undo, n.accounts.Stop)
+	if n.bus != nil {
+		if err := step(n.bus.Start, n.bus.Shutdown); err != nil {
+			return err
+		}
+	}
+	if n.table != nil {
+		if err := step(n.table.Start, n.table.Shutdown); err != nil {
+			return err
+		}
+	}
+	if err := step(n.accounts.Start, n.accounts.Shutdown); err != nil {
+		return err
+	}
 	if n.push != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := n.push.Start(ctx)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := n.push.Start(pctx)
 		cancel()
 		if err != nil {
 			return err
 		}
-		undo = append(undo, n.push.Stop)
+		undo = append(undo, func(context.Context) error { n.push.Stop(); return nil })
 	}
-	n.core.Start()
-	undo = append(undo, func() { ctx, cancel := stopCtx(); defer cancel(); _ = n.core.Shutdown(ctx) })
-	if err := n.broker.Start(context.Background()); err != nil {
+	if err := step(n.core.Start, n.core.Shutdown); err != nil {
+		return err
+	}
+	if err := n.broker.Start(ctx); err != nil {
 		return err
 	}
 	n.serveHTTP()
 	if n.certs != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		n.certsStop, n.certsDone = cancel, make(chan struct{})
-		go func() { defer close(n.certsDone); n.certs.Run(ctx) }()
+		cctx, cancel := context.WithCancel(context.Background())
+		n.certsStop = cancel
+		n.goroutines.Go(func() { n.certs.Run(cctx) })
 	}
 	n.logListeners()
 	return nil
@@ -236,36 +250,37 @@ func (n *Node) Start() (err error) {
 
 // Shutdown drains the node: it stops accepting connections, commits and
 // acknowledges every publish already taken, delivers what was committed,
-// then disconnects the clients (0x8B for MQTT 5) and stops. It is
-// idempotent; the store is the caller's to close.
+// then disconnects the clients (0x8B for MQTT 5) and stops, each step
+// bounded by ctx. It is idempotent; the store is the caller's to close.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdown.Do(func() {
 		n.draining.Store(true)
 		n.broker.StopAccepting() // clients stay for now
 		err := n.core.Shutdown(ctx)
-		n.accounts.Stop()
-		var berr error
+		aerr := n.accounts.Shutdown(ctx)
+		var berr, ferr error
 		if err == nil {
 			// Only once the committer is done: a commit that outlives the
 			// deadline still hands its events to fanout and the bus.
 			if n.bus != nil {
-				berr = n.bus.Stop(ctx)
+				berr = n.bus.Shutdown(ctx)
 			}
-			n.fanout.Stop()
+			ferr = n.fanout.Shutdown(ctx)
 		}
 		if n.push != nil {
 			n.push.Stop() // after the committer: its last nudges are taken or left in the outbox
 		}
 		merr := n.broker.Shutdown(ctx) // delivers what was queued, then disconnects
+		var terr error
 		if n.table != nil {
-			n.table.Stop(ctx)
+			terr = n.table.Shutdown(ctx)
 		}
 		herr := n.shutdownHTTP(ctx)
 		if n.certsStop != nil {
 			n.certsStop()
-			<-n.certsDone
 		}
-		n.shutdownErr = errors.Join(err, berr, merr, herr)
+		gerr := n.goroutines.Wait(ctx) // HTTP servers, certificate poller
+		n.shutdownErr = errors.Join(err, aerr, berr, ferr, merr, terr, herr, gerr)
 	})
 	return n.shutdownErr
 }
