@@ -157,7 +157,7 @@ func New(cfg Config) (*Node, error) {
 		Registerer:      cfg.Registry,
 	})
 	wiring := imqtt.Wiring{Core: n.core, Auth: imqtt.AuthConfig{Tokens: cfg.Tokens, Users: cfg.Store, Log: cfg.Log,
-		PresenceAllowed: (&presenceACL{store: cfg.Store}).allowed, CertIdentity: certID}}
+		PresenceAllowed: im.NewPresenceACL(cfg.Store).Allowed, CertIdentity: certID}}
 	if n.table != nil {
 		wiring.Router = n.table
 	}
