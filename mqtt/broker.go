@@ -207,15 +207,17 @@ const closeGrace = 2 * time.Second
 // every device has been written what was queued for it (bounded by ctx and
 // maxFlush), then tells MQTT 5 devices where to go — DISCONNECT 0x9C "use
 // another server" with a Server Reference when one is known, else 0x8B
-// "server shutting down" — and closes 3.1.1 connections. It returns when
-// mochi's Close has waited for every connection to end.
+// "server shutting down" — and closes 3.1.1 connections; a device that
+// does not close its side within closeGrace, or once ctx has ended, is
+// closed. It returns when mochi's Close has waited for every connection to
+// end.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.flush(ctx)
 	ref := ""
 	if b.cfg.ServerReference != nil {
 		ref = b.cfg.ServerReference()
 	}
-	b.closeAll(ref)
+	b.closeAll(ctx, ref)
 	return nil
 }
 
@@ -250,7 +252,7 @@ func (b *Broker) flush(ctx context.Context) {
 // every connection to end. A connection that was still in its CONNECT when
 // the listeners closed becomes a client later, so clients are disconnected
 // again until Close returns.
-func (b *Broker) closeAll(ref string) {
+func (b *Broker) closeAll(ctx context.Context, ref string) {
 	closed := make(chan struct{})
 	go func() { b.server.Close(); close(closed) }()
 	// Each DISCONNECT is written on a goroutine of its own: a device that
@@ -268,7 +270,7 @@ func (b *Broker) closeAll(ref string) {
 			case !ok:
 				ending[cl] = time.Now()
 				writes.Go(func() { b.disconnect(cl, ref) })
-			case time.Since(since) > closeGrace:
+			case time.Since(since) > closeGrace || ctx.Err() != nil:
 				cl.Stop(packets.ErrServerShuttingDown)
 			}
 		}
