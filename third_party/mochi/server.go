@@ -427,10 +427,6 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) (err error) {
-	// mqim patch: run last, when everything below is done (Client.Detached).
-	if cl.State.detached != nil {
-		defer close(cl.State.detached)
-	}
 	s.closingMu.Lock()
 	if s.closing { // mqim patch, see Server.closing
 		s.closingMu.Unlock()
@@ -448,7 +444,9 @@ func (s *Server) attachClient(cl *Client, listener string) (err error) {
 
 	// mqim patch: no write goroutine per connection (was go cl.WriteLoop());
 	// a writer runs while packets are queued (Client.enqueue). It is
-	// waited for once the connection is stopped.
+	// waited for once the connection is stopped; then the client is
+	// detached (Client.Detached). One defer for both: another would grow
+	// this frame, and with it an idle connection's stack.
 	defer cl.stopWriter()
 	defer cl.Stop(nil)
 
