@@ -230,7 +230,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		undo = append(undo, func(context.Context) error { n.push.Stop(); return nil })
+		undo = append(undo, n.push.Shutdown)
 	}
 	if err := step(n.core.Start, n.core.Shutdown); err != nil {
 		return err
@@ -267,8 +267,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 			ferr = n.fanout.Shutdown(ctx)
 		}
+		var perr error
 		if n.push != nil {
-			n.push.Stop() // after the committer: its last nudges are taken or left in the outbox
+			perr = n.push.Shutdown(ctx) // after the committer: its last nudges are taken or left in the outbox
 		}
 		merr := n.broker.Shutdown(ctx) // delivers what was queued, then disconnects
 		var terr error
@@ -280,7 +281,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.certsStop()
 		}
 		gerr := n.goroutines.Wait(ctx) // HTTP servers, certificate poller
-		n.shutdownErr = errors.Join(err, aerr, berr, ferr, merr, terr, herr, gerr)
+		n.shutdownErr = errors.Join(err, aerr, berr, ferr, perr, merr, terr, herr, gerr)
 	})
 	return n.shutdownErr
 }
