@@ -122,7 +122,7 @@ type wire struct {
 }
 
 // Start subscribes to the actions of the other nodes.
-func (s *Service) Start() error {
+func (s *Service) Start(context.Context) error {
 	if s.cfg.NATS == nil {
 		return nil
 	}
@@ -142,14 +142,16 @@ func (s *Service) Start() error {
 	return nil
 }
 
-// Stop unsubscribes.
-func (s *Service) Stop() {
+// Shutdown unsubscribes; an action being handled (NATS's callback) ends
+// on its own.
+func (s *Service) Shutdown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sub != nil {
-		_ = s.sub.Unsubscribe()
+		_ = s.sub.Unsubscribe() // fails only on a closed connection: nothing arrives then
 		s.sub = nil
 	}
+	return nil
 }
 
 func (s *Service) end(m Match, why Reason) int {

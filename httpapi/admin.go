@@ -71,7 +71,7 @@ func (a *Admin) handle(pattern string, h func(http.ResponseWriter, *http.Request
 		if !ok {
 			return
 		}
-		req := request{actor: account.Actor{Subject: claims.Subject, Role: claims.Role, Remote: r.RemoteAddr}, user: r.PathValue("id")}
+		req := request{actor: actor(claims, r), user: r.PathValue("id")}
 		if r.PathValue("id") != "" && !protocol.ValidID(req.user) {
 			Error(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid user id")
 			return

@@ -1,7 +1,10 @@
 // Package httpapi is mqim's HTTP API [IM-8]: the bearer-token check every
-// endpoint shares, and the admin API of account control and the audit log
-// [IM-8.3], an http.Handler the server mounts (on the HTTP listener, or on
-// a separate admin listener).
+// endpoint shares (auth.go), the admin API of account control and the audit
+// log [IM-8.3] (admin.go), users, presence, the node list and notifications
+// (api.go; a notification goes through the core, im.Service, like a
+// bridge's MQTT publish), the media endpoints' credentials, readiness and
+// liveness, and /metrics. The server mounts them on the HTTP listener, or
+// the admin ones on a separate admin listener.
 package httpapi
 
 import (

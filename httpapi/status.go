@@ -23,6 +23,8 @@ func Status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case protocol.CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case protocol.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case protocol.CodeContentRefused:
 		return http.StatusUnprocessableEntity // [IM-18.1-3]
 	case protocol.CodeUnavailable, protocol.CodeOverloaded:

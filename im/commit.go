@@ -15,7 +15,6 @@ import (
 // size and throughput grow with load. One goroutine owns the store writes,
 // so commits, and therefore deliveries, happen in one order.
 func (s *Service) commitLoop() {
-	defer s.workers.Done()
 	defer close(s.done)
 	batch := make([]*op, 0, s.cfg.MaxBatch)
 	for {

@@ -90,7 +90,7 @@ func (s *Service) presence(c call) {
 		for i, u := range req.Users {
 			p := &res.Presence[i]
 			p.User = u
-			if u != me && (!rels[i].Contact && !co[i] || rels[i].Blocked) {
+			if u != me && !presenceShared(rels[i], co[i]) {
 				p.Error = protocol.Errorf(protocol.CodeNotAllowed, "%s has not shared presence with you", u)
 				continue
 			}

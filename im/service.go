@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/internal/run"
 	"github.com/mqim/mqim/internal/snowflake"
 	"github.com/mqim/mqim/protocol"
 	"github.com/mqim/mqim/store"
@@ -80,16 +81,12 @@ type Service struct {
 	stopped bool
 	rpcSem  chan struct{}
 	seenSem chan struct{} // last-seen writes in flight (presence.go)
-	workers sync.WaitGroup
+	// workers are the committer and the goroutines of Spawn; Shutdown
+	// closes the group once the committer is done.
+	workers run.Group
 	done    chan struct{} // closed when the committer has exited
 	stop    sync.Once
 	started atomic.Bool
-
-	// wmu guards waiting, set by Shutdown before it waits for workers:
-	// goroutines spawned after that are not counted, as a WaitGroup must
-	// not grow from zero while (or after) someone waits on it.
-	wmu     sync.Mutex
-	waiting bool
 
 	checks  []check       // the policy stage (policy.go), in order
 	limits  *limiter      // ratelimit.go
@@ -138,10 +135,10 @@ func New(cfg Config) *Service {
 }
 
 // Start starts the committer.
-func (s *Service) Start() {
+func (s *Service) Start(context.Context) error {
 	s.started.Store(true)
-	s.workers.Add(1)
-	go s.commitLoop()
+	s.workers.Go(s.commitLoop)
+	return nil
 }
 
 // Shutdown stops taking commands (later ones are answered "unavailable"),
@@ -154,23 +151,17 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		close(s.queue)
 		s.intake.Unlock()
 	})
-	all := make(chan struct{})
-	go func() {
-		if s.started.Load() {
-			<-s.done // the committer has drained the queue and answered
+	if s.started.Load() {
+		select {
+		case <-s.done: // the committer has drained the queue and answered
+		case <-ctx.Done():
+			return fmt.Errorf("drain the send pipeline: %w", ctx.Err())
 		}
-		s.wmu.Lock()
-		s.waiting = true
-		s.wmu.Unlock()
-		s.workers.Wait()
-		close(all)
-	}()
-	select {
-	case <-all:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("drain the send pipeline: %w", ctx.Err())
 	}
+	if err := s.workers.Wait(ctx); err != nil {
+		return fmt.Errorf("drain the send pipeline: %w", err)
+	}
+	return nil
 }
 
 // Stopping reports whether Shutdown has begun.
@@ -180,23 +171,20 @@ func (s *Service) Stopping() bool {
 	return s.stopped
 }
 
-// Spawn runs f, work for sess (nil if none), on a new goroutine, counted
-// in the workers Shutdown waits for unless it is already waiting (work that
-// starts then is not waited for). A panic in f aborts sess, not the node.
+// Spawn runs f, work for sess (nil if none), on a goroutine of the
+// workers Shutdown waits for. A panic in f aborts sess, not the node. Once
+// the drain is over (the committer has answered everything and Shutdown
+// waits), the group refuses and f runs on the caller's goroutine: such work
+// (a publish answered "unavailable", a late RPC) comes from a connection's
+// own goroutine, which the transport waits for when it closes.
 func (s *Service) Spawn(sess *Session, f func()) {
-	s.wmu.Lock()
-	counted := !s.waiting
-	if counted {
-		s.workers.Add(1)
-	}
-	s.wmu.Unlock()
-	go func() {
-		if counted {
-			defer s.workers.Done()
-		}
+	work := func() {
 		defer s.recoverSession(sess)
 		f()
-	}()
+	}
+	if !s.workers.Go(work) {
+		work()
+	}
 }
 
 // recoverSession is the seat belt of the goroutines spawned for a session,

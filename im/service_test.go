@@ -101,7 +101,7 @@ func newCoreWith(t *testing.T, start bool, with func(*Config), users ...string) 
 	}
 	s := New(cfg)
 	if start {
-		s.Start()
+		_ = s.Start(context.Background())
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -303,7 +303,7 @@ func TestGroupCommitBatchesAndKeepsOrder(t *testing.T) {
 			wg.Done()
 		})
 	}
-	c.Start()
+	_ = c.Start(context.Background())
 	wg.Wait()
 	want := make([]string, n)
 	for i := range want {
@@ -326,7 +326,7 @@ func TestShutdownRefusesNewWork(t *testing.T) {
 	c := newCore(t, false, "alice", "bob")
 	ch := make(chan SendOutcome, 1)
 	c.Send(session("alice"), protocol.JSON, encode(t, text("s1", "bob", "queued before")), func(o SendOutcome) { ch <- o })
-	c.Start()
+	_ = c.Start(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Shutdown(ctx); err != nil {

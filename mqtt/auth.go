@@ -183,7 +183,8 @@ func (h *Auth) End(m account.Match, why account.Reason) int {
 }
 
 // takeOver disconnects the connection cl takes over (same client id, same
-// user) [IM-3.1-6] and waits until mochi has torn it down. Left to mochi,
+// user) [IM-3.1-6] and waits until mochi has torn it down (Client.Detached,
+// a patch of the fork). Left to mochi,
 // the old connection's teardown races with the new connection: it can run
 // after the new one subscribed and remove its subscriptions and its entry
 // in the client list (they share the client id), leaving the new device
@@ -200,13 +201,17 @@ func (h *Auth) takeOver(cl *mochi.Client) {
 		return
 	}
 	_ = h.server.DisconnectClient(old, packets.ErrSessionTakenOver)
-	for deadline := time.Now().Add(h.cfg.Timeout); time.Now().Before(deadline); {
-		if cur, ok := h.server.Clients.Get(cl.ID); !ok || cur != old {
-			return
-		}
-		time.Sleep(time.Millisecond)
+	// Waited for, not polled: the CONNECT goroutine sleeps until the old
+	// connection's read loop has run its disconnect hooks and left the
+	// client list, bounded by the store timeout (a teardown stuck that long
+	// is logged, and the new connection goes on).
+	t := time.NewTimer(h.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-old.Detached():
+	case <-t.C:
+		h.cfg.Log.Warn("old connection not torn down in time", "client", cl.ID)
 	}
-	h.cfg.Log.Warn("old connection not torn down in time", "client", cl.ID)
 }
 
 // OnConnectAuthenticate re-checks the token: cheap, and keeps the hook

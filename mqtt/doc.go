@@ -1,5 +1,9 @@
 // Package mqtt is mqim's MQTT adapter around the embedded mochi broker
-// (third_party/mochi): the listeners (a CONNECT deadline, Accept errors that
+// (third_party/mochi), and the only package of mqim that imports mochi:
+// Broker (broker.go) owns the mochi server — its options, the hooks in
+// their order, the listeners, the publishes of delivery, RPC responses and
+// presence, the drain — and the rest of the node talks to devices through
+// it. Also here: the listeners (a CONNECT deadline, Accept errors that
 // do not stop serving, MQTT over WebSocket), the session of each connection
 // (sessions.go), the pipeline hook that turns publishes into commands of the
 // core, package im, and writes their PUBACKs in arrival order with the

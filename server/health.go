@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net/http"
 	gosync "sync"
 	"time"
 )
@@ -58,13 +57,3 @@ func (n *Node) ready(ctx context.Context) error {
 	}
 	return nil // a blip: sends retry on their own
 }
-
-func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {
-	if err := n.ready(r.Context()); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-func livez(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }

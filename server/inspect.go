@@ -3,22 +3,9 @@ package server
 // Subscribed reports whether the client with this client id is connected to
 // this node with a subscription to exactly filter. It lets tests (and
 // operators) wait for a device that is not a Go client to be ready.
-func (n *Node) Subscribed(clientID, filter string) bool {
-	cl, ok := n.mqtt.Clients.Get(clientID)
-	if !ok || cl.Closed() {
-		return false
-	}
-	_, ok = cl.State.Subscriptions.Get(filter)
-	return ok
-}
+func (n *Node) Subscribed(clientID, filter string) bool { return n.broker.Subscribed(clientID, filter) }
 
 // ClientRemote is the remote address of a connected client, as the node
 // sees it (behind a load balancer: the one of its PROXY protocol header),
 // and "" when it is not connected.
-func (n *Node) ClientRemote(clientID string) string {
-	cl, ok := n.mqtt.Clients.Get(clientID)
-	if !ok || cl.Closed() {
-		return ""
-	}
-	return cl.Net.Remote
-}
+func (n *Node) ClientRemote(clientID string) string { return n.broker.ClientRemote(clientID) }

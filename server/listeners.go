@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,13 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/pires/go-proxyproto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/internal/certs"
 	imqtt "github.com/mqim/mqim/mqtt"
-	"github.com/mqim/mqim/protocol"
 )
 
 // The node's listeners, by name: the plain ones always, the TLS ones with a
@@ -35,7 +32,7 @@ const (
 	lnAdmin   = "admin"
 )
 
-// mochi's ids of the MQTT listeners, which Shutdown closes first.
+// The broker's ids of the MQTT listeners.
 var mqttListenerIDs = map[string]string{lnMQTT: "tcp", lnWS: "ws", lnMQTTS: "tls", lnWSS: "wss"}
 
 // boundListener is one bound address.
@@ -131,22 +128,19 @@ func (n *Node) closeListeners() {
 // sends it at once.
 const proxyHeaderTimeout = 5 * time.Second
 
-// serveMQTT adds the MQTT listeners to mochi.
+// serveMQTT hands the MQTT listeners to the broker.
 func (n *Node) serveMQTT() error {
 	for _, name := range []string{lnMQTT, lnWS, lnMQTTS, lnWSS} {
 		b, ok := n.listeners[name]
 		if !ok {
 			continue
 		}
-		id := mqttListenerIDs[name]
-		var l listeners.Listener
+		add := n.broker.AddWSListener
 		if name == lnMQTT || name == lnMQTTS {
-			l = imqtt.NewTCPListener(id, b.ln, n.log)
-		} else {
-			l = imqtt.NewWSListener(id, b.ln)
+			add = n.broker.AddTCPListener
 		}
-		if err := n.mqtt.AddListener(l); err != nil {
-			return fmt.Errorf("add %s listener: %w", name, err)
+		if err := add(mqttListenerIDs[name], b.ln); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -167,12 +161,12 @@ func (n *Node) httpServers() map[string]*http.Server {
 	}
 	if n.cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", n.metricsHandler())
+		mux.Handle("GET /metrics", httpapi.Metrics(n.cfg.Registry, n.cfg.MetricsToken))
 		out[lnMetrics] = srv(mux)
 	}
 	if n.cfg.AdminAddr != "" {
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /livez", livez)
+		mux.HandleFunc("GET /livez", httpapi.Livez)
 		n.adminRoutes(mux)
 		out[lnAdmin] = srv(mux)
 	}
@@ -183,11 +177,11 @@ func (n *Node) httpServers() map[string]*http.Server {
 func (n *Node) serveHTTP() {
 	for name, srv := range n.http {
 		b := n.listeners[name]
-		go func() {
+		n.goroutines.Go(func() {
 			if err := srv.Serve(b.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("HTTP server stopped", "listener", name, "error", err)
 			}
-		}()
+		})
 	}
 }
 
@@ -201,38 +195,6 @@ func (n *Node) shutdownHTTP(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// metricsHandler serves the registry, behind MetricsToken when set.
-func (n *Node) metricsHandler() http.Handler {
-	h := promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{})
-	if n.cfg.MetricsToken == "" {
-		return h
-	}
-	want := []byte("Bearer " + n.cfg.MetricsToken)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			httpError(w, http.StatusUnauthorized, protocol.CodeNotAuthorized, "send the metrics token as Authorization: Bearer <token>")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// closeWrite half-closes a connection for the drain (node.go, disconnect):
-// TCP, also behind a PROXY protocol header, and TLS (close_notify: the
-// device reads everything sent before it, then EOF).
-func closeWrite(c net.Conn) bool {
-	switch c := c.(type) {
-	case *net.TCPConn:
-		return c.CloseWrite() == nil
-	case *proxyproto.Conn:
-		tc, ok := c.TCPConn()
-		return ok && tc.CloseWrite() == nil
-	case *tls.Conn:
-		return c.CloseWrite() == nil
-	}
-	return false
 }
 
 // logListeners says at start which listeners are plaintext and which TLS.

@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/mqim/mqim/httpapi"
 	"github.com/mqim/mqim/media"
-	"github.com/mqim/mqim/protocol"
 )
 
 // Media configures attachments [IM-12.2]: on local disk (Dir), or in an
@@ -51,30 +48,6 @@ func newMedia(cfg Config, auth *httpapi.Auth) (*media.Handler, error) {
 	}
 	return media.NewHandler(media.Config{
 		Backend: b, MaxBytes: cfg.Media.MaxBytes, Allowed: cfg.Media.Allowed, Log: cfg.Log, Registerer: cfg.Registry,
-		Auth: func(r *http.Request) (string, error) { return userOf(auth, r) },
+		Auth: auth.User,
 	}), nil
-}
-
-// userOf returns the user of a request's bearer token.
-func userOf(auth *httpapi.Auth, r *http.Request) (string, error) {
-	c, err := auth.Bearer(r)
-	if err != nil {
-		return "", err
-	}
-	if !protocol.ValidID(c.Subject) {
-		return "", errors.New("token subject is not a user id")
-	}
-	return c.Subject, nil
-}
-
-func (n *Node) mediaRoutes(mux *http.ServeMux) {
-	if n.media != nil {
-		n.media.Register(mux)
-		return
-	}
-	off := func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "attachments are not configured on this node")
-	}
-	mux.HandleFunc("POST /v1/media", off)
-	mux.HandleFunc("GET /v1/media/{id}", off)
 }

@@ -86,7 +86,10 @@ func (n *Node) startModeration() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.mod.stop, n.mod.done = cancel, make(chan struct{})
-	go func() { defer close(n.mod.done); n.mod.words.Run(ctx) }()
+	done := n.mod.done
+	if !n.goroutines.Go(func() { defer close(done); n.mod.words.Run(ctx) }) {
+		close(done)
+	}
 }
 
 // stopModeration stops the poller and waits for it.

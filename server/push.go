@@ -6,31 +6,29 @@ import (
 
 	"github.com/mqim/mqim/delivery/routes"
 	"github.com/mqim/mqim/im"
-	imqtt "github.com/mqim/mqim/mqtt"
 	"github.com/mqim/mqim/push"
 )
 
 // newPush builds offline push [IM-17] when providers are configured: it
 // needs NATS (the work queue and the acknowledgement queries) and the
 // routing table (who is online where). It returns the consumers of
-// committed events with push last (nudged after delivery) and the mochi
-// glue.
-func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, *imqtt.DeliveryAcks, error) {
+// committed events with push last (nudged after delivery).
+func (n *Node) newPush(consumers []im.Consumer) ([]im.Consumer, error) {
 	cfg := n.cfg.Push
 	if len(cfg.Providers) == 0 {
-		return consumers, nil, nil
+		return consumers, nil
 	}
 	if n.cfg.NATS == nil || n.table == nil {
-		return nil, nil, errors.New("server: push needs NATS (embedded or external)")
+		return nil, errors.New("server: push needs NATS (embedded or external)")
 	}
 	cfg.Store, cfg.NATS, cfg.Node, cfg.Replicas = n.cfg.Store, n.cfg.NATS, n.cfg.NodeName, n.cfg.Replicas
 	cfg.Presence, cfg.Log, cfg.Registerer = pushPresence{n.table}, n.log, n.cfg.Registry
 	p, err := push.New(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	n.push = p
-	return append(consumers, p), imqtt.NewDeliveryAcks(n.devices, p), nil
+	return append(consumers, p), nil
 }
 
 // pushPresence answers push's question from the routing table.

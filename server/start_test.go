@@ -49,7 +49,7 @@ func TestFailedStartUndoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Conn.Close()
-	if err := n.Start(); err == nil {
+	if err := n.Start(ctx); err == nil {
 		t.Fatal("Start on a closed NATS connection succeeded")
 	}
 	for _, a := range addrs {

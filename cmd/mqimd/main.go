@@ -277,7 +277,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := node.Start(); err != nil {
+	if err := node.Start(ctx); err != nil {
 		return err
 	}
 	log.Info("mqimd serving",

@@ -42,6 +42,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/mqim/mqim/delivery"
+	"github.com/mqim/mqim/internal/run"
 )
 
 const (
@@ -79,7 +80,7 @@ type Bus struct {
 	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     gosync.WaitGroup
+	loops  run.Group // publish and consume
 
 	resync  chan struct{} // NATS reconnected: check the stream and consumer
 	flushed chan struct{} // closed when the queue is published and acknowledged
@@ -154,17 +155,16 @@ func New(nc *nats.Conn, cfg Config) (*Bus, error) {
 // Start creates the stream if needed and starts publishing and consuming.
 // It does not wait for NATS: while NATS is unreachable, the node runs and
 // the bus catches up when it is back.
-func (b *Bus) Start() error {
+func (b *Bus) Start(context.Context) error {
 	sub, err := b.nc.Subscribe(signalSubject, func(m *nats.Msg) { b.receive(true, m.Header.Get(originHeader), m.Data) })
 	if err != nil {
 		return fmt.Errorf("bus: subscribe to signals: %w", err)
 	}
 	b.sub = sub
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
 	b.flushed = make(chan struct{})
-	go b.publishLoop()
-	go b.consumeLoop()
+	b.loops.Go(b.publishLoop)
+	b.loops.Go(b.consumeLoop)
 	return nil
 }
 
@@ -176,10 +176,10 @@ func (b *Bus) resyncSoon() {
 	}
 }
 
-// Stop publishes what is queued (bounded by ctx), waits for the
-// acknowledgements and stops consuming. What is handed over after Stop is
-// dropped.
-func (b *Bus) Stop(ctx context.Context) error {
+// Shutdown publishes what is queued (bounded by ctx), waits for the
+// acknowledgements and stops consuming. What is handed over after
+// Shutdown is dropped.
+func (b *Bus) Shutdown(ctx context.Context) error {
 	if b.cancel == nil {
 		return nil
 	}
@@ -195,7 +195,9 @@ func (b *Bus) Stop(ctx context.Context) error {
 		err = fmt.Errorf("bus: stop: %w", ctx.Err())
 	}
 	b.cancel()
-	b.wg.Wait()
+	if werr := b.loops.Wait(ctx); err == nil && werr != nil {
+		err = fmt.Errorf("bus: stop: %w", werr)
+	}
 	return err
 }
 
@@ -218,7 +220,6 @@ func (b *Bus) Take(envs []*delivery.Envelope) {
 }
 
 func (b *Bus) publishLoop() {
-	defer b.wg.Done()
 	for envs := range b.queue {
 		b.publish(envs)
 	}
@@ -292,7 +293,6 @@ func (b *Bus) send(subj string, batch []wireEnvelope) error {
 // resumes after a NATS reconnect where it left off; only a stream that was
 // re-created (NATS lost its storage) needs a new consumer, from new events.
 func (b *Bus) consumeLoop() {
-	defer b.wg.Done()
 	var (
 		cc      jetstream.ConsumeContext
 		created time.Time

@@ -65,13 +65,13 @@ func startBus(t testing.TB, n *NATS, local delivery.Sink) *Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := b.Stop(ctx); err != nil {
+		if err := b.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}
 	})

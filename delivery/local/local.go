@@ -12,6 +12,8 @@
 package local
 
 import (
+	"context"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	gosync "sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/delivery"
+	"github.com/mqim/mqim/internal/run"
 )
 
 // Publisher publishes encoded events to the devices connected to this node.
@@ -52,7 +55,7 @@ type Fanout struct {
 	log       *slog.Logger
 	seed      maphash.Seed
 	shards    []chan *delivery.Envelope
-	wg        gosync.WaitGroup
+	workers   run.Group // one per shard
 	closeOnce gosync.Once
 	mu        gosync.RWMutex // queue holds it shared; Stop exclusively, to close the shards
 	stopped   bool
@@ -99,17 +102,17 @@ func New(pub Publisher, cfg Config) *Fanout {
 }
 
 // Start starts one worker per shard.
-func (f *Fanout) Start() {
+func (f *Fanout) Start(context.Context) error {
 	for _, ch := range f.shards {
-		f.wg.Add(1)
-		go f.work(ch)
+		f.workers.Go(func() { f.work(ch) })
 	}
+	return nil
 }
 
-// Stop delivers what is queued, then stops the workers. Envelopes handed
-// over after Stop (a cluster event still arriving while the node shuts
-// down) are dropped.
-func (f *Fanout) Stop() {
+// Shutdown delivers what is queued, then stops the workers, waiting for
+// them until ctx ends. Envelopes handed over after Shutdown (a cluster
+// event still arriving while the node shuts down) are dropped.
+func (f *Fanout) Shutdown(ctx context.Context) error {
 	f.closeOnce.Do(func() {
 		f.mu.Lock()
 		f.stopped = true
@@ -118,7 +121,10 @@ func (f *Fanout) Stop() {
 		}
 		f.mu.Unlock()
 	})
-	f.wg.Wait()
+	if err := f.workers.Wait(ctx); err != nil {
+		return fmt.Errorf("local delivery: %w", err)
+	}
+	return nil
 }
 
 // Take queues envelopes for delivery without blocking; membership changes
@@ -149,7 +155,6 @@ func (f *Fanout) queue(e *delivery.Envelope) {
 }
 
 func (f *Fanout) work(ch <-chan *delivery.Envelope) {
-	defer f.wg.Done()
 	for e := range ch {
 		if e.Kind != delivery.Group && !f.pub.InboxSubscribed(e.User) {
 			continue

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	gosync "sync"
@@ -62,7 +63,7 @@ func env(kind delivery.Kind, key, payload string) *delivery.Envelope {
 func TestFanoutOrderSkipAndMembers(t *testing.T) {
 	pub := &publisher{subscribed: map[string]bool{"bob": true}}
 	f := New(pub, Config{})
-	f.Start()
+	_ = f.Start(context.Background())
 	f.Take([]*delivery.Envelope{delivery.Received(delivery.Members, "", "g:1", nil, nil, []string{"carol"})})
 	if got := pub.snapshot(); len(got) != 1 || got[0] != "g:1 members -[carol]" {
 		t.Fatalf("membership change not applied at once: %q", got)
@@ -71,7 +72,7 @@ func TestFanoutOrderSkipAndMembers(t *testing.T) {
 		f.Take([]*delivery.Envelope{env(delivery.Inbox, "bob", fmt.Sprint(i)), env(delivery.Inbox, "nobody", "x"), env(delivery.Group, "g:1", fmt.Sprint(i))})
 	}
 	f.Take([]*delivery.Envelope{env(delivery.Signal, "bob", "typing"), env(delivery.Signal, "nobody", "typing")})
-	f.Stop() // delivers what is queued
+	_ = f.Shutdown(context.Background()) // delivers what is queued
 	var bob, group []string
 	for _, s := range pub.snapshot()[1:] {
 		switch s[:3] {
@@ -97,7 +98,7 @@ func TestFanoutOrderSkipAndMembers(t *testing.T) {
 func TestFanoutFullShardDrops(t *testing.T) {
 	pub := &publisher{subscribed: map[string]bool{"bob": true}, block: make(chan struct{})}
 	f := New(pub, Config{Shards: 1, ShardQueue: 2})
-	f.Start()
+	_ = f.Start(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -118,5 +119,5 @@ func TestFanoutFullShardDrops(t *testing.T) {
 		t.Fatalf("dropped %v of 10, want at least 7", d)
 	}
 	close(pub.block)
-	f.Stop()
+	_ = f.Shutdown(context.Background())
 }

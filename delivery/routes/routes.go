@@ -28,6 +28,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqim/mqim/internal/run"
 )
 
 const (
@@ -88,7 +90,7 @@ type Table struct {
 	changes chan change // for cfg.Changed, in order
 	ctx     context.Context
 	cancel  context.CancelFunc
-	wg      gosync.WaitGroup
+	loops   run.Group
 }
 
 // New returns a Table on nc; Start starts it.
@@ -142,14 +144,13 @@ func parseKey(key string) (user, client string, ok bool) {
 
 // Start opens the buckets (retrying in the background while NATS is
 // unavailable), and starts the heartbeat and the watch.
-func (t *Table) Start() {
+func (t *Table) Start(context.Context) error {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.wg.Add(1)
-	go t.run()
+	t.loops.Go(t.run)
 	if t.cfg.Changed != nil {
-		t.wg.Add(1)
-		go t.notifyLoop()
+		t.loops.Go(t.notifyLoop)
 	}
+	return nil
 }
 
 // Online records that client of user connected here. owner identifies the
@@ -225,13 +226,17 @@ func (t *Table) Nodes() map[string]string {
 	return out
 }
 
-// Stop removes this node's entries and its node record, and stops.
-func (t *Table) Stop(ctx context.Context) {
+// Shutdown stops the loops (waiting for them until ctx ends) and removes
+// this node's entries and its node record (those left expire by TTL).
+func (t *Table) Shutdown(ctx context.Context) error {
 	if t.cancel == nil {
-		return
+		return nil
 	}
 	t.cancel()
-	t.wg.Wait()
+	var err error
+	if werr := t.loops.Wait(ctx); werr != nil {
+		err = fmt.Errorf("routes: %w", werr)
+	}
 	t.mu.Lock()
 	kv, nodes := t.kv, t.nodes
 	dels := t.gone
@@ -243,12 +248,13 @@ func (t *Table) Stop(ctx context.Context) {
 	t.locals, t.gone = map[string]*local{}, nil
 	t.mu.Unlock()
 	if kv == nil {
-		return
+		return err
 	}
 	for _, g := range dels {
 		_ = kv.Delete(ctx, g.key, jetstream.LastRevision(g.rev))
 	}
 	_ = nodes.Delete(ctx, t.cfg.Node)
+	return err
 }
 
 func (t *Table) poke() {
@@ -259,7 +265,6 @@ func (t *Table) poke() {
 }
 
 func (t *Table) run() {
-	defer t.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
 		if err := t.open(); err != nil {
@@ -274,9 +279,8 @@ func (t *Table) run() {
 		}
 		break
 	}
-	t.wg.Add(2)
-	go t.watchLoop(routesBucket, t.kv, t.applyRoute)
-	go t.watchLoop(nodesBucket, t.nodes, t.applyNode)
+	t.loops.Go(func() { t.watchLoop(routesBucket, t.kv, t.applyRoute) })
+	t.loops.Go(func() { t.watchLoop(nodesBucket, t.nodes, t.applyNode) })
 
 	heartbeat := time.NewTicker(t.cfg.TTL / 3)
 	defer heartbeat.Stop()
@@ -374,7 +378,6 @@ func (t *Table) refresh(all bool) {
 
 // watchLoop keeps the local view of a bucket, re-watching after errors.
 func (t *Table) watchLoop(name string, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) {
-	defer t.wg.Done()
 	for t.ctx.Err() == nil {
 		w, err := kv.WatchAll(t.ctx)
 		if err != nil {
@@ -422,7 +425,6 @@ type change struct {
 }
 
 func (t *Table) notifyLoop() {
-	defer t.wg.Done()
 	for {
 		select {
 		case <-t.ctx.Done():

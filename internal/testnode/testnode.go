@@ -130,7 +130,7 @@ func Start(tb testing.TB, db DB, secret []byte, log *slog.Logger, opts ...func(*
 		st.Close()
 		tb.Fatal(err)
 	}
-	if err := bn.Start(); err != nil {
+	if err := bn.Start(ctx); err != nil {
 		st.Close()
 		tb.Fatal(err)
 	}

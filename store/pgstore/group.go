@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -80,10 +79,8 @@ func queueEvents(b *pgx.Batch, users []string, ev store.InboxEvent) func() ([]st
 
 // EnsureUsers creates the users that are missing, in id order.
 func (s *Store) EnsureUsers(ctx context.Context, users []string) error {
-	us := slices.Clone(users)
-	slices.Sort(us)
 	if _, err := s.pool.Exec(ctx, `INSERT INTO users (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`,
-		slices.Compact(us)); err != nil {
+		store.UsersInOrder(users)); err != nil {
 		return fmt.Errorf("ensure %d users: %w", len(users), err)
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/mqim/mqim/store"
 )
@@ -87,10 +86,9 @@ func readMembers(t *txn, g *store.GroupState, conv string, only []string) error 
 
 // EnsureUsers creates the users that are missing.
 func (s *Store) EnsureUsers(ctx context.Context, users []string) error {
-	us := slices.Clone(users)
-	slices.Sort(us)
+	us := store.UsersInOrder(users)
 	err := s.write(ctx, func(t *txn) error {
-		for _, u := range slices.Compact(us) {
+		for _, u := range us {
 			if err := t.exec(qEnsureUser, u); err != nil {
 				return err
 			}

@@ -170,6 +170,9 @@ type ClientState struct {
 	writing       bool           // a writer runs (or WriteLoop does)
 	writerStopped bool           // the connection ended: no writer starts
 	writers       sync.WaitGroup // the running writer, for stopWriter
+	// mqim patch: detached is closed when attachClient is done with the
+	// connection (Detached), by stopWriter.
+	detached chan struct{}
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -185,6 +188,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
 			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			detached:      make(chan struct{}),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -269,11 +273,16 @@ func (cl *Client) writeOutbound() {
 
 // stopWriter waits for the running writer, and lets no other start (mqim
 // patch). The connection is stopped first, so a blocked write returns.
+// attachClient defers it after everything else it does with the client, so
+// the client is detached here too (Client.Detached).
 func (cl *Client) stopWriter() {
 	cl.State.writeMu.Lock()
 	cl.State.writerStopped = true
 	cl.State.writeMu.Unlock()
 	cl.State.writers.Wait()
+	if cl.State.detached != nil {
+		close(cl.State.detached)
+	}
 }
 
 // writeQueued writes one packet taken from the outbound queue.
@@ -545,6 +554,14 @@ func (cl *Client) StopTime() int64 {
 func (cl *Client) Closed() bool {
 	return cl.State.open == nil || cl.State.open.Err() != nil
 }
+
+// Detached is closed once the server is done with the connection (mqim
+// patch): its disconnect hooks have run and, for a session that expires,
+// its subscriptions and its entry in Clients are gone. A take-over waits on
+// it instead of polling Clients. A client the server never attached (the
+// inline client, a connection refused while the server closes) is never
+// detached.
+func (cl *Client) Detached() <-chan struct{} { return cl.State.detached }
 
 func (cl *Client) IsTakenOver() bool {
 	return cl.State.isTakenOver.Load()

@@ -422,3 +422,39 @@ func TestConnectionDuringCloseRefused(t *testing.T) {
 	_, err = w.Write([]byte{1})
 	require.Error(t, err, "the connection should be closed")
 }
+
+// Patch: clients.go, Client.Detached: closed only once attachClient is done
+// with the connection, after its expiring session left Clients, so that a
+// take-over can wait for it instead of polling.
+func TestClientDetachedAfterTeardown(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+	r, w := net.Pipe()
+	defer w.Close()
+	attached := make(chan error, 1)
+	go func() { attached <- s.EstablishConnection("tcp", r) }()
+	connect := packets.TPacketData[packets.Connect].Get(packets.TConnectClean)
+	go func() { _, _ = w.Write(connect.RawBytes) }()
+	buf := make([]byte, len(packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes))
+	_ = w.SetReadDeadline(time.Now().Add(waitTimeout))
+	_, err := io.ReadFull(w, buf)
+	require.NoError(t, err)
+
+	id := connect.Packet.Connect.ClientIdentifier
+	cl, ok := s.Clients.Get(id)
+	require.True(t, ok)
+	select {
+	case <-cl.Detached():
+		t.Fatal("detached while connected")
+	default:
+	}
+	go func() { _, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes) }()
+	select {
+	case <-cl.Detached():
+	case <-time.After(waitTimeout):
+		t.Fatal("not detached after the connection ended")
+	}
+	_, ok = s.Clients.Get(id)
+	require.False(t, ok, "detached before the expiring session left Clients")
+	require.NoError(t, <-attached)
+}

@@ -444,7 +444,9 @@ func (s *Server) attachClient(cl *Client, listener string) (err error) {
 
 	// mqim patch: no write goroutine per connection (was go cl.WriteLoop());
 	// a writer runs while packets are queued (Client.enqueue). It is
-	// waited for once the connection is stopped.
+	// waited for once the connection is stopped; then the client is
+	// detached (Client.Detached). One defer for both: another would grow
+	// this frame, and with it an idle connection's stack.
 	defer cl.stopWriter()
 	defer cl.Stop(nil)
 

@@ -1,4 +1,4 @@
-package server
+package httpapi
 
 import (
 	"context"
@@ -30,20 +30,20 @@ type notifyRequest struct {
 // notify stores a system notification and delivers it, like a bridge's
 // publish on im/v1/sys/notify [IM-4.6], for an admin or bridge token
 // [IM-8.1-6]. It goes through the send pipeline's committer (submit).
-func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
-	claims, ok := n.auth.Authorize(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
+func (a *API) notify(w http.ResponseWriter, r *http.Request) {
+	claims, ok := a.cfg.Auth.Authorize(w, r, authtoken.RoleAdmin, authtoken.RoleBridge)
 	if !ok {
 		return
 	}
 	var req notifyRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*int64(n.cfg.MaxBody)+4096)).Decode(&req); err != nil {
-		httpError(w, http.StatusBadRequest, protocol.CodeBadPayload, `body must be JSON {"to": USER, "cmid": ID, "body": {…}}`)
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*int64(a.cfg.MaxBody)+4096)).Decode(&req); err != nil {
+		Error(w, http.StatusBadRequest, protocol.CodeBadPayload, `body must be JSON {"to": USER, "cmid": ID, "body": {…}}`)
 		return
 	}
 	from := claims.Subject
 	if req.From != "" {
 		if claims.Role != authtoken.RoleAdmin && req.From != claims.Subject {
-			httpError(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a bridge sends as itself: leave out from")
+			Error(w, http.StatusForbidden, protocol.CodeNotAuthorized, "a bridge sends as itself: leave out from")
 			return
 		}
 		from = req.From
@@ -52,50 +52,29 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		req.Cmid = randomCmid()
 	}
 	if !protocol.ValidID(from) {
-		httpError(w, http.StatusBadRequest, protocol.CodeBadRequest, "from must be a user id")
+		Error(w, http.StatusBadRequest, protocol.CodeBadRequest, "from must be a user id")
 		return
 	}
 	// The same validation as a bridge's publish on im/v1/sys/notify.
-	sreq, pe := n.core.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
+	sreq, pe := a.cfg.Core.ValidateSend(from, protocol.Send{Cmid: req.Cmid, To: req.To, Group: req.Group, Type: req.Type,
 		Body: req.Body, Mentions: req.Mentions}, true)
 	if pe != nil {
-		status := http.StatusBadRequest
-		if pe.Code == protocol.CodeTooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
-		httpError(w, status, pe.Code, pe.Message)
+		Error(w, Status(pe.Code), pe.Code, pe.Message)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	if err := n.cfg.Store.EnsureUser(ctx, from, ""); err != nil {
-		n.log.Warn("notification: sender not created", "from", from, "error", err)
-		httpError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry with the same cmid")
+	if err := a.cfg.Users.EnsureUser(ctx, from, ""); err != nil {
+		a.cfg.Log.Warn("notification: sender not created", "from", from, "error", err)
+		Error(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store unavailable, retry with the same cmid")
 		return
 	}
 	// Through the committer, like an MQTT send: ordered with the sends
 	// around it, block-checked, delivered here, to other nodes and on the
 	// group topic.
-	res := n.core.Submit(ctx, &im.Session{User: from, Role: claims.Role}, sreq)
+	res := a.cfg.Core.Submit(ctx, &im.Session{User: from, Role: claims.Role}, sreq)
 	if pe := res.Err; pe != nil {
-		status := http.StatusInternalServerError
-		switch pe.Code {
-		case protocol.CodeUnknownGroup, protocol.CodeUnknownUser:
-			status = http.StatusNotFound
-		case protocol.CodeBlocked:
-			status = http.StatusForbidden
-		case protocol.CodeContentRefused:
-			status = http.StatusUnprocessableEntity // [IM-18.1-3]
-		case protocol.CodeTooLarge:
-			status = http.StatusRequestEntityTooLarge // a masked or replaced body over the limit
-		case protocol.CodeCmidConflict:
-			status = http.StatusConflict
-		case protocol.CodeBadRequest:
-			status = http.StatusBadRequest
-		case protocol.CodeUnavailable, protocol.CodeOverloaded:
-			status = http.StatusServiceUnavailable
-		}
-		httpError(w, status, pe.Code, pe.Message)
+		Error(w, Status(pe.Code), pe.Code, pe.Message)
 		return
 	}
 	notified(w, req.Cmid, &res)
@@ -105,7 +84,7 @@ func (n *Node) notify(w http.ResponseWriter, r *http.Request) {
 		if req.Group != "" {
 			target = req.Group
 		}
-		_ = n.accounts.Record(ctx, actor(claims, r), store.AuditNotificationSent, target, detail)
+		_ = a.cfg.Accounts.Record(ctx, actor(claims, r), store.AuditNotificationSent, target, detail)
 	}
 }
 
