@@ -456,19 +456,27 @@ func (s *Server) attachClient(cl *Client, listener string) (err error) {
 	// of the 16 KiB stack that CONNECT processing grew, and the GC halves
 	// it: 8 KiB less per idle connection.
 	connected, err := s.connectClient(cl, listener)
-	if connected {
-		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
-	}
-	if err != nil {
+	if !connected {
 		return err
 	}
+	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
 
-	err = s.readClient(cl)
-	if err != nil {
-		s.sendLWT(cl)
+	switch {
+	case err != nil:
+		// mqim patch: the session was established (hooks saw it, the client
+		// is in Clients) but its CONNACK or resent inflights could not be
+		// written. It ends as a disconnect, without its will, so that what
+		// OnSessionEstablish(ed) set up is undone; v2.7.9 returned here and
+		// kept the client and the hooks' state of it for ever.
 		cl.Stop(err)
-	} else {
-		cl.Properties.Will = Will{} // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
+	default:
+		err = s.readClient(cl)
+		if err != nil {
+			s.sendLWT(cl)
+			cl.Stop(err)
+		} else {
+			cl.Properties.Will = Will{} // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
+		}
 	}
 	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", listener)
 

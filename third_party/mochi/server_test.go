@@ -595,6 +595,51 @@ func TestEstablishConnectionAckFailure(t *testing.T) {
 	_ = r.Close()
 }
 
+// disconnectRecorder records the clients OnDisconnect was called for.
+type disconnectRecorder struct {
+	HookBase
+	ended chan string
+}
+
+func (h *disconnectRecorder) ID() string { return "disconnect-recorder" }
+func (h *disconnectRecorder) Provides(b byte) bool {
+	return b == OnDisconnect
+}
+func (h *disconnectRecorder) OnDisconnect(cl *Client, err error, expire bool) { h.ended <- cl.ID }
+
+// mqim patch: a session whose CONNACK cannot be written was established
+// (hooks saw it, the client was added to Clients): it ends as a disconnect,
+// so that the hooks undo what they set up and a clean session is removed.
+func TestEstablishConnectionAckFailureEndsSession(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+	h := &disconnectRecorder{ended: make(chan string, 1)}
+	require.NoError(t, s.AddHook(h, nil))
+
+	r, w := net.Pipe()
+	o := make(chan error)
+	go func() {
+		o <- s.EstablishConnection("tcp", r)
+	}()
+	go func() {
+		_, _ = w.Write(packets.TPacketData[packets.Connect].Get(packets.TConnectClean).RawBytes)
+		_ = w.Close()
+	}()
+
+	require.ErrorIs(t, <-o, io.ErrClosedPipe)
+	id := packets.TPacketData[packets.Connect].Get(packets.TConnectClean).Packet.Connect.ClientIdentifier
+	select {
+	case got := <-h.ended:
+		require.Equal(t, id, got)
+	default:
+		t.Fatal("OnDisconnect was not called for a session whose CONNACK failed")
+	}
+	_, ok := s.Clients.Get(id)
+	require.False(t, ok, "the clean session is still in Clients")
+	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.ClientsConnected))
+	_ = r.Close()
+}
+
 func TestEstablishConnectionReadError(t *testing.T) {
 	s := newServer()
 	defer s.Close()
