@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mqim/mqim/im"
 	"github.com/mqim/mqim/protocol"
@@ -37,14 +39,21 @@ func (a *Admin) groupRequest(w http.ResponseWriter, r *http.Request, req request
 	return gid, &im.Session{User: req.actor.Subject, Role: req.actor.Role, Format: protocol.JSON, Operator: true}, true
 }
 
-// call runs method as the operator and waits for its response.
-func (a *Admin) call(req request, sess *im.Session, method string, params any) (*protocol.Response, error) {
+// call runs method as the operator and waits for its response. then, if
+// set, is called with the response when it comes, even after the request
+// has given up waiting: a change committed late is audited all the same.
+func (a *Admin) call(req request, sess *im.Session, method string, params any, then func(*protocol.Response)) (*protocol.Response, error) {
 	payload, err := json.Marshal(params)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", method, err)
 	}
 	ch := make(chan *protocol.Response, 1)
-	a.cfg.Core.Call(sess, method, protocol.JSON, payload, func(resp *protocol.Response) { ch <- resp })
+	a.cfg.Core.Call(sess, method, protocol.JSON, payload, func(resp *protocol.Response) {
+		if then != nil {
+			then(resp)
+		}
+		ch <- resp
+	})
 	select {
 	case resp := <-ch:
 		return resp, nil
@@ -73,7 +82,7 @@ func (a *Admin) groupInfo(w http.ResponseWriter, r *http.Request, req request) {
 	if !ok {
 		return
 	}
-	resp, err := a.call(req, sess, protocol.MethodGroupInfo, protocol.GroupRequest{Group: gid})
+	resp, err := a.call(req, sess, protocol.MethodGroupInfo, protocol.GroupRequest{Group: gid}, nil)
 	a.answer(w, resp, err)
 }
 
@@ -84,7 +93,8 @@ func (a *Admin) changeGroup(w http.ResponseWriter, r *http.Request, req request)
 	if !ok {
 		return
 	}
-	method, known := groupOps[r.PathValue("op")]
+	op := r.PathValue("op")
+	method, known := groupOps[op]
 	if !known {
 		Error(w, http.StatusNotFound, protocol.CodeBadRequest, "unknown group operation")
 		return
@@ -94,20 +104,26 @@ func (a *Admin) changeGroup(w http.ResponseWriter, r *http.Request, req request)
 		return
 	}
 	params.Group, params.Members = gid, nil
-	resp, err := a.call(req, sess, method, params)
-	if !a.answer(w, resp, err) {
-		return
+	audit := func(resp *protocol.Response) {
+		if !resp.OK {
+			return
+		}
+		// Who was acted on, never names or notices.
+		users := append(params.Users, params.User)
+		detail := fmt.Sprintf("op=%s users=%s", op, strings.Trim(strings.Join(users, ","), ","))
+		if params.Role != "" {
+			detail += " role=" + params.Role
+		}
+		if res, ok := resp.Result.(*protocol.GroupChangeResult); ok {
+			detail += fmt.Sprintf(" conv_seq=%d", res.ConvSeq)
+		}
+		// Its own context: the request may have given up meanwhile.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.cfg.Accounts.Record(ctx, req.actor, store.AuditGroupChanged, gid, detail); err != nil {
+			a.cfg.Log.Warn("audit of a group change failed", "group", gid, "actor", req.actor.Subject, "error", err)
+		}
 	}
-	// Who was acted on, never names or notices.
-	users := append(params.Users, params.User)
-	detail := fmt.Sprintf("op=%s users=%s", r.PathValue("op"), strings.Trim(strings.Join(users, ","), ","))
-	if params.Role != "" {
-		detail += " role=" + params.Role
-	}
-	if res, ok := resp.Result.(*protocol.GroupChangeResult); ok {
-		detail += fmt.Sprintf(" conv_seq=%d", res.ConvSeq)
-	}
-	if err := a.cfg.Accounts.Record(req.ctx, req.actor, store.AuditGroupChanged, gid, detail); err != nil {
-		a.cfg.Log.Warn("audit of a group change failed", "group", gid, "actor", req.actor.Subject, "error", err)
-	}
+	resp, err := a.call(req, sess, method, params, audit)
+	a.answer(w, resp, err)
 }

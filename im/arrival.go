@@ -16,6 +16,7 @@ import (
 // in arrival order anyway [IM-4.4-5], waits for nothing it did not already
 // wait for. Without pending entries an operation goes to the queue at once.
 type arrival struct {
+	calls    chan struct{} // this session's policy calls in flight; made on first use
 	mu       sync.Mutex
 	pending  []*waiting // in arrival order; the head is removed once queued
 	draining bool
@@ -29,12 +30,20 @@ type waiting struct {
 
 // afterPolicy queues o behind the session's pending operations once
 // policy, run on a goroutine of its own, passes; a refusal is answered by
-// policy itself and queues nothing. The goroutines are bounded node-wide
-// by hookSem: with all taken, the caller (a connection's read goroutine)
-// waits, which stops reading that socket.
+// policy itself and queues nothing. The goroutines are bounded per session
+// (an eighth of the node's bound) and node-wide by hookSem: with either
+// taken, the caller (a connection's read goroutine) waits, which stops
+// reading that socket — one connection cannot take every call of the node.
 func (s *Service) afterPolicy(sess *Session, o *op, policy func(ctx context.Context) *protocol.Error) {
-	s.hookSem <- struct{}{}
 	a := &sess.arrival
+	a.mu.Lock()
+	if a.calls == nil {
+		a.calls = make(chan struct{}, max(1, cap(s.hookSem)/8))
+	}
+	calls := a.calls
+	a.mu.Unlock()
+	calls <- struct{}{}
+	s.hookSem <- struct{}{}
 	w := &waiting{op: o}
 	a.mu.Lock()
 	a.pending = append(a.pending, w)
@@ -43,6 +52,7 @@ func (s *Service) afterPolicy(sess *Session, o *op, policy func(ctx context.Cont
 		ok := false
 		defer func() {
 			<-s.hookSem
+			<-calls
 			if !ok { // a panic: the session is aborted, later ones must not hang
 				s.settle(sess, w, false)
 			}

@@ -265,3 +265,45 @@ func TestBeforeSendConcurrentInOrder(t *testing.T) {
 		t.Fatalf("settings: %+v", r.Error)
 	}
 }
+
+// One connection cannot take every webhook call of the node: past its
+// share (an eighth of BeforeSendCalls) its own sends wait, while another
+// connection's are asked at once [IM-18.2-5].
+func TestBeforeSendShareOfOneConnection(t *testing.T) {
+	h := &fakeHook{release: make(chan struct{}), calls: make(chan string, 16)}
+	c := newCoreWith(t, true, func(c *Config) { c.BeforeSend, c.BeforeSendCalls = h, 16 }, "alice", "bob")
+	alice := session("alice")
+	outcomes := make(chan SendOutcome, 4)
+	sent := make(chan struct{})
+	go func() { // alice's share is 2: her third send waits on her goroutine
+		defer close(sent)
+		for i := range 3 {
+			c.Send(alice, protocol.JSON, encode(t, text(fmt.Sprint("a", i), "bob", "slow")), func(o SendOutcome) { outcomes <- o })
+		}
+	}()
+	for range 2 {
+		<-h.calls
+	}
+	done := make(chan SendOutcome, 1)
+	c.Send(session("bob"), protocol.JSON, encode(t, text("b1", "alice", "quick")), func(o SendOutcome) { done <- o })
+	select {
+	case o := <-done:
+		if o.Err != nil {
+			t.Fatalf("bob's send: %v", o.Err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("bob's send waited for alice's webhook calls")
+	}
+	select {
+	case <-sent:
+		t.Fatal("alice's third send was not held back beyond her share of the calls")
+	default:
+	}
+	close(h.release)
+	<-sent
+	for range 3 {
+		if o := <-outcomes; o.Err != nil {
+			t.Fatalf("alice's send %s: %v", o.Cmid, o.Err)
+		}
+	}
+}

@@ -17,6 +17,10 @@ import (
 // A retry of an already stored (sender, cmid) is never refused by a
 // policy [IM-4.5]: whatever a check says now, a send that is stored goes on
 // to the committer, which answers it with what was stored (or a conflict).
+// A retry that overtakes its original, still in the policy stage or queued
+// for the committer (a reconnect meanwhile), is judged as a new send: with
+// a verdict that changed in between (a reloaded word list, a webhook) it
+// may be refused while the original is stored [IM-4.5-5].
 func (s *Service) policy(ctx context.Context, sess *Session, req *store.SendRequest) *protocol.Error {
 	var refused *protocol.Error
 	for _, check := range s.checks {
@@ -28,7 +32,12 @@ func (s *Service) policy(ctx context.Context, sess *Session, req *store.SendRequ
 		return nil
 	}
 	if req.Cmid != "" {
-		if ok, err := s.cfg.Store.Stored(ctx, req.From, req.Cmid); err == nil && ok {
+		ok, err := s.cfg.Store.Stored(ctx, req.From, req.Cmid)
+		if err != nil {
+			// Not knowing, a refusal could be final for a stored message.
+			return protocol.Errorf(protocol.CodeUnavailable, "send not checked, retry")
+		}
+		if ok {
 			return nil
 		}
 	}

@@ -2,6 +2,7 @@ package im
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/mqim/mqim/protocol"
@@ -34,5 +35,26 @@ func TestPolicyLetsStoredRetriesThrough(t *testing.T) {
 	}
 	if ok, err := c.store.Stored(context.Background(), "alice", "c2"); err != nil || ok {
 		t.Fatalf("refused send stored: %v, %v", ok, err)
+	}
+}
+
+// storedFails is a store that cannot answer Stored.
+type storedFails struct{ store.Store }
+
+func (storedFails) Stored(context.Context, string, string) (bool, error) {
+	return false, errors.New("database is locked")
+}
+
+// When a check refuses and the store cannot say whether the send is
+// stored, the answer is unavailable (retry), never the refusal, which
+// could be final for a stored message [IM-4.5-5].
+func TestPolicyUnsureIsUnavailable(t *testing.T) {
+	c := newCore(t, true, "alice", "bob")
+	c.cfg.Store = storedFails{c.store}
+	c.checks = []check{func(ctx context.Context, sess *Session, req *store.SendRequest) *protocol.Error {
+		return protocol.Errorf(protocol.CodeContentRefused, "refused by the test's policy")
+	}}
+	if o := c.send(t, session("alice"), text("c1", "bob", "hi")); o.Err == nil || o.Err.Code != protocol.CodeUnavailable {
+		t.Fatalf("outcome %+v; want unavailable", o)
 	}
 }

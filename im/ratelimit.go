@@ -120,14 +120,7 @@ func (l *limiter) take(sess *Session, r *rated) *protocol.Error {
 	}
 	now := time.Now()
 	if r.conn.On() {
-		sess.mu.Lock()
-		p := r.bucket(sess)
-		if *p == nil {
-			*p = ratelimit.NewBucket(r.conn)
-		}
-		b := *p
-		sess.mu.Unlock()
-		if ok, wait := b.Take(now); !ok {
+		if ok, wait := sess.bucket(r.bucket(sess), r.conn).Take(now); !ok {
 			return l.refuse(sess, r.connLabel, r.conn, r.what+" of this connection", wait)
 		}
 	}

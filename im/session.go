@@ -32,3 +32,14 @@ type Session struct {
 	// (ratelimit.go), typing signals (typing.go); nil until first used.
 	sends, rpcs, typing *ratelimit.Bucket
 }
+
+// bucket returns the session's rate-limit bucket *p, made with limit on
+// first use.
+func (s *Session) bucket(p **ratelimit.Bucket, limit ratelimit.Limit) *ratelimit.Bucket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *p == nil {
+		*p = ratelimit.NewBucket(limit)
+	}
+	return *p
+}

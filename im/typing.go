@@ -47,13 +47,7 @@ func (s *Service) Typing(sess *Session, f protocol.Format, payload []byte) *prot
 		return protocol.Errorf(protocol.CodeBadRequest, "state must be typing or paused")
 	}
 	now := time.Now()
-	sess.mu.Lock()
-	if sess.typing == nil {
-		sess.typing = ratelimit.NewBucket(typingLimit)
-	}
-	b := sess.typing
-	sess.mu.Unlock()
-	if ok, _ := b.Take(now); !ok {
+	if ok, _ := sess.bucket(&sess.typing, typingLimit).Take(now); !ok {
 		return nil
 	}
 	if s.allowedSignal(sess.User, t.To) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqim/mqim/im"
+	"github.com/mqim/mqim/internal/webhookclient"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -67,10 +68,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 256 // calls run concurrently; keep their connections
-		cfg.Client = &http.Client{Transport: t,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		cfg.Client = webhookclient.New(256, 0) // calls run concurrently; keep their connections
 	}
 	w := &Webhook{cfg: cfg,
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mqim_moderation_webhook_seconds",
@@ -179,7 +177,7 @@ func (w *Webhook) ask(ctx context.Context, req *im.HookRequest) (im.HookVerdict,
 		if ctx.Err() != nil {
 			return im.HookVerdict{}, "timeout", fmt.Errorf("%w: no answer within %v", errNoVerdict, w.cfg.Timeout)
 		}
-		return im.HookVerdict{}, "error", fmt.Errorf("%w: %v", errNoVerdict, err)
+		return im.HookVerdict{}, "error", fmt.Errorf("%w: %v", errNoVerdict, webhookclient.Redact(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxVerdictBytes+1))

@@ -201,7 +201,8 @@ func (l *ConnLimits) Full(cl *mochi.Client, user string) bool {
 }
 
 // OnSessionEstablished counts the connection. mochi calls OnDisconnect
-// for exactly the connections it called this for.
+// for every connection it called this for, and for some it did not (a
+// CONNACK that failed): OnDisconnect's removal is idempotent.
 func (l *ConnLimits) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	user := string(cl.Properties.Username)
 	l.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqim/mqim/internal/webhookclient"
 	"github.com/mqim/mqim/store"
 )
 
@@ -88,7 +89,7 @@ func transportError(err error) *SendError {
 	if errors.Is(err, context.DeadlineExceeded) {
 		reason = "timeout"
 	}
-	return &SendError{Outcome: Retry, Reason: reason, Err: err}
+	return &SendError{Outcome: Retry, Reason: reason, Err: webhookclient.Redact(err)}
 }
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mqim/mqim/internal/webhookclient"
 	"github.com/mqim/mqim/protocol"
 )
 
@@ -29,9 +30,7 @@ func NewWebhook(cfg WebhookConfig) *Webhook {
 	if cfg.Client == nil {
 		// Keep a connection per worker: the default keeps two idle per
 		// host, and over HTTP/1.1 every other post would open a new one.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		cfg.Client = &http.Client{Transport: tr, Timeout: 15 * time.Second}
+		cfg.Client = webhookclient.New(64, 15*time.Second)
 	}
 	return &Webhook{cfg: cfg}
 }

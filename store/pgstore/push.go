@@ -233,8 +233,13 @@ func decideClaim(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease i
 	return claim, err
 }
 
-// FinishPush settles claims, in one round trip and transaction.
+// FinishPush settles claims, in one round trip and transaction, in the
+// order ClaimPush locks them: another node's claim or settlement of the
+// same rows (a take-over) then waits instead of deadlocking with it.
 func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
+	fs = slices.SortedFunc(slices.Values(fs), func(a, b store.PushFinish) int {
+		return comparePushClaims(a.PushClaim, b.PushClaim)
+	})
 	b := &pgx.Batch{}
 	for _, f := range fs {
 		q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
