@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -241,7 +242,7 @@ func benchScenario(scenario string, args []string) error {
 		if err != nil {
 			return fmt.Errorf("bench push: %w", err)
 		}
-		rx, err := bench.StartPushReceiver(listen, b) // the bytes as mqimd reads them
+		rx, err := bench.StartPushReceiver(listen, bytes.TrimSpace(b)) // as mqimd reads them
 		if err != nil {
 			return err
 		}

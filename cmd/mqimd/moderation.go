@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/mqim/mqim/server"
@@ -49,12 +47,9 @@ func (o *moderationOptions) config() (server.Moderation, error) {
 	if o.secretFile == "" {
 		return m, errors.New("--moderation-webhook-url needs --moderation-webhook-secret-file")
 	}
-	secret, err := os.ReadFile(o.secretFile)
+	secret, err := readSecretFile("moderation-webhook-secret-file", o.secretFile)
 	if err != nil {
-		return m, fmt.Errorf("--moderation-webhook-secret-file: %w", err)
-	}
-	if len(secret) < 16 {
-		return m, errors.New("--moderation-webhook-secret-file: the secret must be at least 16 bytes")
+		return m, err
 	}
 	m.WebhookSecret = secret
 	return m, nil

@@ -76,9 +76,9 @@ func (o *pushOptions) config() (push.Config, error) {
 		if o.webhookSecretFile == "" {
 			return cfg, errors.New("--push-webhook-url needs --push-webhook-secret-file")
 		}
-		secret, err := os.ReadFile(o.webhookSecretFile)
-		if err != nil || len(secret) < 16 {
-			return cfg, errors.New("--push-webhook-secret-file: need a readable file of at least 16 bytes")
+		secret, err := readSecretFile("push-webhook-secret-file", o.webhookSecretFile)
+		if err != nil {
+			return cfg, err
 		}
 		cfg.Providers[store.PlatformWebhook] = push.NewWebhook(push.WebhookConfig{URL: o.webhookURL, Secret: secret})
 	}
