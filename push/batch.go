@@ -11,7 +11,8 @@ import (
 // while one store transaction runs go into the next, together. Claims
 // and settlements are writes; on SQLite every write transaction is an
 // fsync on the one writer the sends use too, so one per push would cost
-// the send rate (docs/BENCHMARKS.md, "Offline push").
+// the send rate (docs/BENCHMARKS.md, "Offline push"). A job's reads are
+// batched the same way: one read transaction or round trip for many jobs.
 type batcher[Req, Res any] struct {
 	in  chan batchCall[Req, Res]
 	run func(ctx context.Context, reqs []Req) ([]Res, error)
@@ -90,7 +91,12 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	}
 }
 
-// claimBatch and finishBatch are the store calls of the two batchers.
+// readBatch, claimBatch and finishBatch are the store calls of the
+// batchers.
+func (s *Service) readBatch(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	return s.cfg.Store.PushReads(ctx, rs)
+}
+
 func (s *Service) claimBatch(ctx context.Context, cs []store.PushClaim) ([]store.Claim, error) {
 	return s.cfg.Store.ClaimPush(ctx, cs, time.Now().UnixMilli(), s.cfg.Lease.Milliseconds())
 }

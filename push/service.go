@@ -18,8 +18,6 @@ import (
 // Store is what push needs of the store.
 type Store interface {
 	store.PushStore
-	Settings(ctx context.Context, user string, convs []string) ([]store.Settings, error)
-	History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error)
 }
 
 // Presence says on which nodes a user has devices connected (the
@@ -106,6 +104,7 @@ type Service struct {
 	acks *acks
 	fold *folder
 
+	reads    *batcher[store.PushRead, store.PushInfo]
 	claims   *batcher[store.PushClaim, store.Claim]
 	finishes *batcher[store.PushFinish, struct{}]
 
@@ -134,7 +133,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), js: js, acks: newAcks(),
 		nudge: make(chan struct{}, 1), work: make([]chan jetstream.Msg, cfg.Workers), takeover: make(chan [2]string, 256)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.claims, s.finishes = newBatcher(s.claimBatch), newBatcher(s.finishBatch)
+	s.reads, s.claims, s.finishes = newBatcher(s.readBatch), newBatcher(s.claimBatch), newBatcher(s.finishBatch)
 	return s, nil
 }
 
@@ -155,7 +154,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: consumer: %w", err)
 	}
-	s.wg.Add(2)
+	// Two read loops: one batch is read while the next fills (reads do
+	// not take the store's one writer; claims and settlements do).
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
+	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
 	go func() { defer s.wg.Done(); s.claims.loop(s.ctx) }()
 	go func() { defer s.wg.Done(); s.finishes.loop(s.ctx) }()
 	for i := range s.work {

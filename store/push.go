@@ -64,6 +64,24 @@ type PushFinish struct {
 	Sent bool
 }
 
+// PushRead asks what a push job needs to know of its user and message.
+type PushRead struct {
+	Key     PushKey
+	Message bool // also the message at Key.ConvSeq (for the notification's text)
+}
+
+// PushInfo answers a PushRead. For a user with no registration only
+// Devices (none) and Muted are read.
+type PushInfo struct {
+	Devices []PushDevice // the user's registrations, by client id (as PushDevices)
+	Muted   bool         // the user's settings of the conversation say muted
+	Unread  int64        // the user's unread count in the conversation
+	Badge   int64        // the user's unread count over all conversations
+	// Message is the message at Key.ConvSeq if it was asked for and the
+	// user may read it (a member, not deleted for them); else nil.
+	Message *Message
+}
+
 // Claim is the outcome of ClaimPush.
 type Claim int
 
@@ -105,9 +123,10 @@ type PushStore interface {
 	// keeps one, so that it is never sent again; not sent releases it for
 	// a retry.
 	FinishPush(ctx context.Context, fs []PushFinish) error
-	// PushCounts returns user's unread count in conv and over all
-	// conversations (the badge).
-	PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error)
+	// PushReads reads what each job of rs needs to know, for many jobs at
+	// once (one read transaction on SQLite, one round trip on PostgreSQL):
+	// a push worker's reads batch as its claims do.
+	PushReads(ctx context.Context, rs []PushRead) ([]PushInfo, error)
 	// ForgetPush deletes claims older than before (unix ms).
 	ForgetPush(ctx context.Context, before int64) error
 }

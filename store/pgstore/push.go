@@ -84,19 +84,25 @@ func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, 
 	return tag.RowsAffected() > 0, nil
 }
 
+const qPushList = `SELECT user_id, client_id, platform, token, app, env, locale, created_at
+	FROM push_devices WHERE user_id = $1 ORDER BY client_id`
+
 // PushDevices lists a user's registrations.
 func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT user_id, client_id, platform, token, app, env, locale, created_at
-		FROM push_devices WHERE user_id = $1 ORDER BY client_id`, user)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushDevice, error) {
-		var d store.PushDevice
-		err := r.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created)
-		return d, err
-	})
+	rows, _ := s.pool.Query(ctx, qPushList, user)
+	out, err := collectPushDevices(rows)
 	if err != nil {
 		return nil, fmt.Errorf("push devices of %q: %w", user, err)
 	}
 	return out, nil
+}
+
+func collectPushDevices(rows pgx.Rows) ([]store.PushDevice, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushDevice, error) {
+		var d store.PushDevice
+		err := r.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created)
+		return d, err
+	})
 }
 
 // RemovePushToken removes a token.
@@ -250,15 +256,47 @@ func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
 	return nil
 }
 
-// PushCounts returns unread counts.
-func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(0, c.last_seq - m.read_seq)), 0)::bigint,
-			coalesce(sum(CASE WHEN c.id = $2 THEN greatest(0, c.last_seq - m.read_seq) ELSE 0 END), 0)::bigint
-		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1`, user, conv).Scan(&total, &convUnread)
-	if err != nil {
-		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
+// PushReads reads what push jobs need, all in one round trip (one pgx
+// batch of a few queries per job).
+func (s *Store) PushReads(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	out := make([]store.PushInfo, len(rs))
+	b := &pgx.Batch{}
+	for i, r := range rs {
+		k, info := r.Key, &out[i]
+		b.Queue(qPushList, k.User).Query(func(rows pgx.Rows) error {
+			var err error
+			info.Devices, err = collectPushDevices(rows)
+			return err
+		})
+		b.Queue(`SELECT coalesce((SELECT muted FROM conv_settings WHERE user_id = $1 AND conv_id = $2), false),
+				coalesce(sum(greatest(0, c.last_seq - m.read_seq)), 0)::bigint,
+				coalesce(sum(CASE WHEN c.id = $2 THEN greatest(0, c.last_seq - m.read_seq) ELSE 0 END), 0)::bigint
+			FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1`, k.User, k.Conv).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&info.Muted, &info.Badge, &info.Unread) })
+		if !r.Message {
+			continue
+		}
+		b.Queue(`SELECT id, conv_id, seq, sender, cmid, type, body, ts, mentions FROM messages
+			WHERE conv_id = $1 AND seq = $2
+				AND EXISTS (SELECT 1 FROM members m WHERE m.conv_id = $1 AND m.user_id = $3)
+				AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = $3 AND h.conv_id = $1 AND h.seq = $2)`,
+			k.Conv, k.ConvSeq, k.User).Query(func(rows pgx.Rows) error {
+			var (
+				m     store.Message
+				ments string
+			)
+			_, err := pgx.ForEachRow(rows, []any{&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments}, func() error {
+				m.Mentions = store.ParseMentions(ments)
+				info.Message = &m
+				return nil
+			})
+			return err
+		})
 	}
-	return convUnread, total, nil
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("push reads: %w", err)
+	}
+	return out, nil
 }
 
 // ForgetPush deletes old claims.

@@ -39,12 +39,16 @@ const (
 	qPushUnread  = `SELECT coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
 			coalesce(sum(CASE WHEN c.id = ?2 THEN max(0, c.last_seq - m.read_seq) ELSE 0 END), 0)
 		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1`
+	qPushMuted   = `SELECT muted FROM conv_settings WHERE user_id = ? AND conv_id = ?`
+	qPushMessage = historyCols + `WHERE conv_id = ?1 AND seq = ?2
+		AND EXISTS (SELECT 1 FROM members m WHERE m.conv_id = ?1 AND m.user_id = ?3)
+		AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ?3 AND h.conv_id = ?1 AND h.seq = ?2)`
 )
 
 func init() {
 	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
 		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimNew, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
-	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread)
+	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread, qPushMuted, qPushMessage)
 }
 
 // writePush writes the outbox rows of a batch, in its transaction: only
@@ -105,23 +109,76 @@ func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, 
 func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
 	var out []store.PushDevice
 	err := s.read(ctx, func(t *txn) error {
-		out = nil
-		rows, err := t.query(qPushList, user)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var d store.PushDevice
-			if err := rows.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		var err error
+		out, err = t.pushDevices(user)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("push devices of %q: %w", user, err)
+	}
+	return out, nil
+}
+
+func (t *txn) pushDevices(user string) ([]store.PushDevice, error) {
+	rows, err := t.query(qPushList, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.PushDevice
+	for rows.Next() {
+		var d store.PushDevice
+		if err := rows.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PushReads reads what push jobs need, in one read transaction: a
+// transaction (and a pool connection) per read cost the push workers more
+// than the queries (docs/BENCHMARKS.md, "Offline push").
+func (s *Store) PushReads(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	out := make([]store.PushInfo, len(rs))
+	err := s.read(ctx, func(t *txn) error {
+		for i, r := range rs {
+			k, info := r.Key, store.PushInfo{}
+			var err error
+			if info.Devices, err = t.pushDevices(k.User); err != nil {
+				return err
+			}
+			err = t.queryRow(qPushMuted, k.User, k.Conv).Scan(&info.Muted)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if len(info.Devices) == 0 {
+				out[i] = info
+				continue
+			}
+			if err := t.queryRow(qPushUnread, k.User, k.Conv).Scan(&info.Badge, &info.Unread); err != nil {
+				return err
+			}
+			if r.Message {
+				var (
+					m     store.Message
+					ments string
+				)
+				err := t.queryRow(qPushMessage, k.Conv, k.ConvSeq, k.User).Scan(&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments)
+				switch {
+				case err == nil:
+					m.Mentions = store.ParseMentions(ments)
+					info.Message = &m
+				case !errors.Is(err, sql.ErrNoRows):
+					return err
+				}
+			}
+			out[i] = info
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push reads: %w", err)
 	}
 	return out, nil
 }
@@ -261,15 +318,6 @@ func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
 		return fmt.Errorf("finish push: %w", err)
 	}
 	return nil
-}
-
-// PushCounts returns unread counts.
-func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
-	err = s.read(ctx, func(t *txn) error { return t.queryRow(qPushUnread, user, conv).Scan(&total, &convUnread) })
-	if err != nil {
-		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
-	}
-	return convUnread, total, nil
 }
 
 // ForgetPush deletes old claims.

@@ -14,7 +14,7 @@ func init() {
 		featureTest{"PushOutbox", testPushOutbox},
 		featureTest{"PushOutboxGroups", testPushOutboxGroups},
 		featureTest{"PushClaims", testPushClaims},
-		featureTest{"PushCounts", testPushCounts},
+		featureTest{"PushReads", testPushReads},
 	)
 }
 
@@ -257,22 +257,72 @@ func testPushClaims(t *testing.T, e *env) {
 	}
 }
 
-// testPushCounts: the unread count of a conversation and over all the
-// user's conversations (the badge).
-func testPushCounts(t *testing.T, e *env) {
+// testPushReads: what a push job reads, for several jobs at once — the
+// registrations, muted, the unread count of the conversation and over all
+// the user's conversations (the badge), and the message if asked for and
+// readable by the user.
+func testPushReads(t *testing.T, e *env) {
 	e.users(t, "alice", "bob", "carol")
-	e.send(t, e.req("alice", "bob", "a1", "1"), e.req("alice", "bob", "a2", "2"), e.req("carol", "bob", "c1", "3"))
-	conv, total, err := e.s.PushCounts(e.ctx, "bob", "d:alice:bob")
-	if err != nil || conv != 2 || total != 3 {
-		t.Fatalf("PushCounts = %d, %d, %v; want 2, 3", conv, total, err)
-	}
-	if _, _, err := e.s.MarkRead(e.ctx, "bob", "d:alice:bob", 1); err != nil {
+	e.register(t, "bob", "phone", "tb")
+	e.register(t, "carol", "cphone", "tc")
+	res := e.send(t, e.req("alice", "bob", "a1", "1"), e.req("alice", "bob", "a2", "2"), e.req("carol", "bob", "c1", "3"))
+	ab, cb := res[0].Msg.Conv, res[2].Msg.Conv
+	yes := true
+	if _, _, err := e.s.UpdateSettings(e.ctx, "bob", cb, store.SettingsChange{Muted: &yes}, 10); err != nil {
 		t.Fatal(err)
 	}
-	if conv, total, _ := e.s.PushCounts(e.ctx, "bob", "d:alice:bob"); conv != 1 || total != 2 {
-		t.Fatalf("after a read: %d, %d", conv, total)
+	reads := func(rs ...store.PushRead) []store.PushInfo {
+		t.Helper()
+		out, err := e.s.PushReads(e.ctx, rs)
+		if err != nil || len(out) != len(rs) {
+			t.Fatalf("PushReads(%v) = %d, %v", rs, len(out), err)
+		}
+		return out
 	}
-	if conv, total, _ := e.s.PushCounts(e.ctx, "alice", "d:alice:bob"); conv != 0 || total != 0 {
-		t.Fatalf("the sender's counts: %d, %d", conv, total)
+	key := func(user, conv string, seq int64) store.PushKey {
+		return store.PushKey{User: user, Conv: conv, ConvSeq: seq}
+	}
+	got := reads(
+		store.PushRead{Key: key("bob", ab, 1), Message: true},
+		store.PushRead{Key: key("bob", cb, 1), Message: true},
+		store.PushRead{Key: key("bob", ab, 2)},
+		store.PushRead{Key: key("carol", ab, 1), Message: true}, // not a member
+		store.PushRead{Key: key("bob", ab, 9), Message: true},   // no such message
+		store.PushRead{Key: key("alice", ab, 2), Message: true}, // no registration: only devices and muted
+	)
+	if g := got[0]; len(g.Devices) != 1 || g.Devices[0].Client != "phone" || g.Devices[0].Token != "tb" || g.Muted ||
+		g.Unread != 2 || g.Badge != 3 || g.Message == nil || g.Message.Seq != 1 || string(g.Message.Body) != "1" || g.Message.From != "alice" {
+		t.Fatalf("bob's first message: %+v (message %+v)", g, g.Message)
+	}
+	if g := got[1]; !g.Muted || g.Unread != 1 || g.Badge != 3 || g.Message == nil || string(g.Message.Body) != "3" {
+		t.Fatalf("bob's muted conversation: %+v", g)
+	}
+	if g := got[2]; g.Message != nil || g.Unread != 2 {
+		t.Fatalf("no message asked for: %+v", g)
+	}
+	if g := got[3]; len(g.Devices) != 1 || g.Message != nil || g.Unread != 0 {
+		t.Fatalf("a non-member's read: %+v", g)
+	}
+	if g := got[4]; g.Message != nil || len(g.Devices) != 1 {
+		t.Fatalf("a message that does not exist: %+v", g)
+	}
+	if g := got[5]; len(g.Devices) != 0 || g.Muted {
+		t.Fatalf("a user with no registration: %+v", g)
+	}
+	if _, _, err := e.s.MarkRead(e.ctx, "bob", ab, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DeleteForMe(e.ctx, "bob", res[0].Msg.ID, 20); err != nil {
+		t.Fatal(err)
+	}
+	if g := reads(store.PushRead{Key: key("bob", ab, 1), Message: true})[0]; g.Unread != 1 || g.Badge != 2 || g.Message != nil {
+		t.Fatalf("after a read and a delete for bob: %+v", g)
+	}
+	e.register(t, "alice", "aphone", "ta")
+	if g := reads(store.PushRead{Key: key("alice", ab, 1), Message: true})[0]; g.Message == nil || g.Unread != 0 || g.Badge != 0 {
+		t.Fatalf("the sender's read: %+v", g)
+	}
+	if out, err := e.s.PushReads(e.ctx, nil); err != nil || len(out) != 0 {
+		t.Fatalf("no reads: %v, %v", out, err)
 	}
 }
