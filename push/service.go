@@ -104,9 +104,8 @@ type Service struct {
 	acks *acks
 	fold *folder
 
-	reads    *batcher[store.PushRead, store.PushInfo]
-	claims   *batcher[store.PushClaim, store.Claim]
-	finishes *batcher[store.PushFinish, struct{}]
+	reads  *batcher[store.PushRead, store.PushInfo]
+	writes *batcher[pushWrite, store.Claim]
 
 	nudge    chan struct{}
 	work     []chan jetstream.Msg // one per worker; a user's jobs go to one (in order)
@@ -133,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), js: js, acks: newAcks(),
 		nudge: make(chan struct{}, 1), work: make([]chan jetstream.Msg, cfg.Workers), takeover: make(chan [2]string, 256)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.reads, s.claims, s.finishes = newBatcher(s.readBatch), newBatcher(s.claimBatch), newBatcher(s.finishBatch)
+	s.reads, s.writes = newBatcher(s.readBatch), newBatcher(s.writeBatch)
 	return s, nil
 }
 
@@ -155,12 +154,11 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("push: consumer: %w", err)
 	}
 	// Two read loops: one batch is read while the next fills (reads do
-	// not take the store's one writer; claims and settlements do).
-	s.wg.Add(4)
+	// not take the store's one writer; the writes do).
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
 	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
-	go func() { defer s.wg.Done(); s.claims.loop(s.ctx) }()
-	go func() { defer s.wg.Done(); s.finishes.loop(s.ctx) }()
+	go func() { defer s.wg.Done(); s.writes.loop(s.ctx) }()
 	for i := range s.work {
 		s.work[i] = make(chan jetstream.Msg, 16)
 		s.wg.Add(1)

@@ -207,7 +207,7 @@ func (s *Service) send(ctx context.Context, j *job, info *store.PushInfo, seq in
 			s.m.failed.WithLabelValues(d.Platform, "no_provider").Inc()
 			continue
 		}
-		c, err := s.claims.do(ctx, store.PushClaim{Key: key, Client: d.Client})
+		c, err := s.claim(ctx, store.PushClaim{Key: key, Client: d.Client})
 		switch {
 		case err != nil:
 			s.log.Warn("push: claim", "error", err)
@@ -261,7 +261,7 @@ func (s *Service) settle(ctx context.Context, j *job, key store.PushKey, d store
 		r.retry = true
 		r.retryAfter = max(r.retryAfter, se.RetryAfter)
 	}
-	if _, err := s.finishes.do(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
+	if err := s.finish(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
 		s.log.Warn("push: settle claim", "error", err)
 	}
 }

@@ -241,83 +241,69 @@ func (s *Store) PendingPush(ctx context.Context, limit int) ([]store.PushCandida
 	return out, nil
 }
 
-// DequeuePush deletes outbox rows.
-func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
+// PushWrite applies push's writes in one write transaction (one fsync
+// on the writer the sends use too): outbox rows handed to the work queue,
+// settlements, then claims.
+func (s *Store) PushWrite(ctx context.Context, w store.PushWrites) ([]store.Claim, error) {
+	var out []store.Claim
 	err := s.write(ctx, func(t *txn) error {
-		for _, k := range keys {
+		for _, k := range w.Dequeue {
 			if err := t.exec(qPushDequeue, k.User, k.Conv, k.ConvSeq); err != nil {
-				return err
+				return fmt.Errorf("dequeue: %w", err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dequeue push: %w", err)
-	}
-	return nil
-}
-
-// ClaimPush claims pushes for devices, in one write transaction.
-func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
-	out := make([]store.Claim, len(cs))
-	err := s.write(ctx, func(t *txn) error {
-		for i, c := range cs {
-			var (
-				sent                bool
-				claimedAt, attempts int64
-			)
-			k := c.Key
-			// Most claims are new: insert first, read only on a conflict.
-			r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
-			if err != nil {
-				return err
-			}
-			if n, err := r.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				out[i] = store.ClaimNew
-				continue
-			}
-			err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
-			if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
-				if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim push: %w", err)
-	}
-	return out, nil
-}
-
-// FinishPush settles claims, in one write transaction.
-func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
-	err := s.write(ctx, func(t *txn) error {
-		for _, f := range fs {
+		for _, f := range w.Finish {
 			q := qPushRelease
 			if f.Sent {
 				q = qPushSent
 			}
 			if err := t.exec(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client); err != nil {
-				return err
+				return fmt.Errorf("finish: %w", err)
 			}
+		}
+		var err error
+		if out, err = t.claimPush(w.Claim, w.Now, w.Lease); err != nil {
+			return fmt.Errorf("claim: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("finish push: %w", err)
+		return nil, fmt.Errorf("push write: %w", err)
 	}
-	return nil
+	return out, nil
+}
+
+func (t *txn) claimPush(cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	out := make([]store.Claim, len(cs))
+	for i, c := range cs {
+		var (
+			sent                bool
+			claimedAt, attempts int64
+		)
+		k := c.Key
+		// Most claims are new: insert first, read only on a conflict.
+		r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			out[i] = store.ClaimNew
+			continue
+		}
+		err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
+		if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
+			if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // ForgetPush deletes old claims.

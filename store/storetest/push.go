@@ -145,7 +145,7 @@ func testPushOutbox(t *testing.T, e *env) {
 		c.Kind != store.PushMessage || c.Sender != "alice" || c.TS != r.Msg.TS {
 		t.Fatalf("outbox row %+v for %+v", c, r.Msg)
 	}
-	if err := e.s.DequeuePush(e.ctx, []store.PushKey{{User: "bob", Conv: r.Msg.Conv, ConvSeq: r.Msg.Seq}}); err != nil {
+	if err := e.dequeue([]store.PushKey{{User: "bob", Conv: r.Msg.Conv, ConvSeq: r.Msg.Seq}}); err != nil {
 		t.Fatal(err)
 	}
 	if cs := e.pending(t); len(cs) != 0 {
@@ -172,7 +172,7 @@ func testPushOutboxGroups(t *testing.T, e *env) {
 		for _, c := range cs {
 			keys = append(keys, store.PushKey{User: c.User, Conv: c.Conv, ConvSeq: c.ConvSeq})
 		}
-		if err := e.s.DequeuePush(e.ctx, keys); err != nil {
+		if err := e.dequeue(keys); err != nil {
 			t.Fatal(err)
 		}
 		return cs
@@ -215,13 +215,13 @@ func testPushClaims(t *testing.T, e *env) {
 	k := store.PushKey{User: "bob", Conv: "d:alice:bob", ConvSeq: 1}
 	claim := func(client string, now int64, want store.Claim) {
 		t.Helper()
-		if c, err := e.s.ClaimPush(e.ctx, []store.PushClaim{{Key: k, Client: client}}, now, 1000); err != nil || len(c) != 1 || c[0] != want {
+		if c, err := e.s.PushWrite(e.ctx, store.PushWrites{Claim: []store.PushClaim{{Key: k, Client: client}}, Now: now, Lease: 1000}); err != nil || len(c) != 1 || c[0] != want {
 			t.Fatalf("claim by %s at %d: %v %v, want %v", client, now, c, err, want)
 		}
 	}
 	finish := func(client string, sent bool) {
 		t.Helper()
-		if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: store.PushClaim{Key: k, Client: client}, Sent: sent}}); err != nil {
+		if err := e.finish(store.PushFinish{PushClaim: store.PushClaim{Key: k, Client: client}, Sent: sent}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,17 +244,37 @@ func testPushClaims(t *testing.T, e *env) {
 	// finish of several settles each.
 	k2 := store.PushKey{User: "bob", Conv: "d:bob:carol", ConvSeq: 4}
 	batch := []store.PushClaim{{Key: k2, Client: "p1"}, {Key: k, Client: "p2"}, {Key: k2, Client: "p2"}, {Key: k, Client: "p1"}}
-	got, err := e.s.ClaimPush(e.ctx, batch, 9100, 1000)
+	got, err := e.s.PushWrite(e.ctx, store.PushWrites{Claim: batch, Now: 9100, Lease: 1000})
 	if want := []store.Claim{store.ClaimNew, store.ClaimBusy, store.ClaimNew, store.ClaimNew}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("batch claim: %v %v, want %v", got, err, want)
 	}
-	if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: batch[0], Sent: true}, {PushClaim: batch[2]}, {PushClaim: batch[3], Sent: true}}); err != nil {
+	if err := e.finish(store.PushFinish{PushClaim: batch[0], Sent: true}, store.PushFinish{PushClaim: batch[2]}, store.PushFinish{PushClaim: batch[3], Sent: true}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = e.s.ClaimPush(e.ctx, batch, 9200, 1000)
+	got, err = e.s.PushWrite(e.ctx, store.PushWrites{Claim: batch, Now: 9200, Lease: 1000})
 	if want := []store.Claim{store.ClaimDone, store.ClaimBusy, store.ClaimNew, store.ClaimDone}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("batch claim after the finish: %v %v, want %v", got, err, want)
 	}
+
+	// One write of all kinds (the relay's and the workers' writes share
+	// a transaction): settlements before claims, a dequeue of no row.
+	k3 := store.PushKey{User: "bob", Conv: "d:bob:dave", ConvSeq: 7}
+	got, err = e.s.PushWrite(e.ctx, store.PushWrites{Dequeue: []store.PushKey{k3},
+		Finish: []store.PushFinish{{PushClaim: batch[2], Sent: true}, {PushClaim: batch[1]}},
+		Claim:  []store.PushClaim{batch[2], {Key: k3, Client: "p1"}, batch[1], {Key: k3, Client: "p1"}}, Now: 9300, Lease: 1000})
+	if want := []store.Claim{store.ClaimDone, store.ClaimNew, store.ClaimNew, store.ClaimBusy}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("a write of settlements and claims: %v %v, want %v", got, err, want)
+	}
+}
+
+func (e *env) dequeue(keys []store.PushKey) error {
+	_, err := e.s.PushWrite(e.ctx, store.PushWrites{Dequeue: keys})
+	return err
+}
+
+func (e *env) finish(fs ...store.PushFinish) error {
+	_, err := e.s.PushWrite(e.ctx, store.PushWrites{Finish: fs})
+	return err
 }
 
 // testPushReads: what a push job reads, for several jobs at once — the
