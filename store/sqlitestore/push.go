@@ -36,10 +36,11 @@ const (
 	qPushSent    = `UPDATE push_claims SET sent = 1 WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushRelease = `DELETE FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushForget  = `DELETE FROM push_claims WHERE claimed_at < ?`
-	qPushUnread  = `SELECT coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
+	// muted, then the unread counts over all conversations and in conv
+	qPushState = `SELECT coalesce((SELECT muted FROM conv_settings WHERE user_id = ?1 AND conv_id = ?2), 0),
+			coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
 			coalesce(sum(CASE WHEN c.id = ?2 THEN max(0, c.last_seq - m.read_seq) ELSE 0 END), 0)
 		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1`
-	qPushMuted   = `SELECT muted FROM conv_settings WHERE user_id = ? AND conv_id = ?`
 	qPushMessage = historyCols + `WHERE conv_id = ?1 AND seq = ?2
 		AND EXISTS (SELECT 1 FROM members m WHERE m.conv_id = ?1 AND m.user_id = ?3)
 		AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ?3 AND h.conv_id = ?1 AND h.seq = ?2)`
@@ -48,7 +49,7 @@ const (
 func init() {
 	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
 		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimNew, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
-	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread, qPushMuted, qPushMessage)
+	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushState, qPushMessage)
 }
 
 // writePush writes the outbox rows of a batch, in its transaction: only
@@ -148,16 +149,12 @@ func (s *Store) PushReads(ctx context.Context, rs []store.PushRead) ([]store.Pus
 			if info.Devices, err = t.pushDevices(k.User); err != nil {
 				return err
 			}
-			err = t.queryRow(qPushMuted, k.User, k.Conv).Scan(&info.Muted)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err := t.queryRow(qPushState, k.User, k.Conv).Scan(&info.Muted, &info.Badge, &info.Unread); err != nil {
 				return err
 			}
 			if len(info.Devices) == 0 {
-				out[i] = info
+				out[i] = store.PushInfo{Muted: info.Muted}
 				continue
-			}
-			if err := t.queryRow(qPushUnread, k.User, k.Conv).Scan(&info.Badge, &info.Unread); err != nil {
-				return err
 			}
 			if r.Message {
 				var (
