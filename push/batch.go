@@ -11,7 +11,10 @@ import (
 // while one store transaction runs go into the next, together. Claims
 // and settlements are writes; on SQLite every write transaction is an
 // fsync on the one writer the sends use too, so one per push would cost
-// the send rate (docs/BENCHMARKS.md, "Offline push").
+// the send rate (docs/BENCHMARKS.md, "Offline push"); claims, settlements
+// and the relay's dequeues share one batcher, so one transaction. A job's
+// reads are batched the same way: one read transaction or round trip for
+// many jobs.
 type batcher[Req, Res any] struct {
 	in  chan batchCall[Req, Res]
 	run func(ctx context.Context, reqs []Req) ([]Res, error)
@@ -90,11 +93,59 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	}
 }
 
-// claimBatch and finishBatch are the store calls of the two batchers.
-func (s *Service) claimBatch(ctx context.Context, cs []store.PushClaim) ([]store.Claim, error) {
-	return s.cfg.Store.ClaimPush(ctx, cs, time.Now().UnixMilli(), s.cfg.Lease.Milliseconds())
+// readBatch is the store call of the reads' batcher.
+func (s *Service) readBatch(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	return s.cfg.Store.PushReads(ctx, rs)
 }
 
-func (s *Service) finishBatch(ctx context.Context, fs []store.PushFinish) ([]struct{}, error) {
-	return make([]struct{}, len(fs)), s.cfg.Store.FinishPush(ctx, fs)
+// pushWrite is one call of the writes' batcher: a claim, a settlement or
+// the relay's outbox rows. Claims, settlements and dequeues of the node
+// share one store transaction (store.PushWrite).
+type pushWrite struct {
+	claim   *store.PushClaim
+	finish  *store.PushFinish
+	dequeue []store.PushKey
+}
+
+func (s *Service) writeBatch(ctx context.Context, ws []pushWrite) ([]store.Claim, error) {
+	w := store.PushWrites{Now: time.Now().UnixMilli(), Lease: s.cfg.Lease.Milliseconds()}
+	var claims []int
+	for i, x := range ws {
+		switch {
+		case x.claim != nil:
+			w.Claim = append(w.Claim, *x.claim)
+			claims = append(claims, i)
+		case x.finish != nil:
+			w.Finish = append(w.Finish, *x.finish)
+		default:
+			w.Dequeue = append(w.Dequeue, x.dequeue...)
+		}
+	}
+	got, err := s.cfg.Store.PushWrite(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Claim, len(ws))
+	for j, i := range claims {
+		out[i] = got[j]
+	}
+	return out, nil
+}
+
+// claim, finish and dequeue go through the writes' batcher.
+func (s *Service) claim(ctx context.Context, c store.PushClaim) (store.Claim, error) {
+	return s.writes.do(ctx, pushWrite{claim: &c})
+}
+
+func (s *Service) finish(ctx context.Context, f store.PushFinish) error {
+	_, err := s.writes.do(ctx, pushWrite{finish: &f})
+	return err
+}
+
+func (s *Service) dequeue(ctx context.Context, keys []store.PushKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := s.writes.do(ctx, pushWrite{dequeue: keys})
+	return err
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqim/mqim/store"
 )
 
 // waitUntil polls cond (for 10 s at most).
@@ -77,5 +79,50 @@ func TestBatcher(t *testing.T) {
 	stop()
 	if _, err := b.do(done, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v", err)
+	}
+}
+
+// writeStore records the PushWrite calls; the rest of the store is not
+// used by writeBatch.
+type writeStore struct {
+	store.PushStore
+	got []store.PushWrites
+}
+
+func (w *writeStore) PushWrite(_ context.Context, ws store.PushWrites) ([]store.Claim, error) {
+	w.got = append(w.got, ws)
+	out := make([]store.Claim, len(ws.Claim))
+	for i, c := range ws.Claim {
+		if c.Client == "busy" {
+			out[i] = store.ClaimBusy
+		}
+	}
+	return out, nil
+}
+
+// TestWriteBatch: claims, settlements and the relay's dequeues of one
+// batch go to the store in one PushWrite, and each claim's outcome comes
+// back to its own call.
+func TestWriteBatch(t *testing.T) {
+	st := &writeStore{}
+	s := &Service{cfg: Config{Store: st, Lease: time.Minute}}
+	k := store.PushKey{User: "bob", Conv: "d:alice:bob", ConvSeq: 3}
+	ws := []pushWrite{
+		{dequeue: []store.PushKey{k}},
+		{claim: &store.PushClaim{Key: k, Client: "busy"}},
+		{finish: &store.PushFinish{PushClaim: store.PushClaim{Key: k, Client: "p1"}, Sent: true}},
+		{claim: &store.PushClaim{Key: k, Client: "p2"}},
+	}
+	got, err := s.writeBatch(context.Background(), ws)
+	if err != nil || len(got) != 4 || got[1] != store.ClaimBusy || got[3] != store.ClaimNew {
+		t.Fatalf("outcomes %v, %v", got, err)
+	}
+	if len(st.got) != 1 {
+		t.Fatalf("%d store writes, want 1", len(st.got))
+	}
+	w := st.got[0]
+	if len(w.Dequeue) != 1 || len(w.Finish) != 1 || !w.Finish[0].Sent || len(w.Claim) != 2 || w.Claim[0].Client != "busy" ||
+		w.Claim[1].Client != "p2" || w.Lease != time.Minute.Milliseconds() || w.Now == 0 {
+		t.Fatalf("store write %+v", w)
 	}
 }

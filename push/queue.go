@@ -142,7 +142,7 @@ func (s *Service) relay() (int, error) {
 			failed = ctx.Err()
 		}
 	}
-	if err := s.cfg.Store.DequeuePush(ctx, done); err != nil {
+	if err := s.dequeue(ctx, done); err != nil {
 		return 0, err
 	}
 	s.m.queued.Add(float64(len(done)))

@@ -18,8 +18,6 @@ import (
 // Store is what push needs of the store.
 type Store interface {
 	store.PushStore
-	Settings(ctx context.Context, user string, convs []string) ([]store.Settings, error)
-	History(ctx context.Context, user, conv string, q store.HistoryQuery) (store.HistoryPage, error)
 }
 
 // Presence says on which nodes a user has devices connected (the
@@ -106,8 +104,8 @@ type Service struct {
 	acks *acks
 	fold *folder
 
-	claims   *batcher[store.PushClaim, store.Claim]
-	finishes *batcher[store.PushFinish, struct{}]
+	reads  *batcher[store.PushRead, store.PushInfo]
+	writes *batcher[pushWrite, store.Claim]
 
 	nudge    chan struct{}
 	work     []chan jetstream.Msg // one per worker; a user's jobs go to one (in order)
@@ -134,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), js: js, acks: newAcks(),
 		nudge: make(chan struct{}, 1), work: make([]chan jetstream.Msg, cfg.Workers), takeover: make(chan [2]string, 256)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.claims, s.finishes = newBatcher(s.claimBatch), newBatcher(s.finishBatch)
+	s.reads, s.writes = newBatcher(s.readBatch), newBatcher(s.writeBatch)
 	return s, nil
 }
 
@@ -155,9 +153,12 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("push: consumer: %w", err)
 	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.claims.loop(s.ctx) }()
-	go func() { defer s.wg.Done(); s.finishes.loop(s.ctx) }()
+	// Two read loops: one batch is read while the next fills (reads do
+	// not take the store's one writer; the writes do).
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
+	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
+	go func() { defer s.wg.Done(); s.writes.loop(s.ctx) }()
 	for i := range s.work {
 		s.work[i] = make(chan jetstream.Msg, 16)
 		s.wg.Add(1)

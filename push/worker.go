@@ -106,16 +106,15 @@ func (s *Service) process(j *job) (delay time.Duration, done bool) {
 			return 0, true
 		}
 	}
-	if !p.IgnoreMute {
-		st, err := s.cfg.Store.Settings(ctx, j.User, []string{j.Conv})
-		if err != nil {
-			s.log.Warn("push: read settings", "error", err)
-			return 0, false
-		}
-		if len(st) == 1 && st[0].Muted {
-			s.m.skipped.WithLabelValues("muted").Inc()
-			return 0, true
-		}
+	// One read for all the job needs (batched with other workers' reads).
+	info, err := s.reads.do(ctx, store.PushRead{Key: j.key(), Message: !p.HideBodies})
+	if err != nil {
+		s.log.Warn("push: read registrations, settings and counts", "error", err)
+		return 0, false
+	}
+	if !p.IgnoreMute && info.Muted {
+		s.m.skipped.WithLabelValues("muted").Inc()
+		return 0, true
 	}
 	seq, folded := j.ConvSeq, 0
 	var win window
@@ -137,6 +136,11 @@ func (s *Service) process(j *job) (delay time.Duration, done bool) {
 			return 0, true
 		case foldFlush:
 			seq, folded = w.Last, w.Count
+			// The notification is of the window's last message.
+			if info, err = s.reads.do(ctx, store.PushRead{Key: store.PushKey{User: j.User, Conv: j.Conv, ConvSeq: seq}, Message: !p.HideBodies}); err != nil {
+				s.log.Warn("push: read registrations, settings and counts", "error", err)
+				return 0, false
+			}
 		}
 		defer func() {
 			switch {
@@ -150,7 +154,7 @@ func (s *Service) process(j *job) (delay time.Duration, done bool) {
 			}
 		}()
 	}
-	r := s.send(ctx, j, seq, folded)
+	r := s.send(ctx, j, &info, seq, folded)
 	switch {
 	case !r.retry:
 		return 0, true
@@ -187,44 +191,23 @@ func (s *Service) ackedOn(ctx context.Context, nodes []string, j *job) bool {
 
 // send notifies each registered device of the user once: claimed in the
 // store before the provider call, settled after it.
-func (s *Service) send(ctx context.Context, j *job, seq int64, folded int) result {
-	devices, err := s.cfg.Store.PushDevices(ctx, j.User)
-	if err != nil {
-		s.log.Warn("push: read registrations", "error", err)
-		return result{retry: true}
-	}
-	if len(devices) == 0 {
+// info is what the store said of the user and the message at seq.
+func (s *Service) send(ctx context.Context, j *job, info *store.PushInfo, seq int64, folded int) result {
+	if len(info.Devices) == 0 {
 		s.m.skipped.WithLabelValues("no_device").Inc()
 		return result{}
 	}
-	unread, badge, err := s.cfg.Store.PushCounts(ctx, j.User, j.Conv)
-	if err != nil {
-		s.log.Warn("push: read unread counts", "error", err)
-		return result{retry: true}
-	}
-	var msg *store.Message
-	if !s.cfg.Policy.HideBodies || folded > 0 {
-		// Before seq+1, not After seq-1: After 0 would mean "the latest"
-		// (the first message of a conversation, once a second was sent).
-		page, err := s.cfg.Store.History(ctx, j.User, j.Conv, store.HistoryQuery{Before: seq + 1, Limit: 1})
-		if err != nil && !errors.Is(err, store.ErrNotMember) {
-			s.log.Warn("push: read message", "error", err)
-			return result{retry: true}
-		}
-		if len(page.Messages) == 1 && page.Messages[0].Seq == seq {
-			msg = &page.Messages[0]
-		}
-	}
-	title, body := s.cfg.Policy.alert(j.Sender, msg, unread, folded)
+	unread, badge := info.Unread, info.Badge
+	title, body := s.cfg.Policy.alert(j.Sender, info.Message, unread, folded)
 	key := store.PushKey{User: j.User, Conv: j.Conv, ConvSeq: seq}
 	var r result
-	for _, d := range devices {
+	for _, d := range info.Devices {
 		prov := s.cfg.Providers[d.Platform]
 		if prov == nil {
 			s.m.failed.WithLabelValues(d.Platform, "no_provider").Inc()
 			continue
 		}
-		c, err := s.claims.do(ctx, store.PushClaim{Key: key, Client: d.Client})
+		c, err := s.claim(ctx, store.PushClaim{Key: key, Client: d.Client})
 		switch {
 		case err != nil:
 			s.log.Warn("push: claim", "error", err)
@@ -278,7 +261,7 @@ func (s *Service) settle(ctx context.Context, j *job, key store.PushKey, d store
 		r.retry = true
 		r.retryAfter = max(r.retryAfter, se.RetryAfter)
 	}
-	if _, err := s.finishes.do(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
+	if err := s.finish(ctx, store.PushFinish{PushClaim: store.PushClaim{Key: key, Client: d.Client}, Sent: sent}); err != nil {
 		s.log.Warn("push: settle claim", "error", err)
 	}
 }

@@ -64,7 +64,38 @@ type PushFinish struct {
 	Sent bool
 }
 
-// Claim is the outcome of ClaimPush.
+// PushRead asks what a push job needs to know of its user and message.
+type PushRead struct {
+	Key     PushKey
+	Message bool // also the message at Key.ConvSeq (for the notification's text)
+}
+
+// PushInfo answers a PushRead. For a user with no registration only
+// Devices (none) and Muted are read.
+type PushInfo struct {
+	Devices []PushDevice // the user's registrations, by client id (as PushDevices)
+	Muted   bool         // the user's settings of the conversation say muted
+	Unread  int64        // the user's unread count in the conversation
+	Badge   int64        // the user's unread count over all conversations
+	// Message is the message at Key.ConvSeq if it was asked for and the
+	// user may read it (a member, not deleted for them); else nil.
+	Message *Message
+}
+
+// PushWrites is one transaction of push's writes (PushWrite).
+type PushWrites struct {
+	// Dequeue deletes outbox rows (handed to the work queue).
+	Dequeue []PushKey
+	// Finish settles claims: sent (or given up) keeps one, so that it is
+	// never sent again; not sent releases it for a retry.
+	Finish []PushFinish
+	// Claim claims pushes at Now (unix ms); a claim older than Lease ms
+	// is taken over, once (see Claim, DecideClaim).
+	Claim      []PushClaim
+	Now, Lease int64
+}
+
+// Claim is the outcome of a claim (PushWrites.Claim).
 type Claim int
 
 const (
@@ -94,20 +125,16 @@ type PushStore interface {
 
 	// PendingPush returns up to limit outbox rows, oldest first.
 	PendingPush(ctx context.Context, limit int) ([]PushCandidate, error)
-	// DequeuePush deletes outbox rows (handed to the work queue).
-	DequeuePush(ctx context.Context, keys []PushKey) error
-	// ClaimPush claims the pushes of cs at now (unix ms), in one
-	// transaction, and returns the outcome of each (see Claim); a claim
-	// older than lease ms is taken over, once. Batches of concurrent
-	// workers share a commit (push's group commit).
-	ClaimPush(ctx context.Context, cs []PushClaim, now, lease int64) ([]Claim, error)
-	// FinishPush settles claims, in one transaction: sent (or given up)
-	// keeps one, so that it is never sent again; not sent releases it for
-	// a retry.
-	FinishPush(ctx context.Context, fs []PushFinish) error
-	// PushCounts returns user's unread count in conv and over all
-	// conversations (the badge).
-	PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error)
+	// PushWrite applies w in one transaction: its outbox rows are deleted
+	// (handed to the work queue), its settlements made, its claims decided
+	// (at w.Now), in that order; it returns the outcome of each claim.
+	// Push's writes of concurrent workers and the relay share it, so that
+	// a push costs no write transaction (on SQLite: fsync) of its own.
+	PushWrite(ctx context.Context, w PushWrites) ([]Claim, error)
+	// PushReads reads what each job of rs needs to know, for many jobs at
+	// once (one read transaction on SQLite, one round trip on PostgreSQL):
+	// a push worker's reads batch as its claims do.
+	PushReads(ctx context.Context, rs []PushRead) ([]PushInfo, error)
 	// ForgetPush deletes claims older than before (unix ms).
 	ForgetPush(ctx context.Context, before int64) error
 }

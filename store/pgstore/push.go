@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mqim/mqim/store"
 )
@@ -84,19 +85,25 @@ func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, 
 	return tag.RowsAffected() > 0, nil
 }
 
+const qPushList = `SELECT user_id, client_id, platform, token, app, env, locale, created_at
+	FROM push_devices WHERE user_id = $1 ORDER BY client_id`
+
 // PushDevices lists a user's registrations.
 func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT user_id, client_id, platform, token, app, env, locale, created_at
-		FROM push_devices WHERE user_id = $1 ORDER BY client_id`, user)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushDevice, error) {
-		var d store.PushDevice
-		err := r.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created)
-		return d, err
-	})
+	rows, _ := s.pool.Query(ctx, qPushList, user)
+	out, err := collectPushDevices(rows)
 	if err != nil {
 		return nil, fmt.Errorf("push devices of %q: %w", user, err)
 	}
 	return out, nil
+}
+
+func collectPushDevices(rows pgx.Rows) ([]store.PushDevice, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.PushDevice, error) {
+		var d store.PushDevice
+		err := r.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created)
+		return d, err
+	})
 }
 
 // RemovePushToken removes a token.
@@ -135,62 +142,67 @@ func (s *Store) PendingPush(ctx context.Context, limit int) ([]store.PushCandida
 	return out, nil
 }
 
-// DequeuePush deletes outbox rows.
-func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
-	if len(keys) == 0 {
-		return nil
+// PushWrite applies push's writes in one transaction and (but for
+// claims that conflict) one round trip. Settlements and claims lock their
+// rows in key order, together, so that two nodes' transactions do not
+// deadlock; a claim's row is locked while the rule decides, so that two
+// nodes never both take a claim over.
+func (s *Store) PushWrite(ctx context.Context, w store.PushWrites) ([]store.Claim, error) {
+	type op struct {
+		c     store.PushClaim
+		claim int // index in w.Claim, or -1: a settlement
+		sent  bool
 	}
-	user, conv, seq := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
-	for i, k := range keys {
-		user[i], conv[i], seq[i] = k.User, k.Conv, k.ConvSeq
+	ops := make([]op, 0, len(w.Finish)+len(w.Claim))
+	for _, f := range w.Finish {
+		ops = append(ops, op{c: f.PushClaim, claim: -1, sent: f.Sent})
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM push_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS k(user_id, conv_id, conv_seq)
-		WHERE o.user_id = k.user_id AND o.conv_id = k.conv_id AND o.conv_seq = k.conv_seq`, user, conv, seq)
-	if err != nil {
-		return fmt.Errorf("dequeue push: %w", err)
+	for i, c := range w.Claim {
+		ops = append(ops, op{c: c, claim: i})
 	}
-	return nil
-}
-
-// ClaimPush claims pushes for devices, in one transaction, in key order
-// (two nodes' batches lock rows in the same order: no deadlock). A row is
-// locked while the rule decides, so that two nodes never both take a
-// claim over.
-func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
-	order := make([]int, len(cs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return comparePushClaims(cs[a], cs[b]) })
-	out := make([]store.Claim, len(cs))
+	slices.SortStableFunc(ops, func(a, b op) int { return comparePushClaims(a.c, b.c) })
+	out := make([]store.Claim, len(w.Claim))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Most claims are new: insert them all in one round trip; decide
-		// the ones that conflicted one by one.
 		b := &pgx.Batch{}
-		for _, i := range order {
-			k := cs[i].Key
-			b.Queue(`INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, cs[i].Client, now)
+		if len(w.Dequeue) > 0 {
+			user, conv, seq := make([]string, len(w.Dequeue)), make([]string, len(w.Dequeue)), make([]int64, len(w.Dequeue))
+			for i, k := range w.Dequeue {
+				user[i], conv[i], seq[i] = k.User, k.Conv, k.ConvSeq
+			}
+			b.Queue(`DELETE FROM push_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS k(user_id, conv_id, conv_seq)
+				WHERE o.user_id = k.user_id AND o.conv_id = k.conv_id AND o.conv_seq = k.conv_seq`, user, conv, seq)
 		}
-		res := tx.SendBatch(ctx, b)
+		// Most claims are new: insert them all; decide the ones that
+		// conflicted one by one.
 		var conflicts []int
-		for _, i := range order {
-			tag, err := res.Exec()
-			if err != nil {
-				res.Close()
-				return err
-			}
-			if tag.RowsAffected() == 1 {
-				out[i] = store.ClaimNew
-			} else {
-				conflicts = append(conflicts, i)
+		for _, o := range ops {
+			k := o.c.Key
+			switch {
+			case o.claim < 0 && o.sent:
+				b.Queue(`UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`,
+					k.User, k.Conv, k.ConvSeq, o.c.Client)
+			case o.claim < 0:
+				b.Queue(`DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`,
+					k.User, k.Conv, k.ConvSeq, o.c.Client)
+			default:
+				i := o.claim
+				b.Queue(`INSERT INTO push_claims (user_id, conv_id, conv_seq, client_id, claimed_at)
+					VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.User, k.Conv, k.ConvSeq, o.c.Client, w.Now).
+					Exec(func(tag pgconn.CommandTag) error {
+						if tag.RowsAffected() == 1 {
+							out[i] = store.ClaimNew
+						} else {
+							conflicts = append(conflicts, i)
+						}
+						return nil
+					})
 			}
 		}
-		if err := res.Close(); err != nil {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		for _, i := range conflicts {
-			c, err := decideClaim(ctx, tx, cs[i], now, lease)
+			c, err := decideClaim(ctx, tx, w.Claim[i], w.Now, w.Lease)
 			if err != nil {
 				return err
 			}
@@ -199,7 +211,7 @@ func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim push: %w", err)
+		return nil, fmt.Errorf("push write: %w", err)
 	}
 	return out, nil
 }
@@ -233,37 +245,47 @@ func decideClaim(ctx context.Context, tx pgx.Tx, c store.PushClaim, now, lease i
 	return claim, err
 }
 
-// FinishPush settles claims, in one round trip and transaction, in the
-// order ClaimPush locks them: another node's claim or settlement of the
-// same rows (a take-over) then waits instead of deadlocking with it.
-func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
-	fs = slices.SortedFunc(slices.Values(fs), func(a, b store.PushFinish) int {
-		return comparePushClaims(a.PushClaim, b.PushClaim)
-	})
+// PushReads reads what push jobs need, all in one round trip (one pgx
+// batch of a few queries per job).
+func (s *Store) PushReads(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	out := make([]store.PushInfo, len(rs))
 	b := &pgx.Batch{}
-	for _, f := range fs {
-		q := `DELETE FROM push_claims WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
-		if f.Sent {
-			q = `UPDATE push_claims SET sent = true WHERE user_id = $1 AND conv_id = $2 AND conv_seq = $3 AND client_id = $4`
+	for i, r := range rs {
+		k, info := r.Key, &out[i]
+		b.Queue(qPushList, k.User).Query(func(rows pgx.Rows) error {
+			var err error
+			info.Devices, err = collectPushDevices(rows)
+			return err
+		})
+		b.Queue(`SELECT coalesce((SELECT muted FROM conv_settings WHERE user_id = $1 AND conv_id = $2), false),
+				coalesce(sum(greatest(0, c.last_seq - m.read_seq)), 0)::bigint,
+				coalesce(sum(CASE WHEN c.id = $2 THEN greatest(0, c.last_seq - m.read_seq) ELSE 0 END), 0)::bigint
+			FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1`, k.User, k.Conv).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&info.Muted, &info.Badge, &info.Unread) })
+		if !r.Message {
+			continue
 		}
-		b.Queue(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client)
+		b.Queue(`SELECT id, conv_id, seq, sender, cmid, type, body, ts, mentions FROM messages
+			WHERE conv_id = $1 AND seq = $2
+				AND EXISTS (SELECT 1 FROM members m WHERE m.conv_id = $1 AND m.user_id = $3)
+				AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = $3 AND h.conv_id = $1 AND h.seq = $2)`,
+			k.Conv, k.ConvSeq, k.User).Query(func(rows pgx.Rows) error {
+			var (
+				m     store.Message
+				ments string
+			)
+			_, err := pgx.ForEachRow(rows, []any{&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments}, func() error {
+				m.Mentions = store.ParseMentions(ments)
+				info.Message = &m
+				return nil
+			})
+			return err
+		})
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
-	if err != nil {
-		return fmt.Errorf("finish push: %w", err)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("push reads: %w", err)
 	}
-	return nil
-}
-
-// PushCounts returns unread counts.
-func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(0, c.last_seq - m.read_seq)), 0)::bigint,
-			coalesce(sum(CASE WHEN c.id = $2 THEN greatest(0, c.last_seq - m.read_seq) ELSE 0 END), 0)::bigint
-		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = $1`, user, conv).Scan(&total, &convUnread)
-	if err != nil {
-		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
-	}
-	return convUnread, total, nil
+	return out, nil
 }
 
 // ForgetPush deletes old claims.

@@ -36,15 +36,20 @@ const (
 	qPushSent    = `UPDATE push_claims SET sent = 1 WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushRelease = `DELETE FROM push_claims WHERE user_id = ? AND conv_id = ? AND conv_seq = ? AND client_id = ?`
 	qPushForget  = `DELETE FROM push_claims WHERE claimed_at < ?`
-	qPushUnread  = `SELECT coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
+	// muted, then the unread counts over all conversations and in conv
+	qPushState = `SELECT coalesce((SELECT muted FROM conv_settings WHERE user_id = ?1 AND conv_id = ?2), 0),
+			coalesce(sum(max(0, c.last_seq - m.read_seq)), 0),
 			coalesce(sum(CASE WHEN c.id = ?2 THEN max(0, c.last_seq - m.read_seq) ELSE 0 END), 0)
 		FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1`
+	qPushMessage = historyCols + `WHERE conv_id = ?1 AND seq = ?2
+		AND EXISTS (SELECT 1 FROM members m WHERE m.conv_id = ?1 AND m.user_id = ?3)
+		AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ?3 AND h.conv_id = ?1 AND h.seq = ?2)`
 )
 
 func init() {
 	writeQueries = append(writeQueries, qPushOutbox, qPushEveryone, qPushCount, qPushDelToken, qPushPut, qPushUnreg,
 		qPushRemove, qPushTakeOve, qPushDequeue, qPushClaimNew, qPushClaimed, qPushClaim, qPushSent, qPushRelease, qPushForget)
-	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushUnread)
+	readQueries = append(readQueries, qPushList, qPushOthers, qPushPending, qPushState, qPushMessage)
 }
 
 // writePush writes the outbox rows of a batch, in its transaction: only
@@ -105,23 +110,72 @@ func (s *Store) UnregisterPush(ctx context.Context, user, client string) (bool, 
 func (s *Store) PushDevices(ctx context.Context, user string) ([]store.PushDevice, error) {
 	var out []store.PushDevice
 	err := s.read(ctx, func(t *txn) error {
-		out = nil
-		rows, err := t.query(qPushList, user)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var d store.PushDevice
-			if err := rows.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
+		var err error
+		out, err = t.pushDevices(user)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("push devices of %q: %w", user, err)
+	}
+	return out, nil
+}
+
+func (t *txn) pushDevices(user string) ([]store.PushDevice, error) {
+	rows, err := t.query(qPushList, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.PushDevice
+	for rows.Next() {
+		var d store.PushDevice
+		if err := rows.Scan(&d.User, &d.Client, &d.Platform, &d.Token, &d.App, &d.Env, &d.Locale, &d.Created); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PushReads reads what push jobs need, in one read transaction: a
+// transaction (and a pool connection) per read cost the push workers more
+// than the queries (docs/BENCHMARKS.md, "Offline push").
+func (s *Store) PushReads(ctx context.Context, rs []store.PushRead) ([]store.PushInfo, error) {
+	out := make([]store.PushInfo, len(rs))
+	err := s.read(ctx, func(t *txn) error {
+		for i, r := range rs {
+			k, info := r.Key, store.PushInfo{}
+			var err error
+			if info.Devices, err = t.pushDevices(k.User); err != nil {
+				return err
+			}
+			if err := t.queryRow(qPushState, k.User, k.Conv).Scan(&info.Muted, &info.Badge, &info.Unread); err != nil {
+				return err
+			}
+			if len(info.Devices) == 0 {
+				out[i] = store.PushInfo{Muted: info.Muted}
+				continue
+			}
+			if r.Message {
+				var (
+					m     store.Message
+					ments string
+				)
+				err := t.queryRow(qPushMessage, k.Conv, k.ConvSeq, k.User).Scan(&m.ID, &m.Conv, &m.Seq, &m.From, &m.Cmid, &m.Type, &m.Body, &m.TS, &ments)
+				switch {
+				case err == nil:
+					m.Mentions = store.ParseMentions(ments)
+					info.Message = &m
+				case !errors.Is(err, sql.ErrNoRows):
+					return err
+				}
+			}
+			out[i] = info
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push reads: %w", err)
 	}
 	return out, nil
 }
@@ -184,92 +238,69 @@ func (s *Store) PendingPush(ctx context.Context, limit int) ([]store.PushCandida
 	return out, nil
 }
 
-// DequeuePush deletes outbox rows.
-func (s *Store) DequeuePush(ctx context.Context, keys []store.PushKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
+// PushWrite applies push's writes in one write transaction (one fsync
+// on the writer the sends use too): outbox rows handed to the work queue,
+// settlements, then claims.
+func (s *Store) PushWrite(ctx context.Context, w store.PushWrites) ([]store.Claim, error) {
+	var out []store.Claim
 	err := s.write(ctx, func(t *txn) error {
-		for _, k := range keys {
+		for _, k := range w.Dequeue {
 			if err := t.exec(qPushDequeue, k.User, k.Conv, k.ConvSeq); err != nil {
-				return err
+				return fmt.Errorf("dequeue: %w", err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dequeue push: %w", err)
-	}
-	return nil
-}
-
-// ClaimPush claims pushes for devices, in one write transaction.
-func (s *Store) ClaimPush(ctx context.Context, cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
-	out := make([]store.Claim, len(cs))
-	err := s.write(ctx, func(t *txn) error {
-		for i, c := range cs {
-			var (
-				sent                bool
-				claimedAt, attempts int64
-			)
-			k := c.Key
-			// Most claims are new: insert first, read only on a conflict.
-			r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
-			if err != nil {
-				return err
-			}
-			if n, err := r.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				out[i] = store.ClaimNew
-				continue
-			}
-			err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
-			if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
-				if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim push: %w", err)
-	}
-	return out, nil
-}
-
-// FinishPush settles claims, in one write transaction.
-func (s *Store) FinishPush(ctx context.Context, fs []store.PushFinish) error {
-	err := s.write(ctx, func(t *txn) error {
-		for _, f := range fs {
+		for _, f := range w.Finish {
 			q := qPushRelease
 			if f.Sent {
 				q = qPushSent
 			}
 			if err := t.exec(q, f.Key.User, f.Key.Conv, f.Key.ConvSeq, f.Client); err != nil {
-				return err
+				return fmt.Errorf("finish: %w", err)
 			}
+		}
+		var err error
+		if out, err = t.claimPush(w.Claim, w.Now, w.Lease); err != nil {
+			return fmt.Errorf("claim: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("finish push: %w", err)
+		return nil, fmt.Errorf("push write: %w", err)
 	}
-	return nil
+	return out, nil
 }
 
-// PushCounts returns unread counts.
-func (s *Store) PushCounts(ctx context.Context, user, conv string) (convUnread, total int64, err error) {
-	err = s.read(ctx, func(t *txn) error { return t.queryRow(qPushUnread, user, conv).Scan(&total, &convUnread) })
-	if err != nil {
-		return 0, 0, fmt.Errorf("unread counts of %q: %w", user, err)
+func (t *txn) claimPush(cs []store.PushClaim, now, lease int64) ([]store.Claim, error) {
+	out := make([]store.Claim, len(cs))
+	for i, c := range cs {
+		var (
+			sent                bool
+			claimedAt, attempts int64
+		)
+		k := c.Key
+		// Most claims are new: insert first, read only on a conflict.
+		r, err := t.stmt(qPushClaimNew).ExecContext(t.ctx, k.User, k.Conv, k.ConvSeq, c.Client, now)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			out[i] = store.ClaimNew
+			continue
+		}
+		err = t.queryRow(qPushClaimed, k.User, k.Conv, k.ConvSeq, c.Client).Scan(&sent, &claimedAt, &attempts)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		out[i] = store.DecideClaim(err == nil, sent, claimedAt, attempts, now, lease)
+		if out[i] == store.ClaimNew || out[i] == store.ClaimTakeOver {
+			if err := t.exec(qPushClaim, k.User, k.Conv, k.ConvSeq, c.Client, now); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return convUnread, total, nil
+	return out, nil
 }
 
 // ForgetPush deletes old claims.

@@ -14,7 +14,7 @@ func init() {
 		featureTest{"PushOutbox", testPushOutbox},
 		featureTest{"PushOutboxGroups", testPushOutboxGroups},
 		featureTest{"PushClaims", testPushClaims},
-		featureTest{"PushCounts", testPushCounts},
+		featureTest{"PushReads", testPushReads},
 	)
 }
 
@@ -145,7 +145,7 @@ func testPushOutbox(t *testing.T, e *env) {
 		c.Kind != store.PushMessage || c.Sender != "alice" || c.TS != r.Msg.TS {
 		t.Fatalf("outbox row %+v for %+v", c, r.Msg)
 	}
-	if err := e.s.DequeuePush(e.ctx, []store.PushKey{{User: "bob", Conv: r.Msg.Conv, ConvSeq: r.Msg.Seq}}); err != nil {
+	if err := e.dequeue([]store.PushKey{{User: "bob", Conv: r.Msg.Conv, ConvSeq: r.Msg.Seq}}); err != nil {
 		t.Fatal(err)
 	}
 	if cs := e.pending(t); len(cs) != 0 {
@@ -172,7 +172,7 @@ func testPushOutboxGroups(t *testing.T, e *env) {
 		for _, c := range cs {
 			keys = append(keys, store.PushKey{User: c.User, Conv: c.Conv, ConvSeq: c.ConvSeq})
 		}
-		if err := e.s.DequeuePush(e.ctx, keys); err != nil {
+		if err := e.dequeue(keys); err != nil {
 			t.Fatal(err)
 		}
 		return cs
@@ -215,13 +215,13 @@ func testPushClaims(t *testing.T, e *env) {
 	k := store.PushKey{User: "bob", Conv: "d:alice:bob", ConvSeq: 1}
 	claim := func(client string, now int64, want store.Claim) {
 		t.Helper()
-		if c, err := e.s.ClaimPush(e.ctx, []store.PushClaim{{Key: k, Client: client}}, now, 1000); err != nil || len(c) != 1 || c[0] != want {
+		if c, err := e.s.PushWrite(e.ctx, store.PushWrites{Claim: []store.PushClaim{{Key: k, Client: client}}, Now: now, Lease: 1000}); err != nil || len(c) != 1 || c[0] != want {
 			t.Fatalf("claim by %s at %d: %v %v, want %v", client, now, c, err, want)
 		}
 	}
 	finish := func(client string, sent bool) {
 		t.Helper()
-		if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: store.PushClaim{Key: k, Client: client}, Sent: sent}}); err != nil {
+		if err := e.finish(store.PushFinish{PushClaim: store.PushClaim{Key: k, Client: client}, Sent: sent}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,35 +244,105 @@ func testPushClaims(t *testing.T, e *env) {
 	// finish of several settles each.
 	k2 := store.PushKey{User: "bob", Conv: "d:bob:carol", ConvSeq: 4}
 	batch := []store.PushClaim{{Key: k2, Client: "p1"}, {Key: k, Client: "p2"}, {Key: k2, Client: "p2"}, {Key: k, Client: "p1"}}
-	got, err := e.s.ClaimPush(e.ctx, batch, 9100, 1000)
+	got, err := e.s.PushWrite(e.ctx, store.PushWrites{Claim: batch, Now: 9100, Lease: 1000})
 	if want := []store.Claim{store.ClaimNew, store.ClaimBusy, store.ClaimNew, store.ClaimNew}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("batch claim: %v %v, want %v", got, err, want)
 	}
-	if err := e.s.FinishPush(e.ctx, []store.PushFinish{{PushClaim: batch[0], Sent: true}, {PushClaim: batch[2]}, {PushClaim: batch[3], Sent: true}}); err != nil {
+	if err := e.finish(store.PushFinish{PushClaim: batch[0], Sent: true}, store.PushFinish{PushClaim: batch[2]}, store.PushFinish{PushClaim: batch[3], Sent: true}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = e.s.ClaimPush(e.ctx, batch, 9200, 1000)
+	got, err = e.s.PushWrite(e.ctx, store.PushWrites{Claim: batch, Now: 9200, Lease: 1000})
 	if want := []store.Claim{store.ClaimDone, store.ClaimBusy, store.ClaimNew, store.ClaimDone}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("batch claim after the finish: %v %v, want %v", got, err, want)
 	}
+
+	// One write of all kinds (the relay's and the workers' writes share
+	// a transaction): settlements before claims, a dequeue of no row.
+	k3 := store.PushKey{User: "bob", Conv: "d:bob:dave", ConvSeq: 7}
+	got, err = e.s.PushWrite(e.ctx, store.PushWrites{Dequeue: []store.PushKey{k3},
+		Finish: []store.PushFinish{{PushClaim: batch[2], Sent: true}, {PushClaim: batch[1]}},
+		Claim:  []store.PushClaim{batch[2], {Key: k3, Client: "p1"}, batch[1], {Key: k3, Client: "p1"}}, Now: 9300, Lease: 1000})
+	if want := []store.Claim{store.ClaimDone, store.ClaimNew, store.ClaimNew, store.ClaimBusy}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("a write of settlements and claims: %v %v, want %v", got, err, want)
+	}
 }
 
-// testPushCounts: the unread count of a conversation and over all the
-// user's conversations (the badge).
-func testPushCounts(t *testing.T, e *env) {
+func (e *env) dequeue(keys []store.PushKey) error {
+	_, err := e.s.PushWrite(e.ctx, store.PushWrites{Dequeue: keys})
+	return err
+}
+
+func (e *env) finish(fs ...store.PushFinish) error {
+	_, err := e.s.PushWrite(e.ctx, store.PushWrites{Finish: fs})
+	return err
+}
+
+// testPushReads: what a push job reads, for several jobs at once — the
+// registrations, muted, the unread count of the conversation and over all
+// the user's conversations (the badge), and the message if asked for and
+// readable by the user.
+func testPushReads(t *testing.T, e *env) {
 	e.users(t, "alice", "bob", "carol")
-	e.send(t, e.req("alice", "bob", "a1", "1"), e.req("alice", "bob", "a2", "2"), e.req("carol", "bob", "c1", "3"))
-	conv, total, err := e.s.PushCounts(e.ctx, "bob", "d:alice:bob")
-	if err != nil || conv != 2 || total != 3 {
-		t.Fatalf("PushCounts = %d, %d, %v; want 2, 3", conv, total, err)
-	}
-	if _, _, err := e.s.MarkRead(e.ctx, "bob", "d:alice:bob", 1); err != nil {
+	e.register(t, "bob", "phone", "tb")
+	e.register(t, "carol", "cphone", "tc")
+	res := e.send(t, e.req("alice", "bob", "a1", "1"), e.req("alice", "bob", "a2", "2"), e.req("carol", "bob", "c1", "3"))
+	ab, cb := res[0].Msg.Conv, res[2].Msg.Conv
+	yes := true
+	if _, _, err := e.s.UpdateSettings(e.ctx, "bob", cb, store.SettingsChange{Muted: &yes}, 10); err != nil {
 		t.Fatal(err)
 	}
-	if conv, total, _ := e.s.PushCounts(e.ctx, "bob", "d:alice:bob"); conv != 1 || total != 2 {
-		t.Fatalf("after a read: %d, %d", conv, total)
+	reads := func(rs ...store.PushRead) []store.PushInfo {
+		t.Helper()
+		out, err := e.s.PushReads(e.ctx, rs)
+		if err != nil || len(out) != len(rs) {
+			t.Fatalf("PushReads(%v) = %d, %v", rs, len(out), err)
+		}
+		return out
 	}
-	if conv, total, _ := e.s.PushCounts(e.ctx, "alice", "d:alice:bob"); conv != 0 || total != 0 {
-		t.Fatalf("the sender's counts: %d, %d", conv, total)
+	key := func(user, conv string, seq int64) store.PushKey {
+		return store.PushKey{User: user, Conv: conv, ConvSeq: seq}
+	}
+	got := reads(
+		store.PushRead{Key: key("bob", ab, 1), Message: true},
+		store.PushRead{Key: key("bob", cb, 1), Message: true},
+		store.PushRead{Key: key("bob", ab, 2)},
+		store.PushRead{Key: key("carol", ab, 1), Message: true}, // not a member
+		store.PushRead{Key: key("bob", ab, 9), Message: true},   // no such message
+		store.PushRead{Key: key("alice", ab, 2), Message: true}, // no registration: only devices and muted
+	)
+	if g := got[0]; len(g.Devices) != 1 || g.Devices[0].Client != "phone" || g.Devices[0].Token != "tb" || g.Muted ||
+		g.Unread != 2 || g.Badge != 3 || g.Message == nil || g.Message.Seq != 1 || string(g.Message.Body) != "1" || g.Message.From != "alice" {
+		t.Fatalf("bob's first message: %+v (message %+v)", g, g.Message)
+	}
+	if g := got[1]; !g.Muted || g.Unread != 1 || g.Badge != 3 || g.Message == nil || string(g.Message.Body) != "3" {
+		t.Fatalf("bob's muted conversation: %+v", g)
+	}
+	if g := got[2]; g.Message != nil || g.Unread != 2 {
+		t.Fatalf("no message asked for: %+v", g)
+	}
+	if g := got[3]; len(g.Devices) != 1 || g.Message != nil || g.Unread != 0 {
+		t.Fatalf("a non-member's read: %+v", g)
+	}
+	if g := got[4]; g.Message != nil || len(g.Devices) != 1 {
+		t.Fatalf("a message that does not exist: %+v", g)
+	}
+	if g := got[5]; len(g.Devices) != 0 || g.Muted {
+		t.Fatalf("a user with no registration: %+v", g)
+	}
+	if _, _, err := e.s.MarkRead(e.ctx, "bob", ab, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.DeleteForMe(e.ctx, "bob", res[0].Msg.ID, 20); err != nil {
+		t.Fatal(err)
+	}
+	if g := reads(store.PushRead{Key: key("bob", ab, 1), Message: true})[0]; g.Unread != 1 || g.Badge != 2 || g.Message != nil {
+		t.Fatalf("after a read and a delete for bob: %+v", g)
+	}
+	e.register(t, "alice", "aphone", "ta")
+	if g := reads(store.PushRead{Key: key("alice", ab, 1), Message: true})[0]; g.Message == nil || g.Unread != 0 || g.Badge != 0 {
+		t.Fatalf("the sender's read: %+v", g)
+	}
+	if out, err := e.s.PushReads(e.ctx, nil); err != nil || len(out) != 0 {
+		t.Fatalf("no reads: %v, %v", out, err)
 	}
 }
