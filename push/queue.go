@@ -81,7 +81,6 @@ func (s *Service) ensureStream(ctx context.Context) error {
 // by a crash or a full queue). A row is deleted only once JetStream
 // stored its job.
 func (s *Service) relayLoop() {
-	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.RelayInterval)
 	defer tick.Stop()
 	for {
@@ -157,7 +156,6 @@ func (s *Service) relay() (int, error) {
 
 // depthLoop keeps the queue depth metric.
 func (s *Service) depthLoop() {
-	defer s.wg.Done()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for n := 1; ; n++ {

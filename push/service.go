@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqim/mqim/internal/run"
 	"github.com/mqim/mqim/store"
 )
 
@@ -111,12 +112,12 @@ type Service struct {
 	work     []chan jetstream.Msg // one per worker; a user's jobs go to one (in order)
 	takeover chan [2]string
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	cc     jetstream.ConsumeContext
-	sub    *nats.Subscription
-	timers sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	g        run.Group // the loops and workers
+	stopping sync.Once
+	cc       jetstream.ConsumeContext
+	sub      *nats.Subscription
 }
 
 // New builds the service; Start starts it.
@@ -155,19 +156,17 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	// Two read loops: one batch is read while the next fills (reads do
 	// not take the store's one writer; the writes do).
-	s.wg.Add(3)
-	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
-	go func() { defer s.wg.Done(); s.reads.loop(s.ctx) }()
-	go func() { defer s.wg.Done(); s.writes.loop(s.ctx) }()
+	s.g.Go(func() { s.reads.loop(s.ctx) })
+	s.g.Go(func() { s.reads.loop(s.ctx) })
+	s.g.Go(func() { s.writes.loop(s.ctx) })
 	for i := range s.work {
 		s.work[i] = make(chan jetstream.Msg, 16)
-		s.wg.Add(1)
-		go s.worker(s.work[i])
+		w := s.work[i]
+		s.g.Go(func() { s.worker(w) })
 	}
-	s.wg.Add(3)
-	go s.relayLoop()
-	go s.depthLoop()
-	go s.takeoverLoop()
+	s.g.Go(s.relayLoop)
+	s.g.Go(s.depthLoop)
+	s.g.Go(s.takeoverLoop)
 	s.cc, err = cons.Consume(s.receive, jetstream.PullMaxMessages(64))
 	if err != nil {
 		s.Stop()
@@ -178,16 +177,25 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Stop stops consuming and waits for the workers. Jobs not acknowledged
 // go back to the queue for another node (or this one after a restart).
-func (s *Service) Stop() {
-	if s.cc != nil {
-		s.cc.Stop()
+func (s *Service) Stop() { _ = s.Shutdown(context.Background()) }
+
+// Shutdown is Stop bounded by ctx, the node's lifecycle form: a worker
+// still sending when ctx ends is left to finish on its own (its job, not
+// acknowledged, goes back to the queue).
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.stopping.Do(func() {
+		if s.cc != nil {
+			s.cc.Stop()
+		}
+		if s.sub != nil {
+			_ = s.sub.Unsubscribe()
+		}
+		s.cancel()
+	})
+	if err := s.g.Wait(ctx); err != nil {
+		return fmt.Errorf("push: stop: %w", err)
 	}
-	if s.sub != nil {
-		_ = s.sub.Unsubscribe()
-	}
-	s.cancel()
-	s.timers.Wait()
-	s.wg.Wait()
+	return nil
 }
 
 // Deliver takes committed events (the committer's consumer): their push
@@ -228,7 +236,6 @@ func (s *Service) Connected(user, client string) {
 }
 
 func (s *Service) takeoverLoop() {
-	defer s.wg.Done()
 	for {
 		select {
 		case <-s.ctx.Done():

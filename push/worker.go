@@ -32,7 +32,6 @@ func (s *Service) receive(msg jetstream.Msg) {
 }
 
 func (s *Service) worker(work <-chan jetstream.Msg) {
-	defer s.wg.Done()
 	for {
 		select {
 		case <-s.ctx.Done():
