@@ -305,7 +305,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	var body map[string]any
 	switch {
 	case *file != "":
-		// Built after dialling, once the file is uploaded: ext.go.
+		// Built after dialling, once the file is uploaded: media.go.
 	case *typ == protocol.TypeText:
 		body = map[string]any{"text": text}
 	default:

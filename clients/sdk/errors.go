@@ -96,3 +96,10 @@ var (
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("mqim: client closed")
 )
+
+// Errors of spec §12–§14, to compare with errors.Is.
+var (
+	ErrBlocked    = &Error{Code: protocol.CodeBlocked}
+	ErrNotFound   = &Error{Code: protocol.CodeNotFound}
+	ErrNotAllowed = &Error{Code: protocol.CodeNotAllowed}
+)

@@ -324,3 +324,13 @@ func (c *Client) syncRPC(after int64, limit int) (SyncResult, error) {
 	defer cancel()
 	return c.Sync(ctx, after, limit)
 }
+
+// Event kinds of spec §14–§16.
+const (
+	KindRecall   = protocol.KindRecall   // stored: a message was recalled; Msg is it now
+	KindEdit     = protocol.KindEdit     // stored: a message was edited; Msg is it now
+	KindDelete   = protocol.KindDelete   // stored: the user deleted a message for itself
+	KindSettings = protocol.KindSettings // stored: the user's conversation settings changed
+	KindTyping   = protocol.KindTyping   // ephemeral (Seq 0): User is typing in Conv
+	KindMention  = protocol.KindMention  // stored: User mentioned the user in Msg, of a read-fan-out group [IM-11.6-2]
+)
