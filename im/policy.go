@@ -32,7 +32,11 @@ func (s *Service) policy(ctx context.Context, sess *Session, req *store.SendRequ
 		return nil
 	}
 	if req.Cmid != "" {
-		ok, err := s.cfg.Store.Stored(ctx, req.From, req.Cmid)
+		// The timeout only here: the checks of a send on the read
+		// goroutine need none, and a timer per send is not free.
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		ok, err := s.cfg.Store.Stored(sctx, req.From, req.Cmid)
+		cancel()
 		if err != nil {
 			// Not knowing, a refusal could be final for a stored message.
 			return protocol.Errorf(protocol.CodeUnavailable, "send not checked, retry")

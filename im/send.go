@@ -51,9 +51,7 @@ func (s *Service) send(sess *Session, f protocol.Format, payload []byte, system 
 		return
 	}
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-		err = s.policy(ctx, sess, &req)
-		cancel()
+		err = s.policy(context.Background(), sess, &req)
 	}
 	if err != nil {
 		s.m.sends.WithLabelValues(err.Code).Inc()
